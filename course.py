@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Switchyard's one entry point: set up the course's environment and run it.
+
+    python3 course.py lab        open the course in JupyterLab
+    python3 course.py test       run the whole validation (unit tests + every notebook)
+    python3 course.py outputs    re-run every notebook and store its outputs
+    python3 course.py lock       re-pin requirements.txt and the environment files
+
+Every command first makes sure ``.venv/`` (a virtual environment beside this file)
+holds exactly the pinned packages of ``requirements.txt`` plus ``helpers`` in
+editable mode. It is created on first use and refreshed only when the pins change,
+so running a command twice is cheap and safe.
+
+This file uses only the standard library: it runs before anything is installed.
+Conda users can skip it: ``conda env create -f environment.yml`` builds the same
+environment (then run ``pip install -e .`` and the commands below by hand).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON_VERSION = (3, 11)  # the reference platform; stored outputs are made with it
+STAMP = VENV / ".switchyard-installed"
+PINNED_FILES = ("requirements.txt", "pyproject.toml")
+BIN = "Scripts" if os.name == "nt" else "bin"
+
+
+def venv_python() -> Path:
+    return VENV / BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def find_base_python() -> str:
+    """Return a Python 3.11 interpreter to build the venv with, or exit with a clear message."""
+    if sys.version_info[:2] == PYTHON_VERSION:
+        return sys.executable
+    wanted = "python%d.%d" % PYTHON_VERSION
+    found = shutil.which(wanted)
+    if found:
+        return found
+    sys.exit(
+        f"course.py: the course needs Python {wanted[6:]} (this is "
+        f"{sys.version.split()[0]}). Install {wanted} and run this again, "
+        "or use conda: conda env create -f environment.yml"
+    )
+
+
+def pins_digest() -> str:
+    digest = hashlib.sha256()
+    for name in PINNED_FILES:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def run(cmd: list[str], **kwargs) -> None:
+    print("+", " ".join(str(part) for part in cmd), flush=True)
+    subprocess.run([str(part) for part in cmd], check=True, **kwargs)
+
+
+def ensure_venv() -> Path:
+    """Create or refresh .venv so that it matches the pins; return its python."""
+    python = venv_python()
+    if python.exists():
+        probe = subprocess.run(
+            [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True,
+        )
+        if probe.stdout.strip() != "%d.%d" % PYTHON_VERSION:
+            print(f"course.py: {VENV} is broken or not Python 3.11; rebuilding it", flush=True)
+            shutil.rmtree(VENV)
+    if not python.exists():
+        run([find_base_python(), "-m", "venv", VENV])
+    digest = pins_digest()
+    if STAMP.exists() and STAMP.read_text().strip() == digest:
+        return python
+    run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-r", ROOT / "requirements.txt"])
+    run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "-e", ROOT])
+    STAMP.write_text(digest + "\n")
+    return python
+
+
+def in_venv(python: Path, args: list[str]) -> int:
+    """Run ``python args`` from the repository root with the venv first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = str(VENV / BIN) + os.pathsep + env.get("PATH", "")
+    env["VIRTUAL_ENV"] = str(VENV)
+    env.pop("PYTHONHOME", None)
+    print("+", "python", " ".join(args), flush=True)
+    return subprocess.call([str(python), *args], cwd=ROOT, env=env)
+
+
+def main(argv: list[str]) -> int:
+    commands = ("lab", "test", "outputs", "lock")
+    if not argv or argv[0] not in commands:
+        print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
+        return 2
+    command, extra = argv[0], argv[1:]
+    python = ensure_venv()
+    if command == "lab":
+        return in_venv(python, [
+            "-m", "jupyterlab",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+            "--LabApp.default_url=/lab/tree/00_start_here.ipynb",
+            *extra,
+        ])
+    if command == "test":
+        # All options live in pyproject.toml ([tool.pytest.ini_options]), so a
+        # bare `pytest` inside the venv runs exactly the same validation.
+        return in_venv(python, ["-m", "pytest", *extra])
+    return in_venv(python, ["-m", "tools.build", command, *extra])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

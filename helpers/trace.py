@@ -1,0 +1,235 @@
+"""Switch-order traces: record who ran when, from any concurrency model, and show it.
+
+This is the course's signature view. Every chapter (generators, greenlets, gevent,
+the home-made loop, asyncio, threads) records the same kind of events into a
+:class:`Tracer`, then shows them two ways:
+
+- ``print(tracer)`` prints the switch order as stable text, one event a line (this is
+  what nbval compares, so it must not depend on timing);
+- ``tracer.timeline()`` draws a swimlane picture: one lane per task, a bar while the
+  task runs, a dot for each note.
+
+The event kinds follow trio's instrumentation vocabulary, simplified::
+
+    spawn   a task was created
+    run     a task starts or resumes running        (its bar begins)
+    note    something the task did while running     (a dot on its lane)
+    pause   the task gives control away: yield, switch, await, sleep  (its bar ends)
+    exit    the task finished                        (its bar ends for good)
+
+For notebooks: :class:`Tracer` and :func:`round_robin` (chapter 00's first demo).
+``Tracer.record`` may be called from any thread; nothing here prints by itself.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+KINDS = ("spawn", "run", "note", "pause", "exit")
+CLOCKS = ("step", "time")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened: ``step`` counts events from 1, ``time`` is seconds since the tracer started."""
+
+    step: int
+    time: float
+    task: str
+    kind: str
+    detail: str = ""
+
+
+class Tracer:
+    """Collects :class:`Event` records in the order they happen (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._start = time.perf_counter()
+
+    def record(self, task: str, kind: str, detail: str = "") -> Event:
+        """Record that ``task`` did ``kind`` (one of :data:`KINDS`) and return the event."""
+        if not isinstance(task, str) or not task:
+            raise ValueError(f"task must be a non-empty name, not {task!r}")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        with self._lock:
+            event = Event(len(self._events) + 1, time.perf_counter() - self._start,
+                          task, kind, str(detail))
+            self._events.append(event)
+        return event
+
+    def note(self, task: str, detail: str) -> Event:
+        """Shortcut for ``record(task, "note", detail)``."""
+        return self.record(task, "note", detail)
+
+    def clear(self) -> None:
+        """Forget every event and restart the clock (re-running a cell starts clean)."""
+        with self._lock:
+            self._events.clear()
+            self._start = time.perf_counter()
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        with self._lock:
+            return tuple(self._events)
+
+    def tasks(self) -> list[str]:
+        """Task names in the order they first appear."""
+        return list(dict.fromkeys(event.task for event in self.events))
+
+    def order(self) -> list[str]:
+        """Which task ran, in order: one entry per ``run`` event (the switch order)."""
+        return [event.task for event in self.events if event.kind == "run"]
+
+    def text(self) -> str:
+        """The trace as aligned text, one event a line; stable whenever the order is."""
+        events = self.events
+        if not events:
+            return "(no events)"
+        width = max(len(event.task) for event in events)
+        digits = len(str(len(events)))
+        lines = [f"{event.step:>{digits}}  {event.task:<{width}}  {event.kind:<5}  {event.detail}".rstrip()
+                 for event in events]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def __repr__(self) -> str:
+        return f"<Tracer: {len(self.events)} events, tasks {self.tasks()}>"
+
+    def timeline(self, clock: str = "step", title: str | None = None) -> "Timeline":
+        """A swimlane picture of the events (see :class:`Timeline`).
+
+        ``clock="step"`` spaces events evenly, one tick each: the picture depends only on
+        the order, so it is the same on every machine. ``clock="time"`` uses the measured
+        seconds: use it to see waiting and overlap (it differs a little on every run).
+        """
+        if clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {', '.join(CLOCKS)}; got {clock!r}")
+        return Timeline(self.events, clock, title)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A stretch during which ``task`` was running, from ``start`` to ``end`` on the clock."""
+
+    task: str
+    start: float
+    end: float
+
+
+def bars(events: tuple[Event, ...], clock: str = "step") -> list[Bar]:
+    """Turn run → pause/exit pairs into bars. A run with no end yet ends at the last event."""
+    if not events:
+        return []
+    at = (lambda e: float(e.step)) if clock == "step" else (lambda e: e.time)
+    open_since: dict[str, float] = {}
+    result: list[Bar] = []
+    for event in events:
+        if event.kind == "run":
+            open_since.setdefault(event.task, at(event))
+        elif event.kind in ("pause", "exit") and event.task in open_since:
+            result.append(Bar(event.task, open_since.pop(event.task), at(event)))
+    last = at(events[-1])
+    result.extend(Bar(task, start, last) for task, start in open_since.items())
+    return result
+
+
+class Timeline:
+    """A swimlane picture of a trace. Displays as an image in Jupyter; its text form is a summary.
+
+    ``timeline.figure`` is the matplotlib Figure (to adjust or save it);
+    ``timeline.save(path)`` writes a PNG. Drawing uses no global pyplot state, so it
+    never shows up twice and is safe to build in any thread.
+    """
+
+    def __init__(self, events: tuple[Event, ...], clock: str = "step", title: str | None = None) -> None:
+        self.events = events
+        self.clock = clock
+        self.title = title
+        self.tasks = list(dict.fromkeys(event.task for event in events))
+        self.bars = bars(events, clock)
+        self._figure = None
+
+    @property
+    def figure(self):
+        if self._figure is None:
+            self._figure = self._draw()
+        return self._figure
+
+    def _draw(self):
+        from matplotlib.figure import Figure
+
+        lanes = {task: index for index, task in enumerate(self.tasks)}
+        figure = Figure(figsize=(9, 0.6 * max(len(lanes), 1) + 1.2), dpi=80)
+        ax = figure.add_subplot()
+        colours = [f"C{index % 10}" for index in range(len(lanes))]
+        for bar in self.bars:
+            lane = lanes[bar.task]
+            width = max(bar.end - bar.start, 0.0)
+            ax.barh(lane, width, left=bar.start, height=0.5, color=colours[lane], alpha=0.8)
+        at = (lambda e: float(e.step)) if self.clock == "step" else (lambda e: e.time)
+        notes = [event for event in self.events if event.kind == "note"]
+        for event in notes:
+            ax.plot(at(event), lanes[event.task], "o", color="black", markersize=4)
+            if len(notes) <= 24:
+                ax.annotate(event.detail, (at(event), lanes[event.task]), xytext=(0, 9),
+                            textcoords="offset points", fontsize=7, ha="center")
+        ax.set_yticks(range(len(lanes)), list(lanes))
+        ax.set_ylim(len(lanes) - 0.4, -0.6)
+        ax.set_xlabel("step (one tick per event)" if self.clock == "step" else "seconds since the trace began")
+        if self.title:
+            ax.set_title(self.title)
+        ax.grid(axis="x", alpha=0.3)
+        figure.tight_layout()
+        return figure
+
+    def png(self) -> bytes:
+        """The picture as PNG bytes (identical bytes for identical events and clock)."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        buffer = io.BytesIO()
+        FigureCanvasAgg(self.figure).print_png(buffer, metadata={"Software": None})
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+    def save(self, path: str) -> None:
+        """Write the picture to ``path`` as PNG."""
+        with open(path, "wb") as file:
+            file.write(self.png())
+
+    def __repr__(self) -> str:
+        runs = sum(1 for event in self.events if event.kind == "run")
+        return f"<Timeline: {len(self.tasks)} tasks, {runs} turns, {self.clock} clock>"
+
+
+def round_robin(tasks: Mapping[str, Iterator], tracer: Tracer) -> Tracer:
+    """Run generator ``tasks`` in turns, one step each, until all finish; trace every switch.
+
+    Each turn records ``run`` for the task, advances it with ``next()``, then records
+    ``pause`` with the value it yielded, or ``exit`` when it is finished. This is the
+    smallest scheduler there is: chapter 02 builds it from scratch.
+    """
+    queue = list(tasks.items())
+    for name, _ in queue:
+        tracer.record(name, "spawn")
+    while queue:
+        name, task = queue.pop(0)
+        tracer.record(name, "run")
+        try:
+            value = next(task)
+        except StopIteration:
+            tracer.record(name, "exit")
+            continue
+        tracer.record(name, "pause", f"yield {value!r}")
+        queue.append((name, task))
+    return tracer

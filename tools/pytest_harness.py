@@ -1,0 +1,58 @@
+"""pytest plugin that keeps the course's validation honest (loaded from pyproject.toml).
+
+nbval runs each notebook's cells in one kernel. When a cell times out or the kernel
+dies, nbval marks every later cell of that notebook ``xfail``, and an xfail does not
+fail a pytest run: a hung chapter would pass the validation. This plugin turns those
+reports into failures that say what happened.
+
+At the end of the session it also checks that no child process (a kernel, a server,
+a subprocess demo) or socket outlived the run, and fails the run if one did.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tools import leaks
+
+_start: leaks.Snapshot | None = None
+
+
+def _is_notebook_cell(item: pytest.Item) -> bool:
+    return type(item).__name__ == "IPyNbCell"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if _is_notebook_cell(item) and hasattr(report, "wasxfail"):
+        reason = report.wasxfail
+        del report.wasxfail
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid}: this cell was not validated because an earlier cell of the "
+            f"notebook hung or killed its kernel (nbval: {reason!r}). A notebook that "
+            "hangs fails the validation."
+        )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _start
+    _start = leaks.snapshot()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _start is None:
+        return
+    extra = leaks.leftovers(_start, grace=10.0)
+    # Threads started by pytest plugins themselves are not the course's concern;
+    # processes and sockets always are.
+    extra = leaks.Snapshot(frozenset(), extra.sockets, extra.children)
+    if extra:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"left behind after the test session: {extra.describe()}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
