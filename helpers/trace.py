@@ -180,7 +180,7 @@ class Timeline:
         for event in notes:
             ax.plot(at(event), lanes[event.task], "o", color="black", markersize=4)
             if len(notes) <= 24:
-                ax.annotate(event.detail, (at(event), lanes[event.task]), xytext=(0, 9),
+                ax.annotate(event.detail, (at(event), lanes[event.task]), xytext=(0, 11),
                             textcoords="offset points", fontsize=7, ha="center")
         ax.set_yticks(range(len(lanes)), list(lanes))
         ax.set_ylim(len(lanes) - 0.4, -0.6)

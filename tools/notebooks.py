@@ -66,8 +66,8 @@ def _tagged(cell, tag: str) -> bool:
     return tag in cell.get("metadata", {}).get("tags", [])
 
 
-def _markdown(source: str, tag: str):
-    cell = nbformat.v4.new_markdown_cell(source)
+def _markdown(source: str, tag: str, cell_id: str):
+    cell = nbformat.v4.new_markdown_cell(source, id=cell_id)
     cell.metadata = {"tags": [tag]}
     return cell
 
@@ -76,7 +76,7 @@ def refresh_generated_cells(nb, chapter: Chapter) -> None:
     """Make the nav cells (first and last) and the chapter map match the chapter list."""
     nav = nav_source(chapter)
     cells = [cell for cell in nb.cells if not _tagged(cell, NAV_TAG)]
-    nb.cells = [_markdown(nav, NAV_TAG), *cells, _markdown(nav, NAV_TAG)]
+    nb.cells = [_markdown(nav, NAV_TAG, "nav-top"), *cells, _markdown(nav, NAV_TAG, "nav-bottom")]
     for cell in nb.cells:
         if _tagged(cell, MAP_TAG):
             cell.source = map_source()

@@ -1,0 +1,45 @@
+"""Exercises of chapter 00 (Start here): reading and shaping a switch order."""
+
+from __future__ import annotations
+
+from helpers.exercises import Wrong, exercise
+from helpers.trace import Tracer, round_robin
+
+
+def steps(name: str, count: int):
+    """A task that takes ``count`` steps, yielding after each."""
+    for number in range(1, count + 1):
+        yield f"{name} step {number}"
+
+
+@exercise("00.1", title="Predict the switch order",
+          hint="each task runs once per step, plus one last turn in which it finds it is done; "
+               "a finished task leaves the queue")
+def predict_order(answer) -> str:
+    tracer = round_robin({"a": steps("a", 3), "b": steps("b", 1), "c": steps("c", 2)}, Tracer())
+    truth = tracer.order()
+    if not isinstance(answer, list) or not all(isinstance(name, str) for name in answer):
+        raise Wrong(f"give a list of task names like ['a', 'b', ...], not {answer!r}")
+    for turn, (said, ran) in enumerate(zip(answer, truth), 1):
+        if said != ran:
+            raise Wrong(f"turn {turn}: you said {said!r}, but {ran!r} ran then")
+    if len(answer) != len(truth):
+        raise Wrong(f"the first {min(len(answer), len(truth))} turns are right, but there are "
+                    f"{len(truth)} turns in all, not {len(answer)}")
+    return f"{len(truth)} turns, all in the right order."
+
+
+@exercise("00.2", title="Make the cooks finish in a given order",
+          hint="a task that yields fewer times finishes sooner; return a dict of generators, "
+               "e.g. {'alice': steps('alice', 3), ...}")
+def finish_order(make_tasks) -> str:
+    if not callable(make_tasks):
+        raise Wrong("pass the function itself: check('00.2', make_tasks)")
+    tasks = make_tasks()
+    if not isinstance(tasks, dict) or sorted(tasks) != ["alice", "bob", "carol"]:
+        raise Wrong(f"make_tasks() must return a dict with the keys 'alice', 'bob' and 'carol', not {tasks!r}")
+    tracer = round_robin(tasks, Tracer())
+    finished = [event.task for event in tracer.events if event.kind == "exit"]
+    if finished != ["bob", "carol", "alice"]:
+        raise Wrong(f"they finished in the order {finished}, not ['bob', 'carol', 'alice']")
+    return "bob, then carol, then alice: the trace agrees."

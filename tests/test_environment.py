@@ -1,0 +1,68 @@
+"""One source of truth for the pinned environment: requirements.in.
+
+requirements.txt (pip), environment.yml (conda) and binder/environment.yml (Binder)
+are generated from it by `python3 course.py lock`; these tests prove they agree.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+import course
+from tools.build import environment_yml
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;]+)")
+
+
+def pins(text: str) -> dict[str, str]:
+    found = {}
+    for line in text.splitlines():
+        match = PIN.match(line.strip())
+        if match:
+            found.setdefault(match.group(1).lower().replace("_", "-"), match.group(2))
+    return found
+
+
+def test_every_direct_pin_is_locked_at_the_same_version():
+    direct = pins((ROOT / "requirements.in").read_text())
+    locked = pins((ROOT / "requirements.txt").read_text())
+    assert {"jupyterlab", "nbval", "gevent", "greenlet", "ipywidgets", "ipykernel"} <= set(direct)
+    for name, version in direct.items():
+        assert locked.get(name) == version, f"{name}: requirements.in says {version}, lock says {locked.get(name)}"
+
+
+def test_every_locked_requirement_is_pinned_exactly():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert PIN.match(line.strip()), f"not pinned with ==: {line}"
+
+
+def test_conda_and_binder_environments_are_generated_from_the_lock():
+    expected = environment_yml((ROOT / "requirements.txt").read_text())
+    root = (ROOT / "environment.yml").read_text()
+    assert root == expected, "environment.yml is stale: run `python3 course.py lock`"
+    assert (ROOT / "binder" / "environment.yml").read_text() == root
+    env = yaml.safe_load(root)
+    assert "python=3.11" in env["dependencies"]
+    pip_section = next(dep for dep in env["dependencies"] if isinstance(dep, dict))["pip"]
+    assert pins("\n".join(pip_section)) == pins((ROOT / "requirements.txt").read_text())
+
+
+def test_binder_installs_helpers_and_holds_its_whole_config():
+    post_build = ROOT / "binder" / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "binder/postBuild must be executable"
+    assert re.search(r"pip install .*-e \.", post_build.read_text())
+    # repo2docker reads only binder/ once it exists: nothing else may look like config there.
+    assert sorted(p.name for p in (ROOT / "binder").iterdir()) == ["environment.yml", "postBuild"]
+
+
+def test_python_version_agrees_everywhere():
+    assert course.PYTHON_VERSION == (3, 11)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["requires-python"] == ">=3.11"
+    assert "helpers" in project["tool"]["setuptools"]["packages"]

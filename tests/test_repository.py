@@ -1,0 +1,138 @@
+"""Invariants of the stored course: every notebook as committed, the README and CI.
+
+The notebook rules live in tools/notebooks.py (``problems``); the tests at the bottom
+prove the rules catch what they must, on broken copies of a real chapter.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tools.chapters import CHAPTERS, NOTEBOOKS, written
+from tools.notebooks import normalise, problems
+
+ROOT = NOTEBOOKS.parent
+NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_notebooks_are_the_chapter_list_in_order():
+    assert NOTEBOOK_FILES, "no notebooks"
+    assert [path.name for path in NOTEBOOK_FILES] == [chapter.filename for chapter in written()]
+    assert [c.number for c in CHAPTERS] == [f"{n:02d}" for n in range(len(CHAPTERS))]
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_stored_notebook_keeps_the_rules(path):
+    assert problems(path) == []
+
+
+# --------------------------------------------------------------- the rules catch what they must
+
+@pytest.fixture
+def start_here(tmp_path):
+    """A writable copy of chapter 00 under its own name, and a function to check an edit of it."""
+    original = nbformat.read(NOTEBOOKS / CHAPTERS[0].filename, as_version=4)
+
+    def check(edit) -> list[str]:
+        nb = copy.deepcopy(original)
+        edit(nb)
+        path = tmp_path / CHAPTERS[0].filename
+        nbformat.write(nb, path)
+        return problems(path)
+
+    return original, check
+
+
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def test_the_copy_itself_is_fine(start_here):
+    _, check = start_here
+    assert check(lambda nb: None) == []
+
+
+def test_an_error_output_is_caught(start_here):
+    def add_error(nb):
+        code_cells(nb)[0].outputs.append(nbformat.v4.new_output(
+            "error", ename="ZeroDivisionError", evalue="division by zero", traceback=[]))
+    assert any("stored an error (ZeroDivisionError)" in p for p in start_here[1](add_error))
+
+
+def test_missing_outputs_are_caught(start_here):
+    def clear(nb):
+        for cell in code_cells(nb):
+            cell.outputs, cell.execution_count = [], None
+    assert any("execution counts" in p for p in start_here[1](clear))
+
+
+def test_out_of_order_execution_is_caught(start_here):
+    def swap(nb):
+        cells = code_cells(nb)
+        cells[0].execution_count, cells[1].execution_count = 2, 1
+    assert any("execution counts" in p for p in start_here[1](swap))
+
+
+def test_unnormalised_metadata_is_caught(start_here):
+    def touch(nb):
+        nb.metadata["language_info"]["version"] = "3.11.7"
+        code_cells(nb)[0].metadata["execution"] = {"iopub.status.busy": "2026-11-22"}
+    assert any("not normalised" in p for p in start_here[1](touch))
+
+
+def test_stale_navigation_and_wrong_kernel_are_caught(start_here):
+    def stale(nb):
+        nb.cells[0].source = "[Contents](nowhere.ipynb)"
+        nb.metadata["kernelspec"]["name"] = "python2"
+    found = start_here[1](stale)
+    assert any("navigation" in p for p in found) and any("kernelspec" in p for p in found)
+
+
+def test_ignored_output_without_an_assertion_is_caught(start_here):
+    def ignore(nb):
+        cell = next(cell for cell in code_cells(nb) if "assert" not in cell.source)
+        cell.source = "# NBVAL_IGNORE_OUTPUT\n" + cell.source
+    assert any("asserts nothing" in p for p in start_here[1](ignore))
+
+
+def test_normalise_is_idempotent(start_here):
+    original, _ = start_here
+    once = copy.deepcopy(original)
+    normalise(once)
+    twice = copy.deepcopy(once)
+    normalise(twice)
+    assert once == twice == original
+
+
+# --------------------------------------------------------------- README, CI, boundaries
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"^\s*(python3 course\.py \w+)\s*$", text, re.M)
+
+
+def test_readme_gives_the_two_commands_and_ci_runs_the_test_one():
+    commands = readme_commands()
+    assert "python3 course.py lab" in commands and "python3 course.py test" in commands
+    ci = (ROOT / ".ci" / "run").read_text()
+    runs = re.findall(r"^\s*(python3 course\.py \w+)", ci, re.M)
+    assert runs == ["python3 course.py test"], runs
+
+
+def test_binder_badge_opens_chapter_00_in_jupyterlab():
+    text = (ROOT / "README.md").read_text()
+    assert re.search(r"mybinder\.org/v2/gh/[^)\s]+\?urlpath=lab/tree/notebooks/00_start_here\.ipynb", text)
+
+
+def test_nothing_reads_the_steering_folder():
+    """../shared exists beside developers' checkouts only, never beside a learner's."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    offenders = [name for name in tracked if name != "tests/test_repository.py"
+                 and (ROOT / name).is_file() and "../shared" in (ROOT / name).read_text(errors="ignore")]
+    assert offenders == []

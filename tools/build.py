@@ -1,0 +1,154 @@
+"""``python3 course.py outputs`` and ``python3 course.py lock`` (run inside .venv).
+
+outputs [NOTEBOOK ...]
+    For every chapter notebook (or the ones named): rewrite the generated cells, run
+    it top to bottom in a fresh kernel of this environment (the same kernel nbval
+    uses), normalise it and write it back with its outputs. Refuses to write a
+    notebook in which a cell not marked ``# NBVAL_RAISES_EXCEPTION`` raised.
+    Pictures: a plot of measured times differs on every run, so when a cell's code
+    and its text outputs are unchanged, the stored picture is kept; pass --redraw to
+    store the new ones. Run it twice: the second run leaves ``git diff`` empty.
+
+lock
+    Re-pin: compile requirements.in into requirements.txt (every package, with
+    platform markers, via uv), then write environment.yml and binder/environment.yml
+    from it. tests/test_environment.py proves the three agree.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
+
+from tools.chapters import NOTEBOOKS, by_filename, written
+from tools.notebooks import RAISES, first_line, normalise, refresh_generated_cells
+
+ROOT = NOTEBOOKS.parent
+CELL_TIMEOUT = 60  # seconds, as in the validation (pyproject.toml)
+UV = "uv==0.13.8"
+IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
+
+
+# --------------------------------------------------------------------------- outputs
+
+def execute(nb, path: Path) -> None:
+    """Run every cell of ``nb`` in a fresh kernel of this environment, in its folder."""
+    manager = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME,
+                            kernel_spec_manager=NbvalKernelspecManager())
+    client = NotebookClient(nb, km=manager, timeout=CELL_TIMEOUT, allow_errors=True,
+                            record_timing=False, store_widget_state=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    finally:
+        # nbclient does not shut down a kernel whose manager it was handed.
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=False)
+
+
+def unexpected_errors(nb) -> list[str]:
+    found = []
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    for number, cell in enumerate(code, 1):
+        for output in cell.outputs:
+            if output.output_type == "error" and first_line(cell) != RAISES:
+                found.append(f"code cell {number}: {output.ename}: {output.evalue}")
+    return found
+
+
+def _without_images(outputs) -> list:
+    stripped = copy.deepcopy(outputs)
+    for output in stripped:
+        for mime in IMAGES:
+            output.get("data", {}).pop(mime, None)
+    return stripped
+
+
+def keep_stored_images(new, stored) -> int:
+    """Where a cell's source and text outputs are unchanged, put back its stored pictures."""
+    previous = {(cell.get("id"), cell.source): cell for cell in stored.cells if cell.cell_type == "code"}
+    kept = 0
+    for cell in new.cells:
+        old = previous.get((cell.get("id"), cell.source))
+        if cell.cell_type != "code" or old is None or len(old.outputs) != len(cell.outputs):
+            continue
+        if _without_images(old.outputs) != _without_images(cell.outputs):
+            continue
+        for new_output, old_output in zip(cell.outputs, old.outputs):
+            for mime in IMAGES:
+                if mime in new_output.get("data", {}) and mime in old_output.get("data", {}):
+                    new_output.data[mime] = old_output.data[mime]
+                    kept += 1
+    return kept
+
+
+def outputs(args: list[str]) -> int:
+    redraw = "--redraw" in args
+    names = [arg for arg in args if arg != "--redraw"]
+    chapters = [by_filename(Path(name).name) for name in names] if names else written()
+    if not chapters:
+        print("no chapter notebooks found")
+        return 1
+    for chapter in chapters:
+        stored = nbformat.read(chapter.path, as_version=4)
+        nb = copy.deepcopy(stored)
+        refresh_generated_cells(nb, chapter)
+        print(f"running {chapter.filename} ...", flush=True)
+        execute(nb, chapter.path)
+        errors = unexpected_errors(nb)
+        if errors:
+            print(f"{chapter.filename}: not written, cells raised:\n  " + "\n  ".join(errors))
+            return 1
+        normalise(nb)
+        kept = 0 if redraw else keep_stored_images(nb, stored)
+        nbformat.write(nb, chapter.path)
+        print(f"  wrote {chapter.filename}" + (f" (kept {kept} stored pictures)" if kept else ""))
+    return 0
+
+
+# --------------------------------------------------------------------------- lock
+
+ENV_HEADER = """\
+# Generated from requirements.in by `python3 course.py lock`: do not edit by hand.
+# Conda users: conda env create -f environment.yml && conda activate switchyard && pip install -e .
+"""
+
+
+def environment_yml(requirements: str) -> str:
+    pins = [line.strip() for line in requirements.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+    lines = [ENV_HEADER.rstrip("\n"), "name: switchyard", "channels:", "  - conda-forge",
+             "dependencies:", "  - python=3.11", "  - pip", "  - pip:"]
+    lines += [f'      - "{pin}"' for pin in pins]
+    return "\n".join(lines) + "\n"
+
+
+def lock(args: list[str]) -> int:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", UV], check=True)
+    subprocess.run([sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--universal",
+                    "--python-version", "3.11", "--no-header", *args,
+                    "requirements.in", "-o", "requirements.txt"], check=True, cwd=ROOT)
+    text = environment_yml((ROOT / "requirements.txt").read_text())
+    for target in (ROOT / "environment.yml", ROOT / "binder" / "environment.yml"):
+        target.write_text(text)
+        print(f"wrote {target.relative_to(ROOT)}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    commands = {"outputs": outputs, "lock": lock}
+    if not argv or argv[0] not in commands:
+        print(__doc__)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
