@@ -65,4 +65,4 @@ def test_python_version_agrees_everywhere():
     assert course.PYTHON_VERSION == (3, 11)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["requires-python"] == ">=3.11"
-    assert "helpers" in project["tool"]["setuptools"]["packages"]
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["helpers", "helpers.*"]

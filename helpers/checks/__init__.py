@@ -1,0 +1,23 @@
+"""The exercises' checkers, one module per chapter.
+
+Layout:
+
+    helpers/checks/chNN.py    the checkers of chapter NN's exercises "NN.1", "NN.2", ...
+    tests/solutions/chNN.py   a reference solution and some wrong answers for each of them
+
+A chapter module registers each checker with ``helpers.exercises.exercise``::
+
+    from helpers.exercises import Wrong, exercise
+
+    @exercise("00.1", title="Add two numbers", hint="return a + b")
+    def _add(answer):
+        got = answer(2, 3)
+        if got != 5:
+            raise Wrong(f"add(2, 3) should be 5, got {got!r}")
+        return "add(2, 3) == 5."
+
+Nothing imports these modules up front: ``check("00.1", ...)`` in a notebook imports
+``helpers.checks.ch00`` on first use, and ``helpers.exercises.registered()`` imports
+every ``chNN.py`` here (the unit tests use it to run every reference solution).
+An id "NN.k" must be registered in ``chNN.py``, or it will not be found.
+"""

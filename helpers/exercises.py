@@ -1,0 +1,219 @@
+"""Self-checking exercises: a task, a stub the learner edits, and ``check("00.1", answer)``.
+
+Who calls it: notebook check cells call ``check(id, answer)``, which prints one line
+(solved / not solved yet / not yet right / your code raised ...). The checkers live
+in ``helpers/checks/chNN.py``, one module per chapter, registered with ``@exercise``;
+that module is imported the first time an id of its chapter is checked. The unit
+tests call ``evaluate`` and ``registered`` to prove every reference solution passes.
+
+A checker is a function ``checker(answer) -> str``: it exercises the learner's answer
+(often by calling it), returns a success message, or raises ``Wrong`` saying what is
+wrong, concretely (expected ... got ...). The learner's ``...`` or ``None``, or a
+NotImplementedError from the stub, counts as "not solved yet" and shows the hint.
+
+What blocks: ``check`` and ``evaluate`` run the checker, and so the learner's code, in
+the calling thread and wait for it.
+
+On timeout: in the main thread of a POSIX system (where Jupyter runs cells) the checker
+gets ``time_limit`` seconds, enforced with SIGALRM; an endless loop becomes the line
+"your code took longer than 10 s: is there an endless loop?" instead of a hung
+kernel. The previous SIGALRM handler and timer are restored afterwards, always. In
+another thread or on Windows the checker runs without a limit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Exercise", "Result", "Wrong", "check", "evaluate", "exercise", "registered"]
+
+Checker = Callable[[Any], str]
+Status = Literal["solved", "unsolved", "wrong", "error"]
+
+ID_PATTERN = re.compile(r"(\d\d)\.([1-9]\d*)")  # "NN.k": chapter NN, exercise k
+MAX_TIME_LIMIT = 600.0
+CHECKS_PACKAGE = "helpers.checks"
+
+# What the learner reads after "Exercise NN.k (title): ".
+_LEAD = {
+    "solved": "solved!",
+    "unsolved": "not solved yet. Hint:",
+    "wrong": "not yet right:",
+    "error": "your code",
+}
+
+
+class Wrong(Exception):
+    """Raised by a checker; the message tells the learner what is wrong (expected vs got)."""
+
+
+class _TimeLimit(KeyboardInterrupt):
+    """The checker ran out of time. A KeyboardInterrupt, so that a learner's
+    ``except Exception:``, gevent's hub and asyncio's tasks all let it through."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One registered exercise: its id, title, hint and checker."""
+
+    id: str
+    title: str
+    hint: str
+    checker: Checker
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of checking one answer; ``str()`` is the line the learner sees.
+
+    ``message`` is what follows the status words: the success message (solved), the
+    hint (unsolved), the checker's complaint (wrong), or what the code did (error).
+    """
+
+    id: str
+    title: str
+    status: Status
+    message: str
+
+    def __str__(self) -> str:
+        return f"Exercise {self.id} ({self.title}): {_LEAD[self.status]} {self.message}".rstrip()
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(id: str, *, title: str, hint: str) -> Callable[[Checker], Checker]:
+    """Register the decorated function as the checker of exercise ``id`` ("NN.k")."""
+    _parse_id(id)
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError(f"exercise {id}: title must be a non-empty str, not {title!r}")
+    if not isinstance(hint, str) or not hint.strip():
+        raise ValueError(f"exercise {id}: hint must be a non-empty str, not {hint!r}")
+
+    def register(checker: Checker) -> Checker:
+        if not callable(checker):
+            raise TypeError(f"exercise {id}: @exercise decorates a function, not {checker!r}")
+        old = _REGISTRY.get(id)
+        if old is not None and _origin(old.checker) != _origin(checker):
+            raise ValueError(f"exercise {id} is already registered by {_origin(old.checker)}")
+        _REGISTRY[id] = Exercise(id, title, hint, checker)
+        return checker
+
+    return register
+
+
+def evaluate(id: str, answer: object, *, time_limit: float = 10.0) -> Result:
+    """Check ``answer`` against exercise ``id`` and return the outcome (prints nothing)."""
+    found = _lookup(id)
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)):
+        raise TypeError(f"time_limit must be a number of seconds, not {time_limit!r}")
+    if not (0 < time_limit <= MAX_TIME_LIMIT):  # also rejects NaN
+        raise ValueError(f"time_limit must be more than 0 and at most {MAX_TIME_LIMIT:g} s")
+
+    def result(status: Status, message: str) -> Result:
+        return Result(found.id, found.title, status, message)
+
+    if answer is ... or answer is None:
+        return result("unsolved", found.hint)
+    try:
+        with _limited(time_limit):
+            message = found.checker(answer)
+    except _TimeLimit:
+        return result("error", f"took longer than {time_limit:g} s: is there an endless loop?")
+    except NotImplementedError:
+        return result("unsolved", found.hint)
+    except Wrong as wrong:
+        return result("wrong", str(wrong))
+    except (Exception, SystemExit) as error:
+        name = type(error).__name__
+        return result("error", f"raised {name}: {error}" if str(error) else f"raised {name}")
+    if not isinstance(message, str):
+        raise TypeError(f"the checker of {found.id} returned {message!r}, not a str")
+    return result("solved", message)
+
+
+def check(id: str, answer: object, *, time_limit: float = 10.0) -> None:
+    """Check ``answer`` against exercise ``id`` and print the one-line verdict."""
+    print(evaluate(id, answer, time_limit=time_limit))
+
+
+def registered() -> dict[str, Exercise]:
+    """Import every ``helpers/checks/chNN.py`` and return all exercises, sorted by id."""
+    package = importlib.import_module(CHECKS_PACKAGE)
+    for module in pkgutil.iter_modules(package.__path__):
+        if re.fullmatch(r"ch\d\d", module.name):
+            importlib.import_module(f"{CHECKS_PACKAGE}.{module.name}")
+    return {id: _REGISTRY[id] for id in sorted(_REGISTRY, key=_parse_id)}
+
+
+def _parse_id(id: object) -> tuple[int, int]:
+    """("NN.k") -> (NN, k), or a clear error."""
+    if not isinstance(id, str):
+        raise TypeError(f"an exercise id is a str like '00.1', not {id!r}")
+    match = ID_PATTERN.fullmatch(id)
+    if match is None:
+        raise ValueError(f"an exercise id looks like '00.1' (chapter.number), not {id!r}")
+    return int(match[1]), int(match[2])
+
+
+def _lookup(id: str) -> Exercise:
+    """The exercise ``id``, importing its chapter's checks module on first use."""
+    _parse_id(id)
+    chapter = id[:2]
+    if id not in _REGISTRY:
+        try:
+            importlib.import_module(f"{CHECKS_PACKAGE}.ch{chapter}")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"{CHECKS_PACKAGE}.ch{chapter}":
+                raise  # the checks module exists but is broken: say so
+    if id not in _REGISTRY:
+        known = ", ".join(k for k in sorted(_REGISTRY, key=_parse_id) if k[:2] == chapter)
+        raise KeyError(f"there is no exercise {id}; chapter {chapter} has: {known or 'none'}")
+    return _REGISTRY[id]
+
+
+def _origin(checker: Checker) -> str:
+    return f"{getattr(checker, '__module__', '?')}.{getattr(checker, '__qualname__', '?')}"
+
+
+def _can_limit() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def _limited(seconds: float) -> Iterator[None]:
+    """Raise _TimeLimit in the block after ``seconds`` (main thread, POSIX; else no limit)."""
+    if not _can_limit():
+        yield
+        return
+    # Take over SIGALRM: stop the previous timer first so it cannot hit our handler.
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, 0)
+    old_handler = signal.getsignal(signal.SIGALRM)
+    taken_at = time.monotonic()
+
+    def restore() -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL if old_handler is None else old_handler)
+        if old_delay > 0:  # the previous timer goes on; if it is overdue, it fires now
+            left = old_delay - (time.monotonic() - taken_at)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), old_interval)
+
+    def on_alarm(signum: int, frame: object) -> None:
+        restore()  # first, so state is restored even if the alarm lands in the finally below
+        raise _TimeLimit
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        restore()

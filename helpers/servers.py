@@ -1,0 +1,420 @@
+"""TCP servers that run in a background thread of the notebook's kernel: the shared runner and an echo server.
+
+Who calls it: the notebooks (``with echo_server() as server: ...``) and ``helpers.site``.
+
+Public names:
+    BackgroundLoop    an asyncio event loop in its own thread "switchyard-<name>": start(), run(coro), stop()
+    LoopState         CREATED -> RUNNING -> STOPPED (STOPPING while stop() still waits for the thread)
+    BackgroundServer  base of the course's servers: one pre-bound loopback socket served on a BackgroundLoop
+    loopback_socket   a TCP socket bound to 127.0.0.1 on a port the OS picks
+    echo_server       start an EchoServer (use it as a context manager)
+    EchoServer        the echo server's handle: address, port, events, stats, wait_idle(), stop()
+    ServerEvent       one event: kind ("accept", "recv", "close", "error"), client, nbytes, detail
+    EchoStats         connections, bytes_echoed, max_concurrent
+    format_events     events as stable text, one line each, for a cell to print
+
+Threads: the caller's thread (the notebook's) calls everything here; each server's coroutines
+run on its own loop thread. The two meet in three places only: run() hands a coroutine to the
+loop and waits for the result, stop() wakes the loop with call_soon_threadsafe, and the caller
+reads copies of the lists and counters that the loop thread fills.
+
+Blocking and timeouts: start(), run(), wait_idle() and stop() block the caller for at most
+``timeout`` seconds per step. run() and wait_idle() then raise TimeoutError (and cancel what
+they waited for); stop() raises RuntimeError if the thread has not ended.
+Nothing here prints: events and errors are collected in lists for the cell to print.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import enum
+import logging
+import math
+import socket
+import threading
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from time import monotonic
+from typing import Any, Self, TypeVar
+
+T = TypeVar("T")
+
+HOST = "127.0.0.1"
+BACKLOG = 512          # connections the OS queues before they are accepted: room for 100s of clients
+CHUNK = 64 * 1024      # the most bytes one read takes
+DEFAULT_TIMEOUT = 10.0
+
+
+def _check_timeout(timeout: float) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {timeout!r}")
+    if not 0 < timeout < math.inf:  # also rejects NaN
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)
+
+
+class LoopState(enum.Enum):
+    """Where a BackgroundLoop is in its life; it only moves forward."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+class _ErrorList(logging.Handler):
+    """A logging handler that appends each record's text to a list instead of printing it."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__()
+        self._errors = errors
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f": {type(exc).__name__}: {exc}"
+        self._errors.append(text)
+
+
+class BackgroundLoop:
+    """An asyncio event loop running in its own thread named "switchyard-<name>".
+
+    start() creates the loop and the thread. run(coro, timeout) runs a coroutine on the loop
+    and returns its result (or raises its exception) in the caller's thread. stop() wakes the
+    loop, which cancels the tasks still running, closes itself and ends the thread; stop()
+    joins the thread and may be called any number of times. Also a context manager.
+
+    Problems the loop would log (and print) go to ``errors`` instead; ``logger`` writes there too.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a string, not {type(name).__name__}")
+        if not name:
+            raise ValueError("name must not be empty")
+        self.name = name
+        self.errors: list[str] = []
+        self.logger = logging.Logger(f"switchyard.{name}", logging.WARNING)  # not in logging's tree: never prints
+        self.logger.addHandler(_ErrorList(self.errors))
+        self._state = LoopState.CREATED
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def state(self) -> LoopState:
+        """CREATED, RUNNING, STOPPING or STOPPED."""
+        return self._state
+
+    def start(self) -> None:
+        """Create the event loop and start the thread that runs it."""
+        if self._state is not LoopState.CREATED:
+            raise RuntimeError(f"loop {self.name!r} is {self._state.value}: a loop starts once, make a new one")
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(self._log_loop_error)
+        # A daemon thread: a server someone forgot to stop must not keep the kernel from
+        # shutting down or restarting. stop() and the ``with`` block always join it.
+        thread = threading.Thread(target=self._main, args=(loop,), name=f"switchyard-{self.name}",
+                                  daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            loop.close()
+            self._state = LoopState.STOPPED
+            raise
+        self._loop, self._thread = loop, thread
+        self._state = LoopState.RUNNING
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
+        """Run ``coro`` on the loop; block until it is done and return its result.
+
+        Raises TimeoutError (after cancelling the coroutine) if it takes longer than ``timeout`` s.
+        """
+        if not asyncio.iscoroutine(coro):
+            raise TypeError(f"run() needs a coroutine object (call the async function), not {coro!r}")
+        try:
+            timeout = _check_timeout(timeout)
+            if self._state is not LoopState.RUNNING:
+                raise RuntimeError(f"loop {self.name!r} is {self._state.value}, not running")
+            if threading.current_thread() is self._thread:
+                raise RuntimeError("run() was called on the loop's own thread, where it would wait forever: use await")
+        except (TypeError, ValueError, RuntimeError):
+            coro.close()  # it will never run: close it so that Python does not warn "never awaited"
+            raise
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        done, _ = concurrent.futures.wait([future], timeout)
+        if not done:
+            future.cancel()
+            raise TimeoutError(f"{coro.__qualname__}() did not finish within {timeout:g} s on loop "
+                               f"{self.name!r}, so it was cancelled")
+        return future.result()
+
+    def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Stop the loop and join its thread; harmless if already stopped.
+
+        Raises RuntimeError if the thread has not ended within ``timeout`` s (call stop() again
+        to keep waiting).
+        """
+        timeout = _check_timeout(timeout)
+        if self._state is LoopState.CREATED:
+            self._state = LoopState.STOPPED
+        if self._state is LoopState.STOPPED:
+            return
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("stop() was called on the loop's own thread, which cannot wait for itself")
+        if self._state is LoopState.RUNNING:
+            self._state = LoopState.STOPPING
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(
+                f"thread {self._thread.name!r} did not stop within {timeout:g} s: a coroutine on its loop "
+                "is blocking it (time.sleep() or another blocking call?). Call stop() again to keep waiting."
+            )
+        self._state = LoopState.STOPPED
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _main(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The thread's body: run the loop until stop(), then cancel what is left and close it."""
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    def _log_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        self.logger.error(context["message"], exc_info=context.get("exception"))
+
+
+def loopback_socket() -> socket.socket:
+    """Return a TCP socket bound to 127.0.0.1 on a port the OS picks (port 0).
+
+    Serve this very socket and read its port with ``getsockname()``: never "find a free port,
+    close it, bind again", as another program could take the port in between.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((HOST, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class BackgroundServer:
+    """Base of the course's servers: one loopback listening socket served on a BackgroundLoop.
+
+    A subclass writes two coroutines, both run on the loop: ``_open(sock)`` starts serving the
+    pre-bound socket, ``_close()`` closes it and every open connection. This class does the rest:
+    start() (which cleans up everything if it fails), stop() (idempotent) and the ``with`` block.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._loop = BackgroundLoop(name)
+        self._address: tuple[str, int] | None = None
+
+    @property
+    def name(self) -> str:
+        """The name given at creation; the thread is "switchyard-<name>"."""
+        return self._loop.name
+
+    @property
+    def state(self) -> LoopState:
+        """CREATED, RUNNING, STOPPING or STOPPED."""
+        return self._loop.state
+
+    @property
+    def errors(self) -> list[str]:
+        """Problems reported on the server's thread (collected here instead of printed)."""
+        return list(self._loop.errors)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """("127.0.0.1", port) the server listens on."""
+        if self._address is None:
+            raise RuntimeError(f"server {self.name!r} has not been started")
+        return self._address
+
+    @property
+    def port(self) -> int:
+        """The port the OS picked."""
+        return self.address[1]
+
+    def start(self, timeout: float = DEFAULT_TIMEOUT) -> Self:
+        """Bind a loopback socket, start the loop thread and serve; return self.
+
+        If anything fails, the socket is closed and the thread stopped before the error is raised.
+        """
+        if self.state is not LoopState.CREATED:
+            raise RuntimeError(f"server {self.name!r} is {self.state.value}: a server starts once, make a new one")
+        sock = loopback_socket()
+        try:
+            address = sock.getsockname()
+            self._loop.start()
+            self._loop.run(self._open(sock), timeout)
+        except BaseException:
+            sock.close()
+            self._loop.stop()
+            raise
+        self._address = address
+        return self
+
+    def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Close every connection and the listening socket, stop the loop, join the thread.
+
+        Harmless if already stopped. Each step waits at most ``timeout`` s.
+        """
+        try:
+            if self.state is LoopState.RUNNING:
+                self._loop.run(self._close(), timeout)
+        finally:
+            self._loop.stop(timeout)
+
+    def __enter__(self) -> Self:
+        if self.state is LoopState.CREATED:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def _open(self, sock: socket.socket) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One thing that happened on a server.
+
+    kind: "accept", "recv", "close" or "error"; client: 1, 2, 3... in the order clients were
+    accepted; nbytes: how many bytes were received (recv); detail: the exception (error);
+    time: time.monotonic() when it happened (not part of the text form or of equality).
+    """
+
+    kind: str
+    client: int
+    nbytes: int = 0
+    detail: str = ""
+    time: float = field(default_factory=monotonic, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        line = f"{self.kind:<7} client {self.client}"
+        if self.kind == "recv":
+            line += f"  {self.nbytes} byte" + ("" if self.nbytes == 1 else "s")
+        if self.detail:
+            line += f"  {self.detail}"
+        return line
+
+
+@dataclass(frozen=True)
+class EchoStats:
+    """connections: clients accepted in total; bytes_echoed: bytes sent back;
+    max_concurrent: the most clients connected at once."""
+
+    connections: int
+    bytes_echoed: int
+    max_concurrent: int
+
+
+def format_events(events: Iterable[ServerEvent]) -> str:
+    """One line per event, e.g. ``recv    client 1  5 bytes``: stable text for a cell to print."""
+    lines = []
+    for event in events:
+        if not isinstance(event, ServerEvent):
+            raise TypeError(f"format_events() takes ServerEvent records, not {event!r}")
+        lines.append(str(event))
+    return "\n".join(lines)
+
+
+class EchoServer(BackgroundServer):
+    """Sends every byte each client sends back to it, in order, until the client closes its side.
+
+    Built on asyncio streams: ``drain()`` waits while the client is slow to read, and an empty
+    read (EOF) ends the connection. A client that half-closes still gets all its bytes back.
+    """
+
+    def __init__(self, name: str = "echo") -> None:
+        super().__init__(name)
+        self._events: list[ServerEvent] = []
+        self._handlers: dict[int, asyncio.Task[None]] = {}  # open connections, by client number
+        self._idle = asyncio.Event()  # set while no client is connected
+        self._idle.set()
+        self._server: asyncio.Server | None = None
+        self._accepted = 0
+        self._bytes_echoed = 0
+        self._max_concurrent = 0
+
+    @property
+    def events(self) -> list[ServerEvent]:
+        """What happened so far, in order (a copy)."""
+        return list(self._events)
+
+    @property
+    def stats(self) -> EchoStats:
+        """Counters so far."""
+        return EchoStats(self._accepted, self._bytes_echoed, self._max_concurrent)
+
+    def wait_idle(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Block until every client accepted so far has been closed (TimeoutError after ``timeout`` s)."""
+        self._loop.run(self._idle.wait(), timeout)
+
+    async def _open(self, sock: socket.socket) -> None:
+        self._server = await asyncio.start_server(self._serve_client, sock=sock, backlog=BACKLOG)
+
+    async def _close(self) -> None:
+        self._server.close()  # no new clients; closes the listening socket
+        handlers = list(self._handlers.values())
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Echo one client's bytes back until it sends EOF; runs as a task on the loop."""
+        self._accepted += 1
+        client = self._accepted
+        self._handlers[client] = asyncio.current_task()
+        self._max_concurrent = max(self._max_concurrent, len(self._handlers))
+        self._idle.clear()
+        self._events.append(ServerEvent("accept", client))
+        try:
+            while data := await reader.read(CHUNK):  # b"" is EOF: the client has closed its side
+                self._events.append(ServerEvent("recv", client, len(data)))
+                writer.write(data)
+                await writer.drain()  # waits while the client is slow to read
+                self._bytes_echoed += len(data)
+            writer.close()  # send what is still buffered, then close
+            await writer.wait_closed()
+        except Exception as exc:  # e.g. the client reset the connection
+            self._events.append(ServerEvent("error", client, detail=f"{type(exc).__name__}: {exc}"))
+        finally:
+            writer.transport.abort()  # closes now whatever happened (on stop(): drops unsent bytes)
+            del self._handlers[client]
+            self._events.append(ServerEvent("close", client))
+            if not self._handlers:
+                self._idle.set()
+
+
+def echo_server(*, name: str = "echo") -> EchoServer:
+    """Start an echo server on 127.0.0.1 (a port the OS picks) in the thread "switchyard-<name>".
+
+    Use it as ``with echo_server() as server:``; leaving the block stops it.
+    """
+    return EchoServer(name).start()

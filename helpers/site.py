@@ -1,0 +1,284 @@
+"""The course's local slow website: delayed pages and a small "book" to crawl.
+
+The source tutorials download pages from the internet; the notebooks download them from this
+site instead, so every run sees the same pages and the same delays, and needs no network.
+Who calls it: the notebooks, as ``with slow_site(delay=0.2) as site:``, then any HTTP client
+(urllib, raw sockets, aiohttp) on ``site.url("/page/1")``.
+
+Public names:
+    slow_site(*, delay=0.2, chapters=12) -> SlowSite   start a site (use it as a context manager)
+    SlowSite   the handle: base_url, url(), address, requests, max_in_flight, chapter_urls(),
+               expected_page(), errors, stop()
+    Request    one answered request: method, path (with its query string), status
+
+Routes (GET or HEAD; HTML in UTF-8 with a Content-Length, so hand-written HTTP/1.0 and 1.1
+clients work; "Connection: close" is honoured):
+    /                        home page with links; answers at once
+    /page/{n}                "Page n", n from 1 to 10000, after the delay
+    /book/                   "The Switchyard Book": a numbered list of the chapters, after the delay
+    /book/chapter-{i}.html   chapter i of 1..chapters, 1-4 KB of text that is the same on every run
+    ?delay=SECONDS           on the delayed routes: this request's delay instead (0..30, else 400)
+    anything else            404 with a short HTML page
+
+Threads: aiohttp serves on a BackgroundLoop (helpers.servers) in the thread "switchyard-site".
+Every request is a task on that loop, so slow requests overlap instead of queueing. The
+caller's thread only starts and stops the site and reads its records.
+
+Blocking and timeouts: slow_site() blocks until the site listens (TimeoutError after 10 s).
+stop() gives requests still in flight 0.1 s, then cancels them (their clients see the
+connection close) and joins the thread (RuntimeError if it has not ended within 10 s).
+Nothing prints: aiohttp's access log is off and its error log goes to ``site.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import itertools
+import re
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from helpers.servers import BACKLOG, BackgroundServer
+
+MAX_DELAY = 30.0
+MAX_CHAPTERS = 500
+MAX_PAGE = 10_000
+GRACE = 0.1  # seconds stop() lets requests in flight finish before it cancels them
+
+WORDS = (
+    "the", "a", "train", "yard", "switch", "signal", "track", "engine", "wagon", "platform",
+    "timetable", "junction", "driver", "guard", "whistle", "coroutine", "task", "loop", "await",
+    "event", "queue", "socket", "thread", "future", "waits", "runs", "pauses", "resumes",
+    "switches", "sends", "receives", "sleeps", "wakes", "quietly", "slowly", "early", "late",
+    "again", "together", "before", "after", "while", "every", "one", "many", "small", "busy",
+    "idle", "green", "red", "morning", "evening", "freight", "steam", "lantern", "ticket",
+)
+THEMES = (
+    "The Yard at Dawn", "Signals and Switches", "One Track, Many Trains", "The Patient Engine",
+    "Waiting at the Junction", "The Timetable", "Freight and Passengers", "A Whistle in the Loop",
+    "The Night Shift", "Points and Crossings", "The Busy Platform", "Last Train Home",
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One answered request, e.g. ``GET /page/1?delay=0.5 200``."""
+
+    method: str
+    path: str  # as the client sent it, query string included
+    status: int
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.status}"
+
+
+def _check_delay(delay: object) -> float:
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_DELAY:
+        raise ValueError(f"delay must be a number of seconds from 0 to {MAX_DELAY:g}, not {delay!r}")
+    return float(delay)
+
+
+def _check_path(path: object) -> str:
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a string, not {type(path).__name__}")
+    if not path.startswith("/"):
+        raise ValueError(f"path must start with '/', e.g. '/page/1', not {path!r}")
+    return path
+
+
+def _html(title: str, body: str) -> bytes:
+    return (
+        f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8"><title>{title}</title></head>\n'
+        f"<body>\n<h1>{title}</h1>\n{body}</body>\n</html>\n"
+    ).encode("utf-8")
+
+
+def _home_html() -> bytes:
+    links = "".join(f'<li><a href="/page/{n}">Page {n}</a></li>\n' for n in range(1, 6))
+    return _html(
+        "The Switchyard slow site",
+        "<p>A small local website for the course \N{EM DASH} every other page answers after a delay.</p>\n"
+        f'<p><a href="/book/">The Switchyard Book</a></p>\n<ul>\n{links}</ul>\n',
+    )
+
+
+def _page_html(n: int) -> bytes:
+    return _html(f"Page {n}", f'<p>This is page {n} of the slow site.</p>\n<p><a href="/">Home</a></p>\n')
+
+
+def _chapter_title(i: int) -> str:
+    """The title of chapter ``i``, e.g. "Chapter 3: One Track, Many Trains"."""
+    part = (i - 1) // len(THEMES) + 1
+    return f"Chapter {i}: {THEMES[(i - 1) % len(THEMES)]}" + (f", part {part}" if part > 1 else "")
+
+
+def _sentence(i: int, p: int, s: int) -> str:
+    """Sentence ``s`` of paragraph ``p`` of chapter ``i``: 6 to 13 words picked by a hash, so always the same."""
+    digest = hashlib.sha256(f"chapter {i} paragraph {p} sentence {s}".encode()).digest()
+    words = [WORDS[byte % len(WORDS)] for byte in digest[1 : 7 + digest[0] % 8]]
+    return " ".join(words).capitalize() + "."
+
+
+def _chapter_html(i: int) -> bytes:
+    paragraphs = "".join(
+        "<p>" + " ".join(_sentence(i, p, s) for s in range(4 + (i + p) % 3)) + "</p>\n"
+        for p in range(3 + i % 4)
+    )
+    return _html(_chapter_title(i), paragraphs + '<p><a href="/book/">Contents</a></p>\n')
+
+
+def _index_html(chapters: int) -> bytes:
+    items = "".join(
+        f'<li><a href="/book/chapter-{i}.html">{_chapter_title(i)}</a></li>\n'
+        for i in range(1, chapters + 1)
+    )
+    return _html("The Switchyard Book", f"<ol>\n{items}</ol>\n")
+
+
+def _html_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type="text/html", charset="utf-8")
+
+
+class SlowSite(BackgroundServer):
+    """The slow site (routes in the module docstring); ``delay`` and ``chapters`` are as given.
+
+    Made and started by slow_site(); stop() or leaving the ``with`` block ends it.
+    """
+
+    def __init__(self, *, delay: float = 0.2, chapters: int = 12) -> None:
+        if isinstance(chapters, bool) or not isinstance(chapters, int) or not 1 <= chapters <= MAX_CHAPTERS:
+            raise ValueError(f"chapters must be a whole number from 1 to {MAX_CHAPTERS}, not {chapters!r}")
+        delay = _check_delay(delay)
+        super().__init__("site")
+        self.delay = delay
+        self.chapters = chapters
+        self._runner: web.AppRunner | None = None
+        self._arrivals = itertools.count()
+        self._answered: list[tuple[int, Request]] = []  # (arrival number, record), in answer order
+        self._in_flight = 0
+        self._max_in_flight = 0
+
+    @property
+    def base_url(self) -> str:
+        """e.g. "http://127.0.0.1:PORT"."""
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    def url(self, path: str = "/") -> str:
+        """The full URL of ``path``, which must start with "/"."""
+        return self.base_url + _check_path(path)
+
+    def chapter_urls(self) -> list[str]:
+        """The URL of every chapter, in order."""
+        return [self.url(f"/book/chapter-{i}.html") for i in range(1, self.chapters + 1)]
+
+    def expected_page(self, path: str) -> bytes:
+        """The exact body this site sends for a successful GET of ``path`` (any query string is ignored).
+
+        Lets a notebook check a download byte for byte without another request. Raises
+        ValueError for a path the site answers with 404.
+        """
+        page = _check_path(path).partition("?")[0]
+        number = re.fullmatch(r"/page/(\d+)|/book/chapter-(\d+)\.html", page)
+        if page == "/":
+            return _home_html()
+        if page == "/book/":
+            return _index_html(self.chapters)
+        if number and number[1] and 1 <= int(number[1]) <= MAX_PAGE:
+            return _page_html(int(number[1]))
+        if number and number[2] and 1 <= int(number[2]) <= self.chapters:
+            return _chapter_html(int(number[2]))
+        raise ValueError(f"{path!r} is not a page of this site (it answers 404 there)")
+
+    @property
+    def requests(self) -> list[Request]:
+        """Every request answered so far, in the order they arrived."""
+        return [record for _, record in sorted(self._answered, key=lambda item: item[0])]
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests that were being served at the same time."""
+        return self._max_in_flight
+
+    async def _open(self, sock: socket.socket) -> None:
+        app = web.Application(middlewares=[self._track])
+        app.router.add_get("/", self._home)
+        app.router.add_get(r"/page/{n:\d+}", self._page)
+        app.router.add_get("/book/", self._index)
+        app.router.add_get(r"/book/chapter-{i:\d+}.html", self._chapter)
+        app.router.add_route("*", "/{anything:.*}", self._not_found)  # checked last
+        self._runner = web.AppRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock, backlog=BACKLOG).start()
+
+    async def _close(self) -> None:
+        await self._runner.cleanup()  # closes the listening socket and every connection
+
+    @web.middleware
+    async def _track(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Around every request: count it in flight, turn HTTP errors into HTML pages, record the answer."""
+        arrival = next(self._arrivals)
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # 400 or 404 from a handler below
+            body = _html(f"{exc.status} {exc.reason}", f"<p>{html.escape(exc.text, quote=False)}</p>\n")
+            response = _html_response(body, exc.status)
+        finally:
+            self._in_flight -= 1
+        self._answered.append((arrival, Request(request.method, request.raw_path, response.status)))
+        return response
+
+    def _delay_for(self, request: web.Request) -> float:
+        """The site's delay, or this request's ``?delay=SECONDS`` (400 Bad Request unless 0..30)."""
+        given = request.query.get("delay")
+        if given is None:
+            return self.delay
+        try:
+            return _check_delay(float(given))
+        except ValueError:
+            raise web.HTTPBadRequest(
+                text=f"delay must be a number of seconds from 0 to {MAX_DELAY:g}, not {given!r}"
+            ) from None
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        raise web.HTTPNotFound(text=f"There is nothing at {request.path}.")
+
+    async def _home(self, request: web.Request) -> web.Response:
+        return _html_response(_home_html())
+
+    async def _page(self, request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        if not 1 <= n <= MAX_PAGE:
+            raise web.HTTPNotFound(text=f"There is no page {n}: pages are numbered 1 to {MAX_PAGE}.")
+        await asyncio.sleep(self._delay_for(request))
+        return _html_response(_page_html(n))
+
+    async def _index(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self._delay_for(request))
+        return _html_response(_index_html(self.chapters))
+
+    async def _chapter(self, request: web.Request) -> web.Response:
+        i = int(request.match_info["i"])
+        if not 1 <= i <= self.chapters:
+            raise web.HTTPNotFound(text=f"There is no chapter {i}: this book has chapters 1 to {self.chapters}.")
+        await asyncio.sleep(self._delay_for(request))
+        return _html_response(_chapter_html(i))
+
+
+def slow_site(*, delay: float = 0.2, chapters: int = 12) -> SlowSite:
+    """Start the slow site on 127.0.0.1 (a port the OS picks) and return its handle.
+
+    ``delay``: seconds every page but the home page waits before it answers (0..30);
+    ``chapters``: how many chapters the book has (1..500). Anything else raises ValueError.
+    Use it as ``with slow_site() as site:``; leaving the block stops it.
+    """
+    return SlowSite(delay=delay, chapters=chapters).start()

@@ -1,0 +1,66 @@
+"""Every registered exercise: its reference solution passes, its wrong answers and stub don't.
+
+The ids are collected when this module is imported, from ``helpers/checks/chNN.py``;
+the answers come from ``tests/solutions/chNN.py`` (SOLUTIONS and WRONG, see there).
+With no chapter checks yet, each test below is one "skipped" item (empty parameter set).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from types import ModuleType
+
+import pytest
+
+import tests.solutions
+from helpers.exercises import evaluate, registered
+
+EXERCISES = registered()
+IDS = [pytest.param(id, id=id) for id in EXERCISES]
+
+
+def solutions_of(id: str) -> ModuleType:
+    """The module tests/solutions/chNN.py for exercise "NN.k"."""
+    return importlib.import_module(f"tests.solutions.ch{id[:2]}")
+
+
+@pytest.mark.parametrize("id", IDS)
+def test_checker_lives_in_its_chapter_module(id: str):
+    assert EXERCISES[id].checker.__module__ == f"helpers.checks.ch{id[:2]}"
+
+
+@pytest.mark.parametrize("id", IDS)
+def test_has_a_solution_and_wrong_answers(id: str):
+    module = solutions_of(id)
+    assert id in module.SOLUTIONS, f"{module.__name__}.SOLUTIONS has no entry {id!r}"
+    wrong = module.WRONG.get(id)
+    assert isinstance(wrong, list) and wrong, f"{module.__name__}.WRONG[{id!r}] needs answers"
+
+
+@pytest.mark.parametrize("id", IDS)
+def test_solution_is_solved(id: str):
+    result = evaluate(id, solutions_of(id).SOLUTIONS[id])
+    assert result.status == "solved", str(result)
+
+
+@pytest.mark.parametrize("id", IDS)
+def test_wrong_answers_are_not_solved(id: str):
+    for number, answer in enumerate(solutions_of(id).WRONG[id]):
+        result = evaluate(id, answer)
+        assert result.status != "solved", f"WRONG[{id!r}][{number}] passed: {result}"
+
+
+@pytest.mark.parametrize("id", IDS)
+def test_stub_is_unsolved(id: str):
+    result = evaluate(id, ...)
+    assert result.status == "unsolved", str(result)
+
+
+def test_solutions_are_only_for_registered_exercises():
+    for found in pkgutil.iter_modules(tests.solutions.__path__):
+        if re.fullmatch(r"ch\d\d", found.name):
+            module = importlib.import_module(f"tests.solutions.{found.name}")
+            stale = (set(module.SOLUTIONS) | set(module.WRONG)) - set(EXERCISES)
+            assert not stale, f"{module.__name__} has answers for unknown exercises {sorted(stale)}"

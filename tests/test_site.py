@@ -1,0 +1,253 @@
+"""Tests for helpers.site: the course's local slow website.
+
+Clients are urllib (with proxies switched off: loopback only) and raw sockets, all with
+timeouts. The autouse fixture in conftest.py fails any test that leaves a thread, a socket
+or a process behind.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from aiohttp import web
+
+from helpers.servers import LoopState
+from helpers.site import Request, SlowSite, slow_site
+
+TIMEOUT = 10.0
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+
+
+def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
+    """GET ``url``; return (status, headers, body), for error statuses too."""
+    try:
+        with OPENER.open(url, timeout=TIMEOUT) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), error.read()
+
+
+def raw_exchange(site: SlowSite, request: bytes) -> bytes:
+    """Send ``request`` over a plain socket and read until the server closes the connection."""
+    with socket.create_connection(site.address, timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def split_response(raw: bytes) -> tuple[str, dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return status_line, {name.lower(): value for name, value in headers.items()}, body
+
+
+PAGES = ["/", "/page/1", "/page/7", "/page/10000", "/book/", "/book/chapter-1.html", "/book/chapter-12.html"]
+
+
+def test_every_route_answers_with_its_page():
+    with slow_site(delay=0) as site:
+        for path in PAGES:
+            status, headers, body = fetch(site.url(path))
+            assert status == 200, path
+            assert headers["Content-Type"] == "text/html; charset=utf-8"
+            assert int(headers["Content-Length"]) == len(body)
+            assert body == site.expected_page(path)
+            body.decode("utf-8")
+        home = fetch(site.url("/"))[2].decode("utf-8")
+        assert '<a href="/book/">' in home and '<a href="/page/1">' in home
+        for link in re.findall(r'href="([^"]+)"', home):
+            assert fetch(site.url(link))[0] == 200
+        assert b"<title>Page 7</title>" in fetch(site.url("/page/7"))[2]
+        index = fetch(site.url("/book/"))[2].decode()
+        assert "<title>The Switchyard Book</title>" in index
+        links = re.findall(r'<li><a href="(/book/chapter-\d+\.html)">(Chapter \d+: [^<]+)</a></li>', index)
+        assert [link for link, _ in links] == [f"/book/chapter-{i}.html" for i in range(1, 13)]
+        for i, (link, title) in enumerate(links, 1):
+            assert title.startswith(f"Chapter {i}: ")
+            assert f"<h1>{title}</h1>".encode() in fetch(site.url(link))[2]
+
+
+def test_unknown_paths_get_404():
+    with slow_site(delay=0, chapters=12) as site:
+        for path in ["/nope", "/page/0", "/page/10001", "/page/x", "/book", "/book/chapter-0.html",
+                     "/book/chapter-13.html", "/book/chapter-1.htm"]:
+            status, headers, body = fetch(site.url(path))
+            assert status == 404, path
+            assert headers["Content-Type"] == "text/html; charset=utf-8"
+            assert b"<h1>404 Not Found</h1>" in body
+            with pytest.raises(ValueError, match="not a page"):
+                site.expected_page(path)
+        assert b"this book has chapters 1 to 12" in fetch(site.url("/book/chapter-13.html"))[2]
+
+
+def test_bad_delay_query_gets_400_with_one_line_reason():
+    with slow_site(delay=0) as site:
+        for query in ["abc", "-1", "31", "nan", "inf", ""]:
+            status, _, body = fetch(site.url(f"/page/1?delay={query}"))
+            assert status == 400, query
+            reason = re.search(rb"<p>(.*)</p>", body)[1].decode()
+            assert reason == f"delay must be a number of seconds from 0 to 30, not '{query}'"
+
+
+def test_delay_query_overrides_the_site_delay():
+    with slow_site(delay=5) as site:
+        start = time.monotonic()
+        assert fetch(site.url("/page/1?delay=0"))[0] == 200
+        assert fetch(site.url("/book/chapter-2.html?delay=0"))[0] == 200
+        assert fetch(site.url("/"))[0] == 200  # the home page never waits
+        assert time.monotonic() - start < 2
+    with slow_site(delay=0) as site:
+        start = time.monotonic()
+        assert fetch(site.url("/page/1?delay=0.3"))[0] == 200
+        assert time.monotonic() - start >= 0.3
+
+
+@pytest.mark.parametrize("arguments", [
+    {"delay": -0.1}, {"delay": 30.5}, {"delay": "0.2"}, {"delay": True}, {"delay": float("nan")},
+    {"delay": None}, {"chapters": 0}, {"chapters": 501}, {"chapters": 2.0}, {"chapters": "3"},
+    {"chapters": True},
+])
+def test_bad_arguments_raise_value_error(arguments):
+    with pytest.raises(ValueError, match="delay must be|chapters must be"):
+        slow_site(**arguments)
+
+
+def test_urls():
+    with slow_site(delay=0, chapters=3) as site:
+        host, port = site.address
+        assert host == "127.0.0.1" and isinstance(port, int) and port > 1024
+        assert site.base_url == f"http://127.0.0.1:{port}"
+        assert site.url() == site.base_url + "/"
+        assert site.url("/page/2") == site.base_url + "/page/2"
+        assert site.chapter_urls() == [site.base_url + f"/book/chapter-{i}.html" for i in (1, 2, 3)]
+        with pytest.raises(ValueError, match="start with '/'"):
+            site.url("page/2")
+        with pytest.raises(TypeError, match="string"):
+            site.url(2)
+
+
+def test_chapters_are_deterministic_distinct_and_1_to_4_kb():
+    with slow_site(delay=0) as first, slow_site(delay=0) as second:
+        assert first.port != second.port
+        one = [fetch(url)[2] for url in first.chapter_urls()]
+        two = [fetch(url)[2] for url in second.chapter_urls()]
+    assert one == two
+    assert len(set(one)) == len(one) == 12
+    every_chapter = [SlowSite(chapters=500).expected_page(f"/book/chapter-{i}.html") for i in range(1, 501)]
+    assert len(set(every_chapter)) == 500
+    assert all(1024 <= len(body) <= 4096 for body in every_chapter)
+
+
+def test_parallel_requests_overlap():
+    with slow_site(delay=0.2) as site:
+        urls = [site.url(f"/page/{n}") for n in range(1, 11)]
+        start = time.monotonic()
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            results = list(pool.map(fetch, urls))
+        elapsed = time.monotonic() - start
+        assert [status for status, _, _ in results] == [200] * 10
+        assert [body for _, _, body in results] == [site.expected_page(f"/page/{n}") for n in range(1, 11)]
+        assert 0.2 <= elapsed < 0.8, f"10 parallel requests of 0.2 s took {elapsed:.2f} s"
+        assert site.max_in_flight == 10
+
+
+def test_raw_http_clients_get_full_responses_and_the_server_closes():
+    with slow_site(delay=0) as site:
+        raw = raw_exchange(site, b"GET /page/3 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        status_line, headers, body = split_response(raw)
+        assert status_line == "HTTP/1.1 200 OK"
+        assert headers["connection"] == "close"
+        assert int(headers["content-length"]) == len(body)
+        assert body == site.expected_page("/page/3")
+
+        status_line, headers, body = split_response(raw_exchange(site, b"GET /book/ HTTP/1.0\r\n\r\n"))
+        assert status_line == "HTTP/1.0 200 OK"
+        assert body == site.expected_page("/book/")
+
+
+def test_requests_are_recorded_in_arrival_order():
+    with slow_site(delay=0) as site:
+        for path in ["/", "/page/2?delay=0", "/nope", "/book/chapter-99.html", "/page/1?delay=x"]:
+            fetch(site.url(path))
+        raw_exchange(site, b"HEAD /book/ HTTP/1.0\r\n\r\n")
+    assert site.requests == [
+        Request("GET", "/", 200),
+        Request("GET", "/page/2?delay=0", 200),
+        Request("GET", "/nope", 404),
+        Request("GET", "/book/chapter-99.html", 404),
+        Request("GET", "/page/1?delay=x", 400),
+        Request("HEAD", "/book/", 200),
+    ]
+    assert str(site.requests[1]) == "GET /page/2?delay=0 200"
+    assert site.max_in_flight == 1
+
+
+def test_stop_with_a_slow_request_in_flight_is_prompt():
+    site = slow_site(delay=0)
+    outcome: list[object] = []
+    client = threading.Thread(target=lambda: outcome.append(_fetch_or_error(site.url("/page/1?delay=20"))))
+    client.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while site.max_in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert site.max_in_flight == 1, "the slow request never arrived"
+        start = time.monotonic()
+        site.stop()
+        assert time.monotonic() - start < 2
+    finally:
+        site.stop()
+        client.join(TIMEOUT)
+    assert not client.is_alive()
+    assert isinstance(outcome[0], OSError)  # the connection was closed before an answer
+    assert site.requests == []  # nothing was answered
+    assert site.state is LoopState.STOPPED
+
+
+def _fetch_or_error(url: str) -> object:
+    try:
+        return fetch(url)
+    except OSError as error:  # urllib.error.URLError and http.client.RemoteDisconnected are OSErrors
+        return error
+
+
+def test_malformed_request_gets_400_and_prints_nothing(capfd):
+    with slow_site(delay=0) as site:
+        raw = raw_exchange(site, b"GET / HTTP/1.1\r\nthis is no header\r\n\r\n")
+        assert re.match(rb"HTTP/1\.[01] 400 Bad Request\r\n", raw)
+    assert capfd.readouterr() == ("", "")
+    assert len(site.errors) == 1 and "Error handling request" in site.errors[0]
+
+
+def test_site_lifecycle():
+    with slow_site(delay=0) as site:
+        assert site.state is LoopState.RUNNING
+        assert "switchyard-site" in {thread.name for thread in threading.enumerate()}
+    assert site.state is LoopState.STOPPED
+    site.stop()
+    site.stop()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(site.address, timeout=TIMEOUT).close()
+
+
+def test_failed_start_cleans_up(monkeypatch):
+    async def refuse(self):
+        raise OSError("pretend the OS refused")
+
+    monkeypatch.setattr(web.SockSite, "start", refuse)
+    site = SlowSite(delay=0)
+    with pytest.raises(OSError, match="pretend"):
+        site.start()
+    assert site.state is LoopState.STOPPED
+    # the leak fixture checks that the thread ended and the bound socket was closed
