@@ -106,13 +106,16 @@ def main(argv: list[str]) -> int:
     command, extra = argv[0], argv[1:]
     python = ensure_venv()
     if command == "lab":
-        return in_venv(python, [
-            "-m", "jupyterlab",
+        options = [
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.root_dir={ROOT / 'notebooks'}",
             "--LabApp.default_url=/lab/tree/00_start_here.ipynb",
-            *extra,
-        ])
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # Common in containers. Jupyter refuses root unless told; it listens on loopback only.
+            print("course.py: running as root, so JupyterLab gets --allow-root", flush=True)
+            options.append("--allow-root")
+        return in_venv(python, ["-m", "jupyterlab", *options, *extra])
     if command == "test":
         # All options live in pyproject.toml ([tool.pytest.ini_options]), so a
         # bare `pytest` inside the venv runs exactly the same validation.

@@ -49,6 +49,14 @@ def test_a_wrong_stored_output_fails(tmp_path):
     assert result.returncode != 0 and "1 failed" in result.stdout
 
 
+def test_the_sanitize_file_hides_memory_addresses_and_only_them(tmp_path):
+    stored = "<object object at 0x7f0000000001>\n"
+    ok = validate(notebook(tmp_path / "address.ipynb", ("print(object())", stored)))
+    assert ok.returncode == 0, ok.stdout
+    wrong = validate(notebook(tmp_path / "other.ipynb", ("print(object())", "<list object at 0x7f0000000001>\n")))
+    assert wrong.returncode != 0
+
+
 HANGS = {
     "sleeps": "import time\ntime.sleep(600)",
     "ignores_interrupt": "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(600)",

@@ -11,6 +11,8 @@ a subprocess demo) or socket outlived the run, and fails the run if one did.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tools import leaks
@@ -38,6 +40,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             f"notebook hung or killed its kernel (nbval: {mark.kwargs.get('reason', '')!r}). "
             "A notebook that hangs fails the validation."
         )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Read the sanitize file relative to the repository, wherever pytest was started."""
+    path = getattr(config.option, "nbval_sanitize_with", None)
+    if path and not Path(path).is_absolute():
+        config.option.nbval_sanitize_with = str(config.rootpath / path)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
