@@ -142,8 +142,17 @@ def lock(args: list[str]) -> int:
     return 0
 
 
+def execute_file(args: list[str]) -> int:
+    """``execute IN OUT``: run notebook IN as if it sat in notebooks/, write the result to OUT."""
+    source, target = map(Path, args)
+    nb = nbformat.read(source, as_version=4)
+    execute(nb, NOTEBOOKS / source.name)
+    nbformat.write(nb, target)
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    commands = {"outputs": outputs, "lock": lock}
+    commands = {"outputs": outputs, "lock": lock, "execute": execute_file}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
