@@ -6,6 +6,8 @@ on it in a subprocess, with a short cell timeout, and looks at the exit code.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +83,24 @@ def test_a_hang_in_a_cell_meant_to_raise_still_fails(tmp_path):
     result = validate(path)
     assert result.returncode != 0, result.stdout
     assert "hung or killed its kernel" in result.stdout
+
+
+def test_a_process_left_running_after_the_session_fails_the_run(tmp_path):
+    pid_file = tmp_path / "pid"
+    test_file = tmp_path / "test_leaky.py"
+    test_file.write_text(
+        "import subprocess\n"
+        "def test_starts_and_forgets():\n"
+        "    child = subprocess.Popen(['sleep', '60'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+    )
+    try:
+        result = validate(test_file)
+        assert result.returncode != 0, result.stdout
+        assert "left behind after the test session: child processes" in result.stdout
+    finally:
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -48,8 +48,9 @@ def test_a_second_run_in_the_same_kernel_prints_the_same(chapter, tmp_path):
     twice.cells = copy.deepcopy(code) + again
     source, result = tmp_path / chapter.filename, tmp_path / "executed.ipynb"
     nbformat.write(twice, source)
-    subprocess.run([sys.executable, "-m", "tools.build", "execute", str(source), str(result)],
-                   cwd=NOTEBOOKS.parent, check=True, timeout=600, capture_output=True)
+    run = subprocess.run([sys.executable, "-m", "tools.build", "execute", str(source), str(result)],
+                         cwd=NOTEBOOKS.parent, timeout=600, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
     twice = nbformat.read(result, as_version=4)
     for number, (first, second) in enumerate(zip(twice.cells[:len(code)], twice.cells[len(code):]), 1):
         assert printed(second.outputs) == printed(first.outputs), f"code cell {number} differs on the second run"

@@ -5,8 +5,8 @@ dies, nbval marks every later cell of that notebook ``xfail``, and an xfail does
 fail a pytest run: a hung chapter would pass the validation. This plugin turns those
 reports into failures that say what happened.
 
-At the end of the session it also checks that no child process (a kernel, a server,
-a subprocess demo) or socket outlived the run, and fails the run if one did.
+At the end of the session it also checks that no thread, socket or child process (a
+kernel, a server, a subprocess demo) outlived the run, and fails the run if one did.
 """
 
 from __future__ import annotations
@@ -59,9 +59,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _start is None:
         return
     extra = leaks.leftovers(_start, grace=10.0)
-    # Threads started by pytest plugins themselves are not the course's concern;
-    # processes and sockets always are.
-    extra = leaks.Snapshot(frozenset(), extra.sockets, extra.children)
     if extra:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         message = f"left behind after the test session: {extra.describe()}"
