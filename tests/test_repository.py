@@ -136,3 +136,18 @@ def test_nothing_reads_the_steering_folder():
     offenders = [name for name in tracked if name != "tests/test_repository.py"
                  and (ROOT / name).is_file() and "../shared" in (ROOT / name).read_text(errors="ignore")]
     assert offenders == []
+
+
+def test_normalise_joins_a_print_that_arrived_in_two_pieces():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('hello'); display(1); print('again')", execution_count=1)
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="hello"),
+        nbformat.v4.new_output("stream", name="stdout", text="\n"),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "1"}, execution_count=1),
+        nbformat.v4.new_output("stream", name="stdout", text="again\n"),
+    ]
+    nb.cells = [cell]
+    normalise(nb)
+    assert [(out.output_type, out.get("text")) for out in nb.cells[0].outputs] == [
+        ("stream", "hello\n"), ("execute_result", None), ("stream", "again\n")]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbval.plugin import get_sanitize_patterns
+from nbval.plugin import coalesce_streams, get_sanitize_patterns
 
 from tools.chapters import NOTEBOOKS, written
 
@@ -22,9 +22,9 @@ PATTERNS = get_sanitize_patterns((Path(__file__).parent / "sanitize.cfg").read_t
 
 
 def printed(outputs) -> str:
-    """The text nbval would compare, sanitized the same way."""
+    """The text nbval would compare: streams joined and sanitized as nbval does."""
     parts = []
-    for output in outputs:
+    for output in coalesce_streams(copy.deepcopy(outputs)):
         if output.output_type == "stream":
             parts.append(f"{output.name}: {output.text}")
         elif output.output_type == "error":

@@ -89,7 +89,9 @@ def normalise(nb) -> None:
 
     Notebook metadata is fixed (no Python patch version, no widget state: it changes on
     every run); cells keep only their tags; every cell has a stable id; displayed widgets
-    keep their text form only, since their live view cannot be stored without state.
+    keep their text form only, since their live view cannot be stored without state;
+    consecutive pieces of the same stream are joined (the kernel may send one printed
+    line in two messages, depending on when its output thread flushes).
     """
     nb.nbformat, nb.nbformat_minor = 4, 5
     nb.metadata = copy.deepcopy(CANONICAL_METADATA)
@@ -104,9 +106,17 @@ def normalise(nb) -> None:
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
             continue
+        merged: list = []
         for output in cell.outputs:
             if "data" in output:
                 output.data.pop(WIDGET_VIEW, None)
+            previous = merged[-1] if merged else None
+            if (output.output_type == "stream" and previous is not None
+                    and previous.output_type == "stream" and previous.name == output.name):
+                previous.text += output.text  # one print can arrive in two pieces
+            else:
+                merged.append(output)
+        cell.outputs = merged
 
 
 # --------------------------------------------------------------------------- invariants
