@@ -62,7 +62,8 @@ def test_an_error_output_is_caught(start_here):
     def add_error(nb):
         code_cells(nb)[0].outputs.append(nbformat.v4.new_output(
             "error", ename="ZeroDivisionError", evalue="division by zero", traceback=[]))
-    assert any("stored an error (ZeroDivisionError)" in p for p in start_here[1](add_error))
+    assert any("stored an error (ZeroDivisionError: division by zero) but is not marked" in p
+               for p in start_here[1](add_error))
 
 
 def test_missing_outputs_are_caught(start_here):

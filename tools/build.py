@@ -28,7 +28,7 @@ from nbclient import NotebookClient
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
 from tools.chapters import NOTEBOOKS, by_filename, written
-from tools.notebooks import RAISES, first_line, normalise, refresh_generated_cells
+from tools.notebooks import normalise, refresh_generated_cells, unexpected_errors
 
 ROOT = NOTEBOOKS.parent
 CELL_TIMEOUT = 60  # seconds, as in the validation (pyproject.toml)
@@ -51,16 +51,6 @@ def execute(nb, path: Path) -> None:
         # nbclient does not shut down a kernel whose manager it was handed.
         if manager.has_kernel:
             manager.shutdown_kernel(now=False)
-
-
-def unexpected_errors(nb) -> list[str]:
-    found = []
-    code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    for number, cell in enumerate(code, 1):
-        for output in cell.outputs:
-            if output.output_type == "error" and first_line(cell) != RAISES:
-                found.append(f"code cell {number}: {output.ename}: {output.evalue}")
-    return found
 
 
 def _without_images(outputs) -> list:
@@ -104,7 +94,7 @@ def outputs(args: list[str]) -> int:
         execute(nb, chapter.path)
         errors = unexpected_errors(nb)
         if errors:
-            print(f"{chapter.filename}: not written, cells raised:\n  " + "\n  ".join(errors))
+            print(f"{chapter.filename}: not written:\n  " + "\n  ".join(errors))
             return 1
         normalise(nb)
         kept = 0 if redraw else keep_stored_images(nb, stored)

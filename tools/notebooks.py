@@ -125,6 +125,14 @@ def first_line(cell) -> str:
     return cell.source.lstrip().split("\n", 1)[0].strip()
 
 
+def unexpected_errors(nb) -> list[str]:
+    """Code cells that stored an error without being marked ``# NBVAL_RAISES_EXCEPTION``."""
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    return [f"code cell {number} stored an error ({output.ename}: {output.evalue}) but is not marked {RAISES}"
+            for number, cell in enumerate(code, 1) if first_line(cell) != RAISES
+            for output in cell.outputs if output.output_type == "error"]
+
+
 def problems(path: Path) -> list[str]:
     """Every way the stored notebook at ``path`` breaks the course's rules."""
     found: list[str] = []
@@ -158,11 +166,10 @@ def problems(path: Path) -> list[str]:
     counts = [cell.execution_count for cell in code]
     if counts != list(range(1, len(code) + 1)):
         found.append(f"execution counts are {counts}, not 1..{len(code)} in order (outputs not stored by a clean run)")
+    found += unexpected_errors(nb)
     for number, cell in enumerate(code, 1):
         marker = first_line(cell)
         errors = [out for out in cell.outputs if out.output_type == "error"]
-        if errors and marker != RAISES:
-            found.append(f"code cell {number} stored an error ({errors[0].ename}) but is not marked {RAISES}")
         if marker == RAISES and not errors:
             found.append(f"code cell {number} is marked {RAISES} but stored no error")
         if "NBVAL_SKIP" in cell.source:
