@@ -3,13 +3,15 @@
 
     python3 course.py lab        open the course in JupyterLab
     python3 course.py test       run the whole validation (unit tests + every notebook)
+    python3 course.py browser    run every chapter in real JupyterLab in Chromium, prove Binder's config
     python3 course.py outputs    re-run every notebook and store its outputs
     python3 course.py lock       re-pin requirements.txt and the environment files
 
 Every command first makes sure ``.venv/`` (a virtual environment beside this file)
 holds exactly the pinned packages of ``requirements.txt`` plus ``helpers`` in
 editable mode. It is created on first use and refreshed only when the pins change,
-so running a command twice is cheap and safe.
+so running a command twice is cheap and safe. ``browser`` also installs the pins of
+``requirements-browser.txt`` (Playwright, repo2docker) and needs Debian's ``chromium``.
 
 This file uses only the standard library: it runs before anything is installed.
 Conda users can skip it: ``conda env create -f environment.yml`` builds the same
@@ -30,6 +32,9 @@ VENV = ROOT / ".venv"
 PYTHON_VERSION = (3, 11)  # the reference platform; stored outputs are made with it
 STAMP = VENV / ".switchyard-installed"
 PINNED_FILES = ("requirements.txt", "pyproject.toml")
+BROWSER_STAMP = VENV / ".switchyard-browser-installed"
+BROWSER_PINS = "requirements-browser.txt"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; SWITCHYARD_CHROMIUM overrides
 BIN = "Scripts" if os.name == "nt" else "bin"
 
 
@@ -52,9 +57,9 @@ def find_base_python() -> str:
     )
 
 
-def pins_digest() -> str:
+def pins_digest(names: tuple[str, ...] = PINNED_FILES) -> str:
     digest = hashlib.sha256()
-    for name in PINNED_FILES:
+    for name in names:
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
 
@@ -88,6 +93,32 @@ def ensure_venv() -> Path:
     return python
 
 
+def ensure_browser_tools(python: Path) -> None:
+    """Add the browser test's pins to .venv (once) and make sure Chromium is there."""
+    digest = pins_digest((*PINNED_FILES, BROWSER_PINS))
+    if not (BROWSER_STAMP.exists() and BROWSER_STAMP.read_text().strip() == digest):
+        run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "-r", ROOT / "requirements.txt", "-r", ROOT / BROWSER_PINS])
+        BROWSER_STAMP.write_text(digest + "\n")
+    chromium = os.environ.get("SWITCHYARD_CHROMIUM", CHROMIUM)
+    if not os.access(chromium, os.X_OK):
+        sys.exit(f"course.py browser: no Chromium at {chromium}. On Debian or Ubuntu: "
+                 "sudo apt-get install chromium (or set SWITCHYARD_CHROMIUM to a Chromium binary)")
+
+
+def lab_options(root_dir: Path) -> list[str]:
+    """JupyterLab's options for the course: loopback only, file browser on ``root_dir``."""
+    options = [
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.root_dir={root_dir}",
+        "--LabApp.default_url=/lab/tree/00_start_here.ipynb",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Common in containers. Jupyter refuses root unless told; it listens on loopback only.
+        options.append("--allow-root")
+    return options
+
+
 def in_venv(python: Path, args: list[str]) -> int:
     """Run ``python args`` from the repository root with the venv first on PATH."""
     env = dict(os.environ)
@@ -99,27 +130,24 @@ def in_venv(python: Path, args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = ("lab", "test", "outputs", "lock")
+    commands = ("lab", "test", "browser", "outputs", "lock")
     if not argv or argv[0] not in commands:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2
     command, extra = argv[0], argv[1:]
     python = ensure_venv()
     if command == "lab":
-        options = [
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.root_dir={ROOT / 'notebooks'}",
-            "--LabApp.default_url=/lab/tree/00_start_here.ipynb",
-        ]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            # Common in containers. Jupyter refuses root unless told; it listens on loopback only.
+        options = lab_options(ROOT / "notebooks")
+        if "--allow-root" in options:
             print("course.py: running as root, so JupyterLab gets --allow-root", flush=True)
-            options.append("--allow-root")
         return in_venv(python, ["-m", "jupyterlab", *options, *extra])
     if command == "test":
         # All options live in pyproject.toml ([tool.pytest.ini_options]), so a
         # bare `pytest` inside the venv runs exactly the same validation.
         return in_venv(python, ["-m", "pytest", *extra])
+    if command == "browser":
+        ensure_browser_tools(python)
+        return in_venv(python, ["-m", "pytest", "--browser", "tests/browser", *extra])
     return in_venv(python, ["-m", "tools.build", command, *extra])
 
 

@@ -102,6 +102,15 @@ def test_ignored_output_without_an_assertion_is_caught(start_here):
     assert any("asserts nothing" in p for p in start_here[1](ignore))
 
 
+def test_a_cell_meant_to_raise_without_the_run_all_tag_is_caught(start_here):
+    """Without the ``raises-exception`` tag, JupyterLab's Run All stops at that cell."""
+    def untag(nb):
+        cell = next(cell for cell in code_cells(nb) if cell.source.startswith("# NBVAL_RAISES_EXCEPTION"))
+        assert cell.metadata["tags"] == ["raises-exception"]
+        cell.metadata = {}
+    assert any("not normalised" in p for p in start_here[1](untag))
+
+
 def test_normalise_is_idempotent(start_here):
     original, _ = start_here
     once = copy.deepcopy(original)
@@ -118,12 +127,13 @@ def readme_commands() -> list[str]:
     return re.findall(r"^\s*(python3 course\.py \w+)\s*$", text, re.M)
 
 
-def test_readme_gives_the_two_commands_and_ci_runs_the_test_one():
+def test_readme_gives_the_two_commands_and_ci_runs_what_it_documents():
     commands = readme_commands()
     assert "python3 course.py lab" in commands and "python3 course.py test" in commands
     ci = (ROOT / ".ci" / "run").read_text()
     runs = re.findall(r"^\s*(python3 course\.py \w+)", ci, re.M)
-    assert runs == ["python3 course.py test"], runs
+    assert runs == ["python3 course.py test", "python3 course.py browser"], runs
+    assert "python3 course.py browser" in commands
 
 
 def test_binder_badge_opens_chapter_00_in_jupyterlab():

@@ -12,7 +12,9 @@ outputs [NOTEBOOK ...]
 lock
     Re-pin: compile requirements.in into requirements.txt (every package, with
     platform markers, via uv), then write environment.yml and binder/environment.yml
-    from it. tests/test_environment.py proves the three agree.
+    from it; compile requirements-browser.in (the browser test's extras) into
+    requirements-browser.txt, constrained by requirements.txt.
+    tests/test_environment.py proves they all agree.
 """
 
 from __future__ import annotations
@@ -122,9 +124,11 @@ def environment_yml(requirements: str) -> str:
 
 def lock(args: list[str]) -> int:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", UV], check=True)
-    subprocess.run([sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--universal",
-                    "--python-version", "3.11", "--no-header", *args,
-                    "requirements.in", "-o", "requirements.txt"], check=True, cwd=ROOT)
+    compile_ = [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--universal",
+                "--python-version", "3.11", "--no-header", *args]
+    subprocess.run([*compile_, "requirements.in", "-o", "requirements.txt"], check=True, cwd=ROOT)
+    subprocess.run([*compile_, "requirements-browser.in", "-c", "requirements.txt",
+                    "-o", "requirements-browser.txt"], check=True, cwd=ROOT)
     text = environment_yml((ROOT / "requirements.txt").read_text())
     for target in (ROOT / "environment.yml", ROOT / "binder" / "environment.yml"):
         target.write_text(text)

@@ -27,6 +27,9 @@ MAP_TAG = "chapter-map"
 MAP_ANCHOR = "Map-of-the-course"  # JupyterLab's anchor for the heading "Map of the course"
 RAISES = "# NBVAL_RAISES_EXCEPTION"
 IGNORE = "# NBVAL_IGNORE_OUTPUT"
+# JupyterLab's Run All stops at the first error unless the cell carries this tag (nbval
+# honours it too): every cell marked to raise gets it, so Run All goes on past it.
+RAISES_TAG = "raises-exception"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 CANONICAL_METADATA = {
@@ -90,6 +93,7 @@ def normalise(nb) -> None:
     Notebook metadata is fixed (no Python patch version, no widget state: it changes on
     every run); cells keep only their tags; every cell has a stable id; displayed widgets
     keep their text form only, since their live view cannot be stored without state;
+    a cell marked ``# NBVAL_RAISES_EXCEPTION`` carries the ``raises-exception`` tag;
     consecutive pieces of the same stream are joined (the kernel may send one printed
     line in two messages, depending on when its output thread flushes).
     """
@@ -97,8 +101,10 @@ def normalise(nb) -> None:
     nb.metadata = copy.deepcopy(CANONICAL_METADATA)
     seen: set[str] = set()
     for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags")
-        cell.metadata = {"tags": list(tags)} if tags else {}
+        tags = list(cell.get("metadata", {}).get("tags", []))
+        if cell.cell_type == "code" and first_line(cell) == RAISES and RAISES_TAG not in tags:
+            tags.append(RAISES_TAG)
+        cell.metadata = {"tags": tags} if tags else {}
         if not cell.get("id") or cell.id in seen:
             cell.id = uuid.uuid4().hex[:8]
         seen.add(cell.id)

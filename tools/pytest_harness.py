@@ -7,6 +7,10 @@ reports into failures that say what happened.
 
 At the end of the session it also checks that no thread, socket or child process (a
 kernel, a server, a subprocess demo) outlived the run, and fails the run if one did.
+
+``tests/browser/`` (every chapter in real JupyterLab in Chromium, Binder's config) needs
+extra pins and a browser, so it is collected only with ``--browser``, which
+``python3 course.py browser`` passes.
 """
 
 from __future__ import annotations
@@ -40,6 +44,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             f"notebook hung or killed its kernel (nbval: {mark.kwargs.get('reason', '')!r}). "
             "A notebook that hangs fails the validation."
         )
+
+
+BROWSER_TESTS = Path(__file__).resolve().parent.parent / "tests" / "browser"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--browser", action="store_true", default=False,
+                     help="also collect tests/browser (python3 course.py browser)")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if not config.getoption("browser") and (
+            collection_path == BROWSER_TESTS or BROWSER_TESTS in collection_path.parents):
+        return True
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
