@@ -42,6 +42,23 @@ def test_every_locked_requirement_is_pinned_exactly():
             assert PIN.match(line.strip()), f"not pinned with ==: {line}"
 
 
+def test_browser_pins_are_locked_and_agree_with_the_course_pins():
+    """requirements-browser.txt installs on top of requirements.txt without changing a pin."""
+    direct = pins((ROOT / "requirements-browser.in").read_text())
+    extra = pins((ROOT / "requirements-browser.txt").read_text())
+    course_pins = pins((ROOT / "requirements.txt").read_text())
+    assert {"playwright", "jupyter-repo2docker"} <= set(direct)
+    for name, version in direct.items():
+        assert extra.get(name) == version, f"{name}: requirements-browser.in says {version}, lock says {extra.get(name)}"
+    for name, version in extra.items():
+        assert course_pins.get(name, version) == version, f"{name}: {version} here, {course_pins[name]} in requirements.txt"
+    for line in (ROOT / "requirements-browser.txt").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert PIN.match(line.strip()), f"not pinned with ==: {line}"
+    # Learners and Binder do not get the browser tools.
+    assert not {"playwright", "jupyter-repo2docker"} & set(course_pins)
+
+
 def test_conda_and_binder_environments_are_generated_from_the_lock():
     expected = environment_yml((ROOT / "requirements.txt").read_text())
     root = (ROOT / "environment.yml").read_text()

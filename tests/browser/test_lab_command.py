@@ -1,0 +1,71 @@
+"""The README's lab command, started as a newcomer starts it, in a real browser.
+
+``python3 course.py lab`` from the repository's root must serve JupyterLab on chapter
+00, with the file browser on ``notebooks/`` and ipywidgets' JupyterLab extension
+enabled from the pinned package (no build step). Only where Jupyter keeps its state
+(runtime, settings, workspaces) is moved to a temporary folder, so the test neither
+reads nor changes the user's home; nothing is saved into ``notebooks/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.browser.jupyterlab import isolated_env, read_server_info, stop_process_tree
+from tools.chapters import NOTEBOOKS
+
+ROOT = NOTEBOOKS.parent
+
+
+def notebooks_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--", "notebooks"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.timeout(300)
+def test_lab_command_opens_chapter_00_with_the_notebooks_folder_and_widgets(tmp_path, browser):
+    before = notebooks_status()
+    (tmp_path / "runtime").mkdir()
+    log = tmp_path / "lab.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "course.py", "lab"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                   stdout=out, stderr=subprocess.STDOUT, env=isolated_env(tmp_path),
+                                   start_new_session=True)
+    info = None
+    try:
+        info = read_server_info(tmp_path / "runtime", process, log)
+        assert info["hostname"] == "127.0.0.1"
+        assert info["root_dir"] == str(NOTEBOOKS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            # The link Jupyter prints (and opens, where there is a browser to open).
+            link = re.search(r"http://127\.0\.0\.1:\d+/\S*\?token=\w+", log.read_text()).group(0)
+            assert link == f"http://127.0.0.1:{info['port']}/lab/tree/00_start_here.ipynb?token={info['token']}"
+            page.goto(link)
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+            current_tab = page.inner_text(".lm-DockPanel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+            assert current_tab == "00_start_here.ipynb"
+            heading = page.inner_text(".jp-NotebookPanel .jp-MarkdownOutput h1")
+            assert heading.startswith("00 · Start here")
+
+            page.wait_for_selector(".jp-DirListing-itemText", timeout=30_000)
+            listed = sorted(page.locator(".jp-DirListing-itemText").all_inner_texts())
+            expected = sorted(path.name for path in NOTEBOOKS.iterdir() if not path.name.startswith("."))
+            assert listed == expected  # the file browser's root is notebooks/, nothing else
+
+            config = json.loads(page.inner_text("#jupyter-config-data", timeout=10_000))
+            extensions = {extension["name"] for extension in config["federated_extensions"]}
+            assert "@jupyter-widgets/jupyterlab-manager" in extensions
+            assert "@jupyter-widgets/jupyterlab-manager" not in config.get("disabledExtensions", [])
+        finally:
+            context.close()
+    finally:
+        stop_process_tree(process, info)
+    assert process.returncode is not None
+    assert notebooks_status() == before, "opening the course changed files in notebooks/"
