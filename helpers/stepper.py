@@ -70,16 +70,20 @@ class Step:
     state: str
     note: str = ""
 
+    @property
+    def result(self) -> str:
+        """What came out, in short: ``yielded 1``, ``returned 3``, ``raised KeyError: 'k'``, ``closed``."""
+        if self.outcome == "raised":
+            return f"raised {_exception(self.value)}"
+        if self.outcome == "closed":
+            return "closed"
+        return f"{self.outcome} {_brief(self.value)}"
+
     def describe(self) -> str:
         """The line the learner reads, e.g. ``send(10) -> yielded 10.0``."""
-        if self.outcome == "yielded":
-            what = f"yielded {_brief(self.value)}"
-        elif self.outcome == "returned":
-            what = f"returned {_brief(self.value)} (raised StopIteration, .value = {_brief(self.value)})"
-        elif self.outcome == "raised":
-            what = f"raised {_exception(self.value)}"
-        else:
-            what = "closed"
+        what = self.result
+        if self.outcome == "returned":
+            what += f" (raised StopIteration, .value = {_brief(self.value)})"
         return f"{self.action} -> {what}" + (f"  [{self.note}]" if self.note else "")
 
 
@@ -122,8 +126,8 @@ class Stepper:
             error = error()
         if not isinstance(error, BaseException):
             raise TypeError(f"throw needs an exception or an exception class, not {_brief(error)}")
-        return self._press(f"throw({type(error).__name__}({_brief(str(error)) if str(error) else ''}))",
-                           lambda: self.generator.throw(error))
+        arguments = ", ".join(_brief(argument) for argument in error.args)
+        return self._press(f"throw({type(error).__name__}({arguments}))", lambda: self.generator.throw(error))
 
     def close(self) -> Step:
         """Press ``close()``: raise ``GeneratorExit`` at the paused ``yield`` and let it finish."""
