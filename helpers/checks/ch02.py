@@ -20,9 +20,11 @@ def summer(count):
           hint="for each subgenerator: `result = yield from sub`, append result to a list; "
                "return the list at the end")
 def collect(answer) -> str:
-    if not inspect.isgeneratorfunction(answer):
-        raise Wrong("collect must be a generator function (it delegates with `yield from`)")
+    if not callable(answer):
+        raise Wrong(f"pass the function itself, not {answer!r}")
     empty = answer([])
+    if not inspect.isgenerator(empty):
+        raise Wrong("collect must be a generator function (it delegates with `yield from`)")
     try:
         next(empty)
     except StopIteration as stop:
