@@ -8,6 +8,8 @@ A chapter reads like a lesson; the plumbing lives here, one module per concern:
     site       the course's local slow website: delayed pages and a small "book"
     fresh      run a program in a fresh interpreter (optionally gevent-patched) with a timeout
     exercises  self-checking exercises: ``check("00.1", answer)``
+    stepper    step through any generator by hand: the logic, and an ipywidgets view of it
+    pep380     run two delegating generators through the same presses and compare them
 
 Notebooks import what they use by name, e.g. ``from helpers.trace import Tracer``.
 Nothing here prints from a background thread: servers collect events for the cell to
