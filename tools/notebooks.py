@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools.chapters import CHAPTERS, Chapter, by_filename, written
+from tools.chapters import CHAPTERS, NOTEBOOKS, Chapter, by_filename, written
 
 NAV_TAG = "nav"
 MAP_TAG = "chapter-map"
@@ -30,6 +30,7 @@ IGNORE = "# NBVAL_IGNORE_OUTPUT"
 # JupyterLab's Run All stops at the first error unless the cell carries this tag (nbval
 # honours it too): every cell marked to raise gets it, so Run All goes on past it.
 RAISES_TAG = "raises-exception"
+CHECKOUT = f"{NOTEBOOKS.parent}/"  # e.g. "/home/ann/switchyard/" in "…/helpers/trace.py"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 CANONICAL_METADATA = {
@@ -94,6 +95,7 @@ def normalise(nb) -> None:
     every run); cells keep only their tags; every cell has a stable id; displayed widgets
     keep their text form only, since their live view cannot be stored without state;
     a cell marked ``# NBVAL_RAISES_EXCEPTION`` carries the ``raises-exception`` tag;
+    tracebacks name the course's files relative to the checkout, wherever it lives;
     consecutive pieces of the same stream are joined (the kernel may send one printed
     line in two messages, depending on when its output thread flushes).
     """
@@ -116,6 +118,8 @@ def normalise(nb) -> None:
         for output in cell.outputs:
             if "data" in output:
                 output.data.pop(WIDGET_VIEW, None)
+            if output.output_type == "error":
+                output.traceback = [line.replace(CHECKOUT, "") for line in output.traceback]
             previous = merged[-1] if merged else None
             if (output.output_type == "stream" and previous is not None
                     and previous.output_type == "stream" and previous.name == output.name):
