@@ -3,6 +3,7 @@
 A chapter reads like a lesson; the plumbing lives here, one module per concern:
 
     trace      record switch events from any model; print them; draw a swimlane timeline
+    greenlets  greenlet/gevent switches as trace events (greenlet.settrace); gevent's error reports
     timing     a stopwatch and verdicts with generous bands ("about 1x one task, not 10x")
     servers    TCP servers in a background thread (an echo server to start with)
     site       the course's local slow website: delayed pages and a small "book"

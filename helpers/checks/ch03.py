@@ -1,0 +1,102 @@
+"""Exercises of chapter 03 (greenlet): values through switch, reading a switch order, switching from deep inside."""
+
+from __future__ import annotations
+
+import greenlet
+
+from helpers.exercises import Wrong, exercise
+from helpers.greenlets import trace_switches
+from helpers.trace import Tracer
+
+
+def puzzle(log: list[str]) -> None:
+    """The program of exercise 03.2: two greenlets that switch to each other, writing to ``log``."""
+
+    def first():
+        log.append("first: a")
+        second.switch()
+        log.append("first: b")
+        second.switch()
+        log.append("first: c")
+
+    def second():
+        log.append("second: x")
+        first.switch()
+        log.append("second: y")
+
+    first, second = greenlet.greenlet(first), greenlet.greenlet(second)
+    first.switch()
+    log.append("main: done")
+
+
+def _switches_during(call):
+    """Run ``call()``; return its result and how many greenlet switches happened meanwhile."""
+    with trace_switches(Tracer(), lambda g: None) as switches:
+        result = call()
+    return result, switches.count
+
+
+@exercise("03.1", title="Ping-pong with values",
+          hint="ping starts with 1 and calls pong.switch(value); pong answers with ping.switch(value + 1); "
+               "each side appends what it receives (or sends) to one shared list")
+def ping_pong(answer) -> str:
+    if not callable(answer):
+        raise Wrong("pass the function itself: check('03.1', ping_pong)")
+    for rounds in (1, 3, 5):
+        got, switches = _switches_during(lambda: answer(rounds))
+        want = list(range(1, 2 * rounds + 1))
+        if got != want:
+            raise Wrong(f"ping_pong({rounds}) should return {want}, got {got!r}")
+        if switches < 2 * rounds:
+            raise Wrong(f"ping_pong({rounds}) returned the right list, but only {switches} greenlet "
+                        f"switches happened, not at least {2 * rounds}: let two greenlets pass the values")
+    return "the values went back and forth through switch(), one switch per value."
+
+
+@exercise("03.2", title="Predict the print order",
+          hint="follow the switches by hand; a greenlet that finishes goes back to its parent (main), "
+               "and a greenlet nobody switches to again never finishes")
+def predict(answer) -> str:
+    truth: list[str] = []
+    puzzle(truth)
+    if not isinstance(answer, list) or not all(isinstance(line, str) for line in answer):
+        raise Wrong(f"give a list of the lines in order, like ['first: a', ...], not {answer!r}")
+    for number, (said, ran) in enumerate(zip(answer, truth), 1):
+        if said != ran:
+            raise Wrong(f"line {number}: you said {said!r}, but the program wrote {ran!r}")
+    if len(answer) != len(truth):
+        raise Wrong(f"the first {min(len(answer), len(truth))} lines are right, but the program "
+                    f"writes {len(truth)} lines, not {len(answer)}")
+    return f"all {len(truth)} lines in the right order (and 'first: c' never happens)."
+
+
+class _Bomb(list):
+    """A nested list that explodes when someone looks inside: proves the walk is lazy."""
+
+    def __iter__(self):
+        raise RuntimeError("looked inside the rest of the tree too early: the walk is not lazy")
+
+
+@exercise("03.3", title="Switch from deep inside a recursive walk",
+          hint="start a greenlet running a plain recursive walk(node); at each leaf it calls "
+               "consumer.switch(leaf); the iterator's __next__ switches into the walker and returns what comes back")
+def deep_leaves(answer) -> str:
+    if not callable(answer):
+        raise Wrong("pass the function itself: check('03.3', leaves)")
+    cases = [([1, [2, [3, [4]]], 5], [1, 2, 3, 4, 5]), ([], []), ([[[["deep"]]]], ["deep"]),
+             (["a", [], ["b", ["c"]], "d"], ["a", "b", "c", "d"])]
+    for tree, want in cases:
+        got, switches = _switches_during(lambda: list(answer(tree)))
+        if got != want:
+            raise Wrong(f"list(leaves({tree!r})) should be {want!r}, got {got!r}")
+    if switches < 2:
+        raise Wrong("the leaves are right, but no greenlet switched: walk the tree in a greenlet "
+                    "and switch each leaf out from the recursion")
+    walker = answer([1, _Bomb([2])])
+    try:
+        first = next(iter(walker))
+    except RuntimeError as error:
+        raise Wrong(f"taking the first leaf of [1, [2]] {error}") from None
+    if first != 1:
+        raise Wrong(f"the first leaf of [1, [2]] should be 1, got {first!r}")
+    return "lazy, in order, switched out from deep inside the recursion."
