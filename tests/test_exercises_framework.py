@@ -201,21 +201,24 @@ def test_previous_handler_and_timer_are_restored(alarm_state):
 
 def test_a_previous_timer_that_came_due_fires_right_after_the_check(alarm_state):
     fired = []
-    signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(signum))
+    signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(time.monotonic()))
     signal.setitimer(signal.ITIMER_REAL, 0.2)
+    ended = []
 
     def busy_for_half_a_second():
         end = time.monotonic() + 0.5
         while time.monotonic() < end:
             pass
+        ended.append(time.monotonic())
         return 42
 
     assert evaluate("99.1", busy_for_half_a_second, time_limit=5).status == "solved"
-    assert fired == []
     deadline = time.monotonic() + 2.0
     while not fired and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert fired == [signal.SIGALRM]
+    # It came due during the check, but fired once, only after the learner's code had
+    # finished (it is re-armed to fire at once, so it may land before evaluate returns).
+    assert len(fired) == 1 and fired[0] >= ended[0]
 
 
 def test_no_time_limit_outside_the_main_thread():
