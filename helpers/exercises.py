@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Exercise", "Result", "Wrong", "check", "evaluate", "exercise", "registered"]
+__all__ = ["Exercise", "Result", "Wrong", "check", "evaluate", "exercise", "registered", "same_order"]
 
 Checker = Callable[[Any], str]
 Status = Literal["solved", "unsolved", "wrong", "error"]
@@ -54,6 +54,22 @@ _LEAD = {
 
 class Wrong(Exception):
     """Raised by a checker; the message tells the learner what is wrong (expected vs got)."""
+
+
+def same_order(answer: object, truth: list[str], *, item: str, example: str, mismatch: str) -> None:
+    """For checks of a predicted order: raise :class:`Wrong` at the first difference.
+
+    ``item`` names one entry ("turn", "line"), ``example`` shows the expected form, and
+    ``mismatch`` words a difference, with ``{said}`` and ``{ran}`` in it.
+    """
+    if not isinstance(answer, list) or not all(isinstance(entry, str) for entry in answer):
+        raise Wrong(f"give a list like {example}, not {answer!r}")
+    for number, (said, ran) in enumerate(zip(answer, truth), 1):
+        if said != ran:
+            raise Wrong(f"{item} {number}: " + mismatch.format(said=repr(said), ran=repr(ran)))
+    if len(answer) != len(truth):
+        raise Wrong(f"the first {min(len(answer), len(truth))} {item}s are right, but there are "
+                    f"{len(truth)} {item}s in all, not {len(answer)}")
 
 
 class _TimeLimit(KeyboardInterrupt):

@@ -325,3 +325,18 @@ def test_a_broken_chapter_module_is_reported_not_hidden(chapter_dir: Path):
     (chapter_dir / "ch96.py").write_text("import switchyard_no_such_module\n")
     with pytest.raises(ModuleNotFoundError, match="switchyard_no_such_module"):
         evaluate("96.1", 42)
+
+
+def test_same_order_names_the_first_difference_the_length_and_the_form():
+    from helpers.exercises import same_order
+
+    def wrong(answer):
+        with pytest.raises(Wrong) as caught:
+            same_order(answer, ["a", "b", "c"], item="turn", example="['a', ...]",
+                       mismatch="you said {said}, but {ran} ran then")
+        return str(caught.value)
+
+    same_order(["a", "b", "c"], ["a", "b", "c"], item="turn", example="", mismatch="")
+    assert wrong(["a", "c", "b"]) == "turn 2: you said 'c', but 'b' ran then"
+    assert wrong(["a", "b"]) == "the first 2 turns are right, but there are 3 turns in all, not 2"
+    assert wrong("abc") == "give a list like ['a', ...], not 'abc'"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers.exercises import Wrong, exercise
+from helpers.exercises import Wrong, exercise, same_order
 from helpers.trace import Tracer, round_robin
 
 
@@ -18,14 +18,8 @@ def steps(name: str, count: int):
 def predict_order(answer) -> str:
     tracer = round_robin({"a": steps("a", 3), "b": steps("b", 1), "c": steps("c", 2)}, Tracer())
     truth = tracer.order()
-    if not isinstance(answer, list) or not all(isinstance(name, str) for name in answer):
-        raise Wrong(f"give a list of task names like ['a', 'b', ...], not {answer!r}")
-    for turn, (said, ran) in enumerate(zip(answer, truth), 1):
-        if said != ran:
-            raise Wrong(f"turn {turn}: you said {said!r}, but {ran!r} ran then")
-    if len(answer) != len(truth):
-        raise Wrong(f"the first {min(len(answer), len(truth))} turns are right, but there are "
-                    f"{len(truth)} turns in all, not {len(answer)}")
+    same_order(answer, truth, item="turn", example="['a', 'b', ...] (task names)",
+               mismatch="you said {said}, but {ran} ran then")
     return f"{len(truth)} turns, all in the right order."
 
 

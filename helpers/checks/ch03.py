@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import greenlet
 
-from helpers.exercises import Wrong, exercise
+from helpers.exercises import Wrong, exercise, same_order
 from helpers.greenlets import trace_switches
 from helpers.trace import Tracer
 
@@ -59,14 +59,8 @@ def ping_pong(answer) -> str:
 def predict(answer) -> str:
     truth: list[str] = []
     puzzle(truth)
-    if not isinstance(answer, list) or not all(isinstance(line, str) for line in answer):
-        raise Wrong(f"give a list of the lines in order, like ['first: a', ...], not {answer!r}")
-    for number, (said, ran) in enumerate(zip(answer, truth), 1):
-        if said != ran:
-            raise Wrong(f"line {number}: you said {said!r}, but the program wrote {ran!r}")
-    if len(answer) != len(truth):
-        raise Wrong(f"the first {min(len(answer), len(truth))} lines are right, but the program "
-                    f"writes {len(truth)} lines, not {len(answer)}")
+    same_order(answer, truth, item="line", example="['first: a', ...] (the lines in order)",
+               mismatch="you said {said}, but the program wrote {ran}")
     return f"all {len(truth)} lines in the right order (and 'first: c' never happens)."
 
 
