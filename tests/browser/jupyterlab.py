@@ -35,6 +35,7 @@ from typing import Iterator
 
 import nbformat
 import psutil
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 import course
 from tools.notebooks import unexpected_errors
@@ -221,6 +222,16 @@ SETTLED = f"""() => {{
     return !prompts.some(text => text.includes('*'));
 }}"""
 
+RENDERED = f"""widgetView => {{
+    const panel = {CURRENT};
+    const model = panel.content.model.toJSON();
+    const expected = model.cells.flatMap(cell => cell.outputs || [])
+        .filter(output => output.data && widgetView in output.data).length;
+    const views = panel.node.querySelectorAll('.jp-OutputArea-output > .jupyter-widgets');
+    const images = [...panel.node.querySelectorAll('.jp-OutputArea-output img')];
+    return views.length >= expected && images.every(i => i.complete);
+}}"""
+
 READ_PAGE = f"""failures => {{
     const panel = {CURRENT};
     // A rendered widget view is a '.jupyter-widgets' element straight inside an output.
@@ -297,7 +308,10 @@ def run_all(page, lab: Lab, name: str, timeout: float = 240.0, screenshot: Path 
     page.wait_for_function(OPENED, arg=name, timeout=90_000)
     page.evaluate(START_RUN_ALL)
     page.wait_for_function(SETTLED, timeout=timeout * 1000, polling=250)
-    page.wait_for_timeout(500)  # let widgets and images finish attaching
+    try:  # widgets and pictures attach a moment after their output arrives
+        page.wait_for_function(RENDERED, arg=WIDGET_VIEW, timeout=30_000, polling=250)
+    except PlaywrightTimeout:
+        pass  # read what the page shows: problems() says what is missing
     facts = page.evaluate(READ_PAGE, list(WIDGET_FAILURES))
     if screenshot is not None:
         save_screenshot(page, screenshot)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.jupyterlab import isolated_env, read_server_info, stop_process_tree
 from tools.chapters import NOTEBOOKS
@@ -48,16 +49,17 @@ def test_lab_command_opens_chapter_00_with_the_notebooks_folder_and_widgets(tmp_
             link = re.search(r"http://127\.0\.0\.1:\d+/\S*\?token=\w+", log.read_text()).group(0)
             assert link == f"http://127.0.0.1:{info['port']}/lab/tree/00_start_here.ipynb?token={info['token']}"
             page.goto(link)
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-            current_tab = page.inner_text(".lm-DockPanel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
-            assert current_tab == "00_start_here.ipynb"
-            heading = page.inner_text(".jp-NotebookPanel .jp-MarkdownOutput h1")
-            assert heading.startswith("00 · Start here")
+            # expect(...) retries until the page shows it (JupyterLab renders in steps).
+            expect(page.locator(".lm-DockPanel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")) \
+                .to_have_text("00_start_here.ipynb", timeout=60_000)
+            expect(page.locator(".jp-NotebookPanel .jp-MarkdownOutput h1").first) \
+                .to_have_text(re.compile(r"^00 · Start here"), timeout=60_000)
 
-            page.wait_for_selector(".jp-DirListing-itemText", timeout=30_000)
-            listed = sorted(page.locator(".jp-DirListing-itemText").all_inner_texts())
+            # The file browser's root is notebooks/, nothing else.
             expected = sorted(path.name for path in NOTEBOOKS.iterdir() if not path.name.startswith("."))
-            assert listed == expected  # the file browser's root is notebooks/, nothing else
+            listing = page.locator(".jp-DirListing-itemText")
+            expect(listing).to_have_count(len(expected), timeout=30_000)
+            assert sorted(listing.all_inner_texts()) == expected
 
             config = json.loads(page.inner_text("#jupyter-config-data", timeout=10_000))
             extensions = {extension["name"] for extension in config["federated_extensions"]}
