@@ -36,14 +36,14 @@ from typing import Iterator
 import nbformat
 import psutil
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 import course
-from tools.notebooks import unexpected_errors
+from tools.build import IMAGES
+from tools.notebooks import WIDGET_VIEW, unexpected_errors
 
 CHROMIUM = os.environ.get("SWITCHYARD_CHROMIUM", course.CHROMIUM)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
 # What ipywidgets' JupyterLab manager shows instead of a widget it cannot render.
 WIDGET_FAILURES = ("Loading widget...", "Error displaying widget", "model not found")
 
@@ -185,8 +185,6 @@ class Lab:
 @contextmanager
 def open_browser() -> Iterator:
     """A headless Chromium (Debian's package) driven by Playwright; closed on exit."""
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
