@@ -205,16 +205,30 @@ OPENED = f"""name => {{
               && panel.sessionContext.session.kernel.status === 'idle');
 }}"""
 
+# Run All, and count the kernel's replies. "Done" is not enough: after a cell meant to raise
+# has raised, JupyterLab settles Run All at once and clears the [*] of the cells still queued,
+# although the kernel goes on to run them (its idle moments between two cells then look like
+# the end). So the run is over when every execute request sent has had its reply.
 START_RUN_ALL = f"""() => {{
-    window.__switchyardRan = undefined;
+    const kernel = {CURRENT}.sessionContext.session.kernel;
+    const run = window.__switchyardRun = {{ran: undefined, sent: 0, pending: new Set()}};
+    kernel.anyMessage.connect((_, {{msg, direction}}) => {{
+        if (direction === 'send' && msg.header.msg_type === 'execute_request') {{
+            run.sent += 1;
+            run.pending.add(msg.header.msg_id);
+        }} else if (direction === 'recv' && msg.header.msg_type === 'execute_reply') {{
+            run.pending.delete(msg.parent_header.msg_id);
+        }}
+    }});
     jupyterapp.commands.execute('notebook:run-all-cells').then(
-        done => {{ window.__switchyardRan = 'done'; }},
-        error => {{ window.__switchyardRan = 'failed: ' + error; }});
+        done => {{ run.ran = 'done'; }},
+        error => {{ run.ran = 'failed: ' + error; }});
 }}"""
 
 SETTLED = f"""() => {{
     const panel = {CURRENT};
-    if (window.__switchyardRan === undefined) return false;
+    const run = window.__switchyardRun;
+    if (run.ran === undefined || run.sent === 0 || run.pending.size > 0) return false;
     if (panel.sessionContext.session.kernel.status !== 'idle') return false;
     const prompts = [...panel.node.querySelectorAll('.jp-InputPrompt')].map(p => p.textContent);
     return !prompts.some(text => text.includes('*'));
@@ -238,7 +252,7 @@ READ_PAGE = f"""failures => {{
     const images = [...panel.node.querySelectorAll('.jp-OutputArea-output img')];
     const text = panel.node.innerText;
     return {{
-        ran: window.__switchyardRan,
+        ran: window.__switchyardRun.ran,
         model: panel.content.model.toJSON(),
         widgetsRendered: rendered.length,
         imagesShown: images.filter(i => i.complete && i.naturalWidth > 0).length,

@@ -3,7 +3,7 @@
 Throwaway notebooks, broken on purpose, are run through the same Run All and the same
 checks as the chapters: an error in a cell not meant to raise, and a widget whose
 model does not exist, must both be reported. A good notebook with a widget, a plot
-and a cell meant to raise must pass, and Run All must go on past that cell.
+and a cell meant to raise must pass, and the check must wait for the cells after it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ GOOD = [
     "import ipywidgets\nipywidgets.IntSlider(value=3, description='slider')",
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\nax.plot([1, 3, 2])\nplt.show()",
     "# NBVAL_RAISES_EXCEPTION\nraise ValueError('meant to raise')",
-    "print('after the cell meant to raise')",
+    "import time\ntime.sleep(0.5)",
+    # Once a cell meant to raise has raised, JupyterLab settles Run All and clears the [*]
+    # of the queued cells, while the kernel goes on running them; between two of them it is
+    # idle for a moment. This cell stretches such a moment to 1.5 s (it announces "idle",
+    # then works on), so a check that took "settled and idle" for "finished" fails here.
+    "get_ipython().kernel._publish_status('idle', 'shell')\n"
+    "time.sleep(1.5)\nprint('after the cell meant to raise')",
 ]
 ERROR = ["print('first')", "1 / 0", "print('never reached')"]
 MISSING_WIDGET = [
