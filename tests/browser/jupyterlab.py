@@ -7,8 +7,9 @@ Used by ``tests/browser/`` (run with ``python3 course.py browser``):
         .url(path)                   the OS picks, and settings, workspaces and runtime files
                                      kept in ``workdir`` (never in the user's home)
     open_browser()                   Playwright driving Debian's chromium, headless
-    run_all(page, lab, name)         open a notebook, Run All, wait until the kernel is idle,
-        -> LabRun                    and read back the notebook model and what the page shows
+    run_all(page, lab, name)         open a notebook, Run All, wait until the kernel has
+        -> LabRun                    answered every cell, and read back the notebook model
+                                     and what the page shows (and save screenshots of it)
     LabRun.problems()                every way the run falls short: an error output in a cell
                                      not meant to raise, a cell that never ran, a widget that
                                      did not render, a plot that is not shown
@@ -271,6 +272,7 @@ class LabRun:
     widgets_rendered: int
     images_shown: int
     failure_texts: list[str] = field(default_factory=list)
+    screenshots: list[Path] = field(default_factory=list)
 
     def count_outputs(self, mimes: tuple[str, ...]) -> int:
         return sum(1 for cell in self.notebook.cells if cell.cell_type == "code"
@@ -295,19 +297,41 @@ class LabRun:
         return found
 
 
-def save_screenshot(page, path: Path, max_height: int = 16000) -> None:
-    """The whole notebook in one picture: grow the window to its height, from the top."""
-    height = page.evaluate(f"""() => {{
-        const panel = {CURRENT};
-        const scroller = panel.content.node.querySelector('.jp-WindowedPanel-outer') || panel.content.node;
-        scroller.scrollTop = 0;
-        return scroller.scrollHeight; }}""")
+def save_screenshot(page, path: Path, part_height: int = 8000) -> list[Path]:
+    """The whole notebook as pictures, from the top: ``path`` if one is enough, else parts.
+
+    The window grows to show up to ``part_height`` pixels at once; a longer notebook is
+    scrolled a window at a time into ``<name>-1.png``, ``<name>-2.png``, ... Returns the files.
+    """
+    scroller = f"""{CURRENT}.content.node.querySelector('.jp-WindowedPanel-outer')
+                   || {CURRENT}.content.node"""
+    # How far down the notebook's content ends (its scrollHeight adds JupyterLab's room to
+    # scroll past the end, which grows with the window).
+    content = f"""() => {{
+        const scroller = {scroller};
+        const parts = [...scroller.children].map(child => child.getBoundingClientRect().bottom);
+        return Math.ceil(Math.max(...parts) - scroller.getBoundingClientRect().top + scroller.scrollTop);
+    }}"""
     size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": min(max_height, height + 200)})
+    page.set_viewport_size({"width": size["width"],
+                            "height": min(part_height, page.evaluate(content) + 200)})
     page.wait_for_timeout(300)
+    height, step = page.evaluate(content), page.evaluate(f"() => ({scroller}).clientHeight")
+    offsets = list(range(0, max(height - step, 0) + 1, step))
+    if offsets[-1] + step < height:
+        offsets.append(height - step)
+    for old in [path, *path.parent.glob(f"{path.stem}-*{path.suffix}")]:
+        old.unlink(missing_ok=True)  # parts of an earlier, longer run
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(page.screenshot())  # (path=... would start a worker thread)
+    saved = []
+    for number, offset in enumerate(offsets, 1):
+        page.evaluate(f"top => {{ ({scroller}).scrollTop = top; }}", offset)
+        page.wait_for_timeout(300)
+        target = path if len(offsets) == 1 else path.with_name(f"{path.stem}-{number}{path.suffix}")
+        target.write_bytes(page.screenshot())  # (path=... would start a worker thread)
+        saved.append(target)
     page.set_viewport_size(size)
+    return saved
 
 
 def run_all(page, lab: Lab, name: str, timeout: float = 240.0, screenshot: Path | None = None) -> LabRun:
@@ -325,9 +349,9 @@ def run_all(page, lab: Lab, name: str, timeout: float = 240.0, screenshot: Path 
     except PlaywrightTimeout:
         pass  # read what the page shows: problems() says what is missing
     facts = page.evaluate(READ_PAGE, list(WIDGET_FAILURES))
-    if screenshot is not None:
-        save_screenshot(page, screenshot)
+    shots = save_screenshot(page, screenshot) if screenshot is not None else []
     lab.shut_down_kernels()
     return LabRun(name=name, ran=facts["ran"], notebook=nbformat.from_dict(facts["model"]),
                   widgets_rendered=facts["widgetsRendered"],
-                  images_shown=facts["imagesShown"], failure_texts=facts["failureTexts"])
+                  images_shown=facts["imagesShown"], failure_texts=facts["failureTexts"],
+                  screenshots=shots)
