@@ -209,7 +209,8 @@ OPENED = f"""name => {{
 # Run All, and count the kernel's replies. "Done" is not enough: after a cell meant to raise
 # has raised, JupyterLab settles Run All at once and clears the [*] of the cells still queued,
 # although the kernel goes on to run them (its idle moments between two cells then look like
-# the end). So the run is over when every execute request sent has had its reply.
+# the end). So the run is over when every code cell has been sent (JupyterLab sends them
+# all at once, skipping empty ones) and every request has had its reply.
 START_RUN_ALL = f"""() => {{
     const kernel = {CURRENT}.sessionContext.session.kernel;
     const run = window.__switchyardRun = {{ran: undefined, sent: 0, pending: new Set()}};
@@ -229,7 +230,9 @@ START_RUN_ALL = f"""() => {{
 SETTLED = f"""() => {{
     const panel = {CURRENT};
     const run = window.__switchyardRun;
-    if (run.ran === undefined || run.sent === 0 || run.pending.size > 0) return false;
+    const cells = panel.content.model.toJSON().cells
+        .filter(cell => cell.cell_type === 'code' && [].concat(cell.source).join('').trim());
+    if (run.ran === undefined || run.sent < cells.length || run.pending.size > 0) return false;
     if (panel.sessionContext.session.kernel.status !== 'idle') return false;
     const prompts = [...panel.node.querySelectorAll('.jp-InputPrompt')].map(p => p.textContent);
     return !prompts.some(text => text.includes('*'));
