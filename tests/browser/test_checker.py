@@ -19,7 +19,7 @@ GOOD = [
     "import ipywidgets\nipywidgets.IntSlider(value=3, description='slider')",
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\nax.plot([1, 3, 2])\nplt.show()",
     "# NBVAL_RAISES_EXCEPTION\nraise ValueError('meant to raise')",
-    "import time\ntime.sleep(0.5)",
+    "import time\ntime.sleep(0.5)",  # so the next cell is still queued when the error arrives
     # Once a cell meant to raise has raised, JupyterLab settles Run All and clears the [*]
     # of the queued cells, while the kernel goes on running them; between two of them it is
     # idle for a moment. This cell stretches such a moment to 1.5 s (it announces "idle",
