@@ -14,7 +14,10 @@ The event kinds follow trio's instrumentation vocabulary, simplified::
     spawn   a task was created
     run     a task starts or resumes running        (its bar begins)
     note    something the task did while running     (a dot on its lane)
-    pause   the task gives control away: yield, switch, await, sleep  (its bar ends)
+    pause   the task gives control away but could go on at once: yield, switch, sleep(0)
+            (its bar ends; it is *ready*, waiting only for its turn)
+    wait    the task gives control away until something happens: I/O, a timer, a lock
+            (its bar ends; it is *waiting*, and could not run even if the CPU were free)
     exit    the task finished                        (its bar ends for good)
 
 For notebooks: :class:`Tracer` and :func:`round_robin` (chapter 00's first demo).
@@ -29,7 +32,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-KINDS = ("spawn", "run", "note", "pause", "exit")
+KINDS = ("spawn", "run", "note", "pause", "wait", "exit")
 CLOCKS = ("step", "time")
 
 
@@ -135,7 +138,7 @@ def bars(events: tuple[Event, ...], clock: str = "step") -> list[Bar]:
     for event in events:
         if event.kind == "run":
             open_since.setdefault(event.task, at(event))
-        elif event.kind in ("pause", "exit") and event.task in open_since:
+        elif event.kind in ("pause", "wait", "exit") and event.task in open_since:
             result.append(Bar(event.task, open_since.pop(event.task), at(event)))
     last = at(events[-1])
     result.extend(Bar(task, start, last) for task, start in open_since.items())
