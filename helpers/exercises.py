@@ -1,9 +1,9 @@
 """Self-checking exercises: a task, a stub the learner edits, and ``check("00.1", answer)``.
 
-Who calls it: notebook check cells call ``check(id, answer)``, which prints one line
+Who calls it: notebook check cells call ``check(number, answer)``, which prints one line
 (solved / not solved yet / not yet right / your code raised ...). The checkers live
 in ``helpers/checks/chNN.py``, one module per chapter, registered with ``@exercise``;
-that module is imported the first time an id of its chapter is checked. The unit
+that module is imported the first time a number of its chapter is checked. The unit
 tests call ``evaluate`` and ``registered`` to prove every reference solution passes.
 
 A checker is a function ``checker(answer) -> str``: it exercises the learner's answer
@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from helpers._checks import seconds
 
 __all__ = ["Exercise", "Result", "Wrong", "check", "evaluate", "exercise", "registered", "same_order"]
 
@@ -79,9 +81,9 @@ class _TimeLimit(KeyboardInterrupt):
 
 @dataclass(frozen=True)
 class Exercise:
-    """One registered exercise: its id, title, hint and checker."""
+    """One registered exercise: its number ("NN.k"), title, hint and checker."""
 
-    id: str
+    number: str
     title: str
     hint: str
     checker: Checker
@@ -95,48 +97,45 @@ class Result:
     hint (unsolved), the checker's complaint (wrong), or what the code did (error).
     """
 
-    id: str
+    number: str
     title: str
     status: Status
     message: str
 
     def __str__(self) -> str:
-        return f"Exercise {self.id} ({self.title}): {_LEAD[self.status]} {self.message}".rstrip()
+        return f"Exercise {self.number} ({self.title}): {_LEAD[self.status]} {self.message}".rstrip()
 
 
 _REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(id: str, *, title: str, hint: str) -> Callable[[Checker], Checker]:
-    """Register the decorated function as the checker of exercise ``id`` ("NN.k")."""
-    _parse_id(id)
+def exercise(number: str, *, title: str, hint: str) -> Callable[[Checker], Checker]:
+    """Register the decorated function as the checker of exercise ``number`` ("NN.k")."""
+    _parse_id(number)
     if not isinstance(title, str) or not title.strip():
-        raise ValueError(f"exercise {id}: title must be a non-empty str, not {title!r}")
+        raise ValueError(f"exercise {number}: title must be a non-empty str, not {title!r}")
     if not isinstance(hint, str) or not hint.strip():
-        raise ValueError(f"exercise {id}: hint must be a non-empty str, not {hint!r}")
+        raise ValueError(f"exercise {number}: hint must be a non-empty str, not {hint!r}")
 
     def register(checker: Checker) -> Checker:
         if not callable(checker):
-            raise TypeError(f"exercise {id}: @exercise decorates a function, not {checker!r}")
-        old = _REGISTRY.get(id)
+            raise TypeError(f"exercise {number}: @exercise decorates a function, not {checker!r}")
+        old = _REGISTRY.get(number)
         if old is not None and _origin(old.checker) != _origin(checker):
-            raise ValueError(f"exercise {id} is already registered by {_origin(old.checker)}")
-        _REGISTRY[id] = Exercise(id, title, hint, checker)
+            raise ValueError(f"exercise {number} is already registered by {_origin(old.checker)}")
+        _REGISTRY[number] = Exercise(number, title, hint, checker)
         return checker
 
     return register
 
 
-def evaluate(id: str, answer: object, *, time_limit: float = 10.0) -> Result:
-    """Check ``answer`` against exercise ``id`` and return the outcome (prints nothing)."""
-    found = _lookup(id)
-    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)):
-        raise TypeError(f"time_limit must be a number of seconds, not {time_limit!r}")
-    if not (0 < time_limit <= MAX_TIME_LIMIT):  # also rejects NaN
-        raise ValueError(f"time_limit must be more than 0 and at most {MAX_TIME_LIMIT:g} s")
+def evaluate(number: str, answer: object, *, time_limit: float = 10.0) -> Result:
+    """Check ``answer`` against exercise ``number`` and return the outcome (prints nothing)."""
+    found = _lookup(number)
+    time_limit = seconds(time_limit, "time_limit", maximum=MAX_TIME_LIMIT)
 
     def result(status: Status, message: str) -> Result:
-        return Result(found.id, found.title, status, message)
+        return Result(found.number, found.title, status, message)
 
     if answer is ... or answer is None:
         return result("unsolved", found.hint)
@@ -153,13 +152,13 @@ def evaluate(id: str, answer: object, *, time_limit: float = 10.0) -> Result:
         name = type(error).__name__
         return result("error", f"raised {name}: {error}" if str(error) else f"raised {name}")
     if not isinstance(message, str):
-        raise TypeError(f"the checker of {found.id} returned {message!r}, not a str")
+        raise TypeError(f"the checker of {found.number} returned {message!r}, not a str")
     return result("solved", message)
 
 
-def check(id: str, answer: object, *, time_limit: float = 10.0) -> None:
-    """Check ``answer`` against exercise ``id`` and print the one-line verdict."""
-    print(evaluate(id, answer, time_limit=time_limit))
+def check(number: str, answer: object, *, time_limit: float = 10.0) -> None:
+    """Check ``answer`` against exercise ``number`` and print the one-line verdict."""
+    print(evaluate(number, answer, time_limit=time_limit))
 
 
 def registered() -> dict[str, Exercise]:
@@ -168,33 +167,33 @@ def registered() -> dict[str, Exercise]:
     for module in pkgutil.iter_modules(package.__path__):
         if re.fullmatch(r"ch\d\d", module.name):
             importlib.import_module(f"{CHECKS_PACKAGE}.{module.name}")
-    return {id: _REGISTRY[id] for id in sorted(_REGISTRY, key=_parse_id)}
+    return {number: _REGISTRY[number] for number in sorted(_REGISTRY, key=_parse_id)}
 
 
-def _parse_id(id: object) -> tuple[int, int]:
+def _parse_id(number: object) -> tuple[int, int]:
     """("NN.k") -> (NN, k), or a clear error."""
-    if not isinstance(id, str):
-        raise TypeError(f"an exercise id is a str like '00.1', not {id!r}")
-    match = ID_PATTERN.fullmatch(id)
+    if not isinstance(number, str):
+        raise TypeError(f"an exercise id is a str like '00.1', not {number!r}")
+    match = ID_PATTERN.fullmatch(number)
     if match is None:
-        raise ValueError(f"an exercise id looks like '00.1' (chapter.number), not {id!r}")
+        raise ValueError(f"an exercise id looks like '00.1' (chapter.number), not {number!r}")
     return int(match[1]), int(match[2])
 
 
-def _lookup(id: str) -> Exercise:
-    """The exercise ``id``, importing its chapter's checks module on first use."""
-    _parse_id(id)
-    chapter = id[:2]
-    if id not in _REGISTRY:
+def _lookup(number: str) -> Exercise:
+    """The exercise ``number``, importing its chapter's checks module on first use."""
+    _parse_id(number)
+    chapter = number[:2]
+    if number not in _REGISTRY:
         try:
             importlib.import_module(f"{CHECKS_PACKAGE}.ch{chapter}")
         except ModuleNotFoundError as missing:
             if missing.name != f"{CHECKS_PACKAGE}.ch{chapter}":
                 raise  # the checks module exists but is broken: say so
-    if id not in _REGISTRY:
+    if number not in _REGISTRY:
         known = ", ".join(k for k in sorted(_REGISTRY, key=_parse_id) if k[:2] == chapter)
-        raise KeyError(f"there is no exercise {id}; chapter {chapter} has: {known or 'none'}")
-    return _REGISTRY[id]
+        raise KeyError(f"there is no exercise {number}; chapter {chapter} has: {known or 'none'}")
+    return _REGISTRY[number]
 
 
 def _origin(checker: Checker) -> str:

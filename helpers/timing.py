@@ -15,7 +15,9 @@ to?", comparing on a log scale, so 1× vs 10× flips only if the machine is more
 3× slower than it should be. :func:`at_least` answers "is A at least k times B?":
 pick k well below the typical value so that a loaded machine still says yes.
 
-For notebooks: :class:`Stopwatch`, :func:`about`, :func:`at_least`.
+For notebooks: :class:`Stopwatch`, :func:`about`, :func:`at_least`, and the
+:class:`Verdict` they return. Who calls it: notebook cells and other helpers, in any
+thread; nothing here blocks or prints.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from helpers._checks import seconds
+
+__all__ = ["Stopwatch", "Verdict", "about", "at_least"]
 
 
 class Stopwatch:
@@ -72,10 +78,8 @@ def about(elapsed: float, unit: float, choices: Sequence[float] = (1, 10), *,
     3.2× reads "about 1×". ``expected`` (one of the choices) sets ``holds``: whether the
     measurement came out as the lesson predicts; it defaults to the first choice.
     """
-    if not (isinstance(elapsed, (int, float)) and elapsed >= 0 and math.isfinite(elapsed)):
-        raise ValueError(f"elapsed must be a finite number of seconds >= 0, not {elapsed!r}")
-    if not (isinstance(unit, (int, float)) and unit > 0):
-        raise ValueError(f"unit must be a positive number of seconds, not {unit!r}")
+    elapsed = seconds(elapsed, "elapsed", zero_ok=True)
+    unit = seconds(unit, "unit")
     if not choices or any(not (isinstance(c, (int, float)) and c > 0) for c in choices):
         raise ValueError(f"choices must be positive multiples, not {choices!r}")
     if len(set(choices)) != len(choices):

@@ -18,7 +18,7 @@ import tests.solutions
 from helpers.exercises import evaluate, registered
 
 EXERCISES = registered()
-IDS = [pytest.param(id, id=id) for id in EXERCISES]
+IDS = [pytest.param(number, id=number) for number in EXERCISES]
 
 
 def solutions_of(id: str) -> ModuleType:

@@ -40,13 +40,18 @@ def test_about_reports_ratio_and_whether_the_prediction_held():
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(elapsed=-1, unit=1), dict(elapsed=float("nan"), unit=1), dict(elapsed="1", unit=1),
+    dict(elapsed=-1, unit=1), dict(elapsed=float("nan"), unit=1),
     dict(elapsed=1, unit=0), dict(elapsed=1, unit=1, choices=()), dict(elapsed=1, unit=1, choices=(0, 1)),
     dict(elapsed=1, unit=1, choices=(1, 1)), dict(elapsed=1, unit=1, choices=(1, 10), expected=5),
 ])
 def test_about_rejects_bad_input(kwargs):
     with pytest.raises(ValueError):
         about(**kwargs)
+
+
+def test_about_rejects_a_measurement_that_is_not_a_number():
+    with pytest.raises(TypeError, match="elapsed must be a number of seconds"):
+        about("1", unit=1)
 
 
 def test_at_least():
