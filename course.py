@@ -46,7 +46,7 @@ def find_base_python() -> str:
     """Return a Python 3.11 interpreter to build the venv with, or exit with a clear message."""
     if sys.version_info[:2] == PYTHON_VERSION:
         return sys.executable
-    wanted = "python%d.%d" % PYTHON_VERSION
+    wanted = "python{}.{}".format(*PYTHON_VERSION)
     found = shutil.which(wanted)
     if found:
         return found
@@ -77,7 +77,7 @@ def ensure_venv() -> Path:
             [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
             capture_output=True, text=True,
         )
-        if probe.stdout.strip() != "%d.%d" % PYTHON_VERSION:
+        if probe.stdout.strip() != "{}.{}".format(*PYTHON_VERSION):
             print(f"course.py: {VENV} is broken or not Python 3.11; rebuilding it", flush=True)
             shutil.rmtree(VENV)
     if not python.exists():

@@ -85,7 +85,7 @@ class ProgramResult:
         """True when the program exited with return code 0."""
         return self.returncode == 0
 
-    def check(self) -> "ProgramResult":
+    def check(self) -> ProgramResult:
         """Return self if the program succeeded, else raise ProgramFailed."""
         if self.returncode != 0:
             raise ProgramFailed(self)

@@ -38,7 +38,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Union
+from typing import Any
 
 import greenlet
 
@@ -46,7 +46,7 @@ from helpers.trace import Tracer
 
 __all__ = ["trace_switches", "hub_error_reports", "default_name"]
 
-Names = Union[Mapping[greenlet.greenlet, str], Callable[[greenlet.greenlet], "str | None"], None]
+Names = Mapping[greenlet.greenlet, str] | Callable[[greenlet.greenlet], str | None] | None
 
 _GENERATED_NAME = re.compile(r"Greenlet-\d+")  # gevent's default name: it changes on every run
 
@@ -84,7 +84,8 @@ class trace_switches:
         if not isinstance(tracer, Tracer):
             raise TypeError(f"tracer must be a helpers.trace.Tracer, not {type(tracer).__name__}")
         if names is None:
-            lookup: Callable[[greenlet.greenlet], Any] = lambda g: None
+            def lookup(g: greenlet.greenlet) -> Any:
+                return None
         elif isinstance(names, Mapping):
             for key in names:
                 if not isinstance(key, greenlet.greenlet):
@@ -112,7 +113,7 @@ class trace_switches:
             raise ValueError(f"a greenlet's name must be a non-empty str, not {name!r}")
         return name
 
-    def __enter__(self) -> "trace_switches":
+    def __enter__(self) -> trace_switches:
         if self._active:
             raise RuntimeError("this trace_switches is already in use: make a new one to nest")
         self._thread = threading.current_thread()

@@ -95,7 +95,7 @@ def _html(title: str, body: str) -> bytes:
     return (
         f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8"><title>{title}</title></head>\n'
         f"<body>\n<h1>{title}</h1>\n{body}</body>\n</html>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def _home_html() -> bytes:

@@ -39,7 +39,7 @@ class Stopwatch:
         self._start: float | None = None
         self.elapsed: float | None = None
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self.elapsed = None
         self._start = time.perf_counter()
         return self

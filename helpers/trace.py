@@ -107,7 +107,7 @@ class Tracer:
     def __repr__(self) -> str:
         return f"<Tracer: {len(self.events)} events, tasks {self.tasks()}>"
 
-    def timeline(self, clock: str = "step", title: str | None = None) -> "Timeline":
+    def timeline(self, clock: str = "step", title: str | None = None) -> Timeline:
         """A swimlane picture of the events (see :class:`Timeline`).
 
         ``clock="step"`` spaces events evenly, one tick each: the picture depends only on

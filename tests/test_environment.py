@@ -49,9 +49,11 @@ def test_browser_pins_are_locked_and_agree_with_the_course_pins():
     course_pins = pins((ROOT / "requirements.txt").read_text())
     assert {"playwright", "jupyter-repo2docker"} <= set(direct)
     for name, version in direct.items():
-        assert extra.get(name) == version, f"{name}: requirements-browser.in says {version}, lock says {extra.get(name)}"
+        assert extra.get(name) == version, (
+            f"{name}: requirements-browser.in says {version}, lock says {extra.get(name)}")
     for name, version in extra.items():
-        assert course_pins.get(name, version) == version, f"{name}: {version} here, {course_pins[name]} in requirements.txt"
+        assert course_pins.get(name, version) == version, (
+            f"{name}: {version} here, {course_pins[name]} in requirements.txt")
     for line in (ROOT / "requirements-browser.txt").read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             assert PIN.match(line.strip()), f"not pinned with ==: {line}"

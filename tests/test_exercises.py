@@ -21,40 +21,40 @@ EXERCISES = registered()
 IDS = [pytest.param(number, id=number) for number in EXERCISES]
 
 
-def solutions_of(id: str) -> ModuleType:
+def solutions_of(number: str) -> ModuleType:
     """The module tests/solutions/chNN.py for exercise "NN.k"."""
-    return importlib.import_module(f"tests.solutions.ch{id[:2]}")
+    return importlib.import_module(f"tests.solutions.ch{number[:2]}")
 
 
-@pytest.mark.parametrize("id", IDS)
-def test_checker_lives_in_its_chapter_module(id: str):
-    assert EXERCISES[id].checker.__module__ == f"helpers.checks.ch{id[:2]}"
+@pytest.mark.parametrize("number", IDS)
+def test_checker_lives_in_its_chapter_module(number: str):
+    assert EXERCISES[number].checker.__module__ == f"helpers.checks.ch{number[:2]}"
 
 
-@pytest.mark.parametrize("id", IDS)
-def test_has_a_solution_and_wrong_answers(id: str):
-    module = solutions_of(id)
-    assert id in module.SOLUTIONS, f"{module.__name__}.SOLUTIONS has no entry {id!r}"
-    wrong = module.WRONG.get(id)
-    assert isinstance(wrong, list) and wrong, f"{module.__name__}.WRONG[{id!r}] needs answers"
+@pytest.mark.parametrize("number", IDS)
+def test_has_a_solution_and_wrong_answers(number: str):
+    module = solutions_of(number)
+    assert number in module.SOLUTIONS, f"{module.__name__}.SOLUTIONS has no entry {number!r}"
+    wrong = module.WRONG.get(number)
+    assert isinstance(wrong, list) and wrong, f"{module.__name__}.WRONG[{number!r}] needs answers"
 
 
-@pytest.mark.parametrize("id", IDS)
-def test_solution_is_solved(id: str):
-    result = evaluate(id, solutions_of(id).SOLUTIONS[id])
+@pytest.mark.parametrize("number", IDS)
+def test_solution_is_solved(number: str):
+    result = evaluate(number, solutions_of(number).SOLUTIONS[number])
     assert result.status == "solved", str(result)
 
 
-@pytest.mark.parametrize("id", IDS)
-def test_wrong_answers_are_not_solved(id: str):
-    for number, answer in enumerate(solutions_of(id).WRONG[id]):
-        result = evaluate(id, answer)
-        assert result.status != "solved", f"WRONG[{id!r}][{number}] passed: {result}"
+@pytest.mark.parametrize("number", IDS)
+def test_wrong_answers_are_not_solved(number: str):
+    for index, answer in enumerate(solutions_of(number).WRONG[number]):
+        result = evaluate(number, answer)
+        assert result.status != "solved", f"WRONG[{number!r}][{index}] passed: {result}"
 
 
-@pytest.mark.parametrize("id", IDS)
-def test_stub_is_unsolved(id: str):
-    result = evaluate(id, ...)
+@pytest.mark.parametrize("number", IDS)
+def test_stub_is_unsolved(number: str):
+    result = evaluate(number, ...)
     assert result.status == "unsolved", str(result)
 
 

@@ -290,9 +290,9 @@ def test_unknown_id_lists_the_chapters_ids():
 
 
 def test_registered_sorts_ids_by_number_and_returns_a_copy():
-    for id in ("99.10", "99.2"):
-        exercise(id, title=id, hint="h")(lambda answer: "ok")
-    ours = [id for id in registered() if id.startswith("99.")]
+    for number in ("99.10", "99.2"):
+        exercise(number, title=number, hint="h")(lambda answer: "ok")
+    ours = [number for number in registered() if number.startswith("99.")]
     assert ours == ["99.1", "99.2", "99.10"]
     registered().clear()
     assert "99.1" in registered()

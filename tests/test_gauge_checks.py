@@ -38,7 +38,7 @@ def test_gauge_leaves_on_an_exception():
     gauge = InFlight()
     with pytest.raises(ZeroDivisionError):
         with gauge:
-            1 / 0
+            _ = 1 / 0
     assert gauge.now == 0 and gauge.most == 1
 
 

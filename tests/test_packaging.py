@@ -86,7 +86,8 @@ def test_pip_install_e_alone_makes_every_helper_importable(tmp_path):
         assert done.returncode == 0, f"{step[2:4]} failed:\n{done.stderr[-2000:]}"
     modules = helper_modules()
     assert "helpers.trace" in modules and "helpers.checks.ch04" in modules
-    probe = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\nprint('imported', len(sys.argv) - 1)"
+    probe = ("import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+             "print('imported', len(sys.argv) - 1)")
     done = subprocess.run([str(python), "-c", probe, *modules], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=60)  # not the checkout: helpers must come from the install
     assert done.returncode == 0, done.stderr[-2000:]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -230,7 +230,7 @@ def test_failed_start_cleans_up(monkeypatch):
     assert server.state is LoopState.STOPPED
     assert "switchyard-broken" not in thread_names()
     with pytest.raises(RuntimeError, match="not been started"):
-        server.address
+        _ = server.address
     # the leak fixture checks that the bound socket was closed
 
 
@@ -249,7 +249,7 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="ServerEvent"):
         format_events(["accept client 1"])
     with pytest.raises(RuntimeError, match="not been started"):
-        EchoServer().port
+        _ = EchoServer().port
 
 
 # --- echo server: byte-exact echo -------------------------------------------------------------

@@ -19,7 +19,7 @@ class Snapshot:
     sockets: frozenset[str]
     children: frozenset[str]
 
-    def minus(self, before: "Snapshot") -> "Snapshot":
+    def minus(self, before: Snapshot) -> Snapshot:
         return Snapshot(
             self.threads - before.threads,
             self.sockets - before.sockets,

@@ -43,7 +43,7 @@ def ping_pong(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('03.1', ping_pong)")
     for rounds in (1, 3, 5):
-        got, switches = _switches_during(lambda: answer(rounds))
+        got, switches = _switches_during(lambda rounds=rounds: answer(rounds))
         want = list(range(1, 2 * rounds + 1))
         if got != want:
             raise Wrong(f"ping_pong({rounds}) should return {want}, got {got!r}")
@@ -80,7 +80,7 @@ def deep_leaves(answer) -> str:
     cases = [([1, [2, [3, [4]]], 5], [1, 2, 3, 4, 5]), ([], []), ([[[["deep"]]]], ["deep"]),
              (["a", [], ["b", ["c"]], "d"], ["a", "b", "c", "d"])]
     for tree, want in cases:
-        got, switches = _switches_during(lambda: list(answer(tree)))
+        got, switches = _switches_during(lambda tree=tree: list(answer(tree)))
         if got != want:
             raise Wrong(f"list(leaves({tree!r})) should be {want!r}, got {got!r}")
     if switches < 2:

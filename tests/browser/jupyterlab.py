@@ -29,10 +29,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import nbformat
 import psutil
@@ -122,7 +122,7 @@ class Lab:
         self.info: dict | None = None
         self.log = self.workdir / "jupyterlab.log"
 
-    def start(self) -> "Lab":
+    def start(self) -> Lab:
         for name, values in SETTINGS.items():
             path = self.workdir / "settings" / f"{name}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +176,7 @@ class Lab:
             stop_process_tree(self.process, self.info)
             self.process = None
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self.start()
 
     def __exit__(self, *exc) -> None:
