@@ -1,17 +1,18 @@
-"""TCP servers that run in a background thread of the notebook's kernel: the shared runner and an echo server.
+"""The shared base of the course's TCP servers: an asyncio loop in a background thread of the kernel.
 
-Who calls it: the notebooks (``with echo_server() as server: ...``) and ``helpers.site``.
+Who calls it: the server modules (``helpers.echo``, ``helpers.site``, and every server kind of the
+second half, one module each), which subclass BackgroundServer; tests and notebooks may run a
+BackgroundLoop of their own. Notebooks start servers through those modules, not this one.
 
 Public names:
     BackgroundLoop    an asyncio event loop in its own thread "switchyard-<name>": start(), run(coro), stop()
     LoopState         CREATED -> RUNNING -> STOPPED (STOPPING while stop() still waits for the thread)
     BackgroundServer  base of the course's servers: one pre-bound loopback socket served on a BackgroundLoop
     loopback_socket   a TCP socket bound to 127.0.0.1 on a port the OS picks
-    echo_server       start an EchoServer (use it as a context manager)
-    EchoServer        the echo server's handle: address, port, events, stats, wait_idle(), stop()
-    ServerEvent       one event: kind ("accept", "recv", "close", "error"), client, nbytes, detail
-    EchoStats         connections, bytes_echoed, max_concurrent
-    format_events     events as stable text, one line each, for a cell to print
+    HOST, BACKLOG, CHUNK, DEFAULT_TIMEOUT
+                      the address every server binds, the listen backlog every server uses (4096,
+                      or the kernel's somaxconn if that is smaller), the most bytes one read takes,
+                      the seconds each blocking step waits by default
 
 Threads: the caller's thread (the notebook's) calls everything here; each server's coroutines
 run on its own loop thread. The two meet in three places only: run() hands a coroutine to the
@@ -21,7 +22,8 @@ reads copies of the lists and counters that the loop thread fills.
 Blocking and timeouts: start(), run(), wait_idle() and stop() block the caller for at most
 ``timeout`` seconds per step. run() and wait_idle() then raise TimeoutError (and cancel what
 they waited for); stop() raises RuntimeError if the thread has not ended.
-Nothing here prints: events and errors are collected in lists for the cell to print.
+Nothing here prints: errors are collected in a list (``errors``) for the cell to print; each
+server records what happens into a ``helpers.trace.Tracer`` for the same reason.
 """
 
 from __future__ import annotations
@@ -30,28 +32,43 @@ import asyncio
 import concurrent.futures
 import enum
 import logging
-import math
 import socket
 import threading
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
-from time import monotonic
+from collections.abc import Coroutine
 from typing import Any, Self, TypeVar
+
+from helpers._checks import seconds
+
+__all__ = [
+    "BACKLOG", "CHUNK", "DEFAULT_TIMEOUT", "HOST",
+    "BackgroundLoop", "BackgroundServer", "LoopState", "loopback_socket",
+]
 
 T = TypeVar("T")
 
+WANTED_BACKLOG = 4096
+SOMAXCONN = "/proc/sys/net/core/somaxconn"
+
+
+def _listen_backlog(wanted: int = WANTED_BACKLOG, limit_file: str = SOMAXCONN) -> int:
+    """``wanted``, or the kernel's cap on any listen backlog (somaxconn) if that is smaller and readable.
+
+    A small backlog under a burst of connects makes the kernel drop SYNs, and a dropped SYN is
+    retransmitted only after 1 s: hundreds of clients connecting at once then take seconds.
+    Asking for more than somaxconn is silently cut to it, so say the real figure.
+    """
+    try:
+        with open(limit_file, encoding="ascii") as file:
+            limit = int(file.read().strip())
+    except (OSError, ValueError):  # not Linux, or no /proc: ask for what we want
+        return wanted
+    return max(1, min(wanted, limit))
+
+
 HOST = "127.0.0.1"
-BACKLOG = 512          # connections the OS queues before they are accepted: room for 100s of clients
-CHUNK = 64 * 1024      # the most bytes one read takes
+BACKLOG = _listen_backlog()  # connections the OS queues before they are accepted: bursts of 1000s of clients
+CHUNK = 64 * 1024            # the most bytes one read takes
 DEFAULT_TIMEOUT = 10.0
-
-
-def _check_timeout(timeout: float) -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {timeout!r}")
-    if not 0 < timeout < math.inf:  # also rejects NaN
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    return float(timeout)
 
 
 class LoopState(enum.Enum):
@@ -134,7 +151,7 @@ class BackgroundLoop:
         if not asyncio.iscoroutine(coro):
             raise TypeError(f"run() needs a coroutine object (call the async function), not {coro!r}")
         try:
-            timeout = _check_timeout(timeout)
+            timeout = seconds(timeout)
             if self._state is not LoopState.RUNNING:
                 raise RuntimeError(f"loop {self.name!r} is {self._state.value}, not running")
             if threading.current_thread() is self._thread:
@@ -156,7 +173,7 @@ class BackgroundLoop:
         Raises RuntimeError if the thread has not ended within ``timeout`` s (call stop() again
         to keep waiting).
         """
-        timeout = _check_timeout(timeout)
+        timeout = seconds(timeout)
         if self._state is LoopState.CREATED:
             self._state = LoopState.STOPPED
         if self._state is LoopState.STOPPED:
@@ -298,123 +315,3 @@ class BackgroundServer:
 
     async def _close(self) -> None:
         raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class ServerEvent:
-    """One thing that happened on a server.
-
-    kind: "accept", "recv", "close" or "error"; client: 1, 2, 3... in the order clients were
-    accepted; nbytes: how many bytes were received (recv); detail: the exception (error);
-    time: time.monotonic() when it happened (not part of the text form or of equality).
-    """
-
-    kind: str
-    client: int
-    nbytes: int = 0
-    detail: str = ""
-    time: float = field(default_factory=monotonic, compare=False, repr=False)
-
-    def __str__(self) -> str:
-        line = f"{self.kind:<7} client {self.client}"
-        if self.kind == "recv":
-            line += f"  {self.nbytes} byte" + ("" if self.nbytes == 1 else "s")
-        if self.detail:
-            line += f"  {self.detail}"
-        return line
-
-
-@dataclass(frozen=True)
-class EchoStats:
-    """connections: clients accepted in total; bytes_echoed: bytes sent back;
-    max_concurrent: the most clients connected at once."""
-
-    connections: int
-    bytes_echoed: int
-    max_concurrent: int
-
-
-def format_events(events: Iterable[ServerEvent]) -> str:
-    """One line per event, e.g. ``recv    client 1  5 bytes``: stable text for a cell to print."""
-    lines = []
-    for event in events:
-        if not isinstance(event, ServerEvent):
-            raise TypeError(f"format_events() takes ServerEvent records, not {event!r}")
-        lines.append(str(event))
-    return "\n".join(lines)
-
-
-class EchoServer(BackgroundServer):
-    """Sends every byte each client sends back to it, in order, until the client closes its side.
-
-    Built on asyncio streams: ``drain()`` waits while the client is slow to read, and an empty
-    read (EOF) ends the connection. A client that half-closes still gets all its bytes back.
-    """
-
-    def __init__(self, name: str = "echo") -> None:
-        super().__init__(name)
-        self._events: list[ServerEvent] = []
-        self._handlers: dict[int, asyncio.Task[None]] = {}  # open connections, by client number
-        self._idle = asyncio.Event()  # set while no client is connected
-        self._idle.set()
-        self._server: asyncio.Server | None = None
-        self._accepted = 0
-        self._bytes_echoed = 0
-        self._max_concurrent = 0
-
-    @property
-    def events(self) -> list[ServerEvent]:
-        """What happened so far, in order (a copy)."""
-        return list(self._events)
-
-    @property
-    def stats(self) -> EchoStats:
-        """Counters so far."""
-        return EchoStats(self._accepted, self._bytes_echoed, self._max_concurrent)
-
-    def wait_idle(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Block until every client accepted so far has been closed (TimeoutError after ``timeout`` s)."""
-        self._loop.run(self._idle.wait(), timeout)
-
-    async def _open(self, sock: socket.socket) -> None:
-        self._server = await asyncio.start_server(self._serve_client, sock=sock, backlog=BACKLOG)
-
-    async def _close(self) -> None:
-        self._server.close()  # no new clients; closes the listening socket
-        handlers = list(self._handlers.values())
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-
-    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Echo one client's bytes back until it sends EOF; runs as a task on the loop."""
-        self._accepted += 1
-        client = self._accepted
-        self._handlers[client] = asyncio.current_task()
-        self._max_concurrent = max(self._max_concurrent, len(self._handlers))
-        self._idle.clear()
-        self._events.append(ServerEvent("accept", client))
-        try:
-            while data := await reader.read(CHUNK):  # b"" is EOF: the client has closed its side
-                self._events.append(ServerEvent("recv", client, len(data)))
-                writer.write(data)
-                await writer.drain()  # waits while the client is slow to read
-                self._bytes_echoed += len(data)
-            writer.close()  # send what is still buffered, then close
-            await writer.wait_closed()
-        except Exception as exc:  # e.g. the client reset the connection
-            self._events.append(ServerEvent("error", client, detail=f"{type(exc).__name__}: {exc}"))
-        finally:
-            writer.transport.abort()  # closes now whatever happened (on stop(): drops unsent bytes)
-            del self._handlers[client]
-            self._events.append(ServerEvent("close", client))
-            if not self._handlers:
-                self._idle.set()
-
-
-def echo_server(*, name: str = "echo") -> EchoServer:
-    """Start an echo server on 127.0.0.1 (a port the OS picks) in the thread "switchyard-<name>".
-
-    Use it as ``with echo_server() as server:``; leaving the block stops it.
-    """
-    return EchoServer(name).start()
