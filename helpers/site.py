@@ -19,6 +19,11 @@ clients work; "Connection: close" is honoured):
     /book/chapter-{i}.html   chapter i of 1..chapters, 1-4 KB of text that is the same on every run
     ?delay=SECONDS           on the delayed routes: this request's delay instead (0..30, else 400)
     anything else            404 with a short HTML page
+Numbers are written in ASCII digits without leading zeros (one URL per page): "/page/007" and
+"/page/" followed by 5,000 digits are 404s like "/page/0". Another method than GET or HEAD on a
+route above gets 405 with "Allow: GET, HEAD". Every answer, errors included, is one of the
+site's own HTML pages and is recorded in ``requests`` (a failure of the site itself is a 500
+page, recorded, with the traceback's last line in ``errors``).
 
 Threads: aiohttp serves on a BackgroundLoop (helpers.servers) in the thread "switchyard-site".
 Every request is a task on that loop, so slow requests overlap instead of queueing. The
@@ -43,11 +48,16 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from helpers.gauge import InFlight
 from helpers.servers import BACKLOG, BackgroundServer
+
+__all__ = ["Request", "SlowSite", "slow_site"]
 
 MAX_DELAY = 30.0
 MAX_CHAPTERS = 500
 MAX_PAGE = 10_000
+ALLOWED = ("GET", "HEAD")
+NUMBER = "[1-9][0-9]*"  # a page or chapter number as the site writes it: ASCII digits, no leading zero
 GRACE = 0.1  # seconds stop() lets requests in flight finish before it cancels them
 
 WORDS = (
@@ -89,6 +99,23 @@ def _check_path(path: object) -> str:
     if not path.startswith("/"):
         raise ValueError(f"path must start with '/', e.g. '/page/1', not {path!r}")
     return path
+
+
+def _number(text: str, highest: int) -> int | None:
+    """``text`` as a number from 1 to ``highest`` if it is one written the site's way, else None.
+
+    Checks the digits before calling int(): int() refuses strings of over 4,300 digits
+    (ValueError), and would accept "007" or non-ASCII digits such as "\u0663" (Arabic-Indic 3).
+    """
+    if not re.fullmatch(NUMBER, text) or len(text) > len(str(highest)):
+        return None
+    n = int(text)
+    return n if n <= highest else None
+
+
+def _shorten(text: str, most: int = 24) -> str:
+    """``text``, cut to ``most`` characters with an ellipsis: error pages must not echo 5,000 digits."""
+    return text if len(text) <= most else text[: most - 1] + "\N{HORIZONTAL ELLIPSIS}"
 
 
 def _html(title: str, body: str) -> bytes:
@@ -144,6 +171,11 @@ def _html_response(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type="text/html", charset="utf-8")
 
 
+def _error_response(status: int, reason: str, text: str) -> web.Response:
+    """The site's own error page: "<h1>404 Not Found</h1>" and a one-line reason."""
+    return _html_response(_html(f"{status} {reason}", f"<p>{html.escape(text, quote=False)}</p>\n"), status)
+
+
 class SlowSite(BackgroundServer):
     """The slow site (routes in the module docstring); ``delay`` and ``chapters`` are as given.
 
@@ -160,8 +192,7 @@ class SlowSite(BackgroundServer):
         self._runner: web.AppRunner | None = None
         self._arrivals = itertools.count()
         self._answered: list[tuple[int, Request]] = []  # (arrival number, record), in answer order
-        self._in_flight = 0
-        self._max_in_flight = 0
+        self._in_flight = InFlight()  # requests being answered
 
     @property
     def base_url(self) -> str:
@@ -184,16 +215,16 @@ class SlowSite(BackgroundServer):
         ValueError for a path the site answers with 404.
         """
         page = _check_path(path).partition("?")[0]
-        number = re.fullmatch(r"/page/(\d+)|/book/chapter-(\d+)\.html", page)
+        number = re.fullmatch(r"/page/([^/]+)|/book/chapter-([^/]+)\.html", page)
         if page == "/":
             return _home_html()
         if page == "/book/":
             return _index_html(self.chapters)
-        if number and number[1] and 1 <= int(number[1]) <= MAX_PAGE:
-            return _page_html(int(number[1]))
-        if number and number[2] and 1 <= int(number[2]) <= self.chapters:
-            return _chapter_html(int(number[2]))
-        raise ValueError(f"{path!r} is not a page of this site (it answers 404 there)")
+        if number and number[1] and (n := _number(number[1], MAX_PAGE)):
+            return _page_html(n)
+        if number and number[2] and (i := _number(number[2], self.chapters)):
+            return _chapter_html(i)
+        raise ValueError(f"{_shorten(path, 60)!r} is not a page of this site (it answers 404 there)")
 
     @property
     def requests(self) -> list[Request]:
@@ -203,14 +234,14 @@ class SlowSite(BackgroundServer):
     @property
     def max_in_flight(self) -> int:
         """The most requests that were being served at the same time."""
-        return self._max_in_flight
+        return self._in_flight.most
 
     async def _open(self, sock: socket.socket) -> None:
         app = web.Application(middlewares=[self._track])
-        app.router.add_get("/", self._home)
-        app.router.add_get(r"/page/{n:\d+}", self._page)
-        app.router.add_get("/book/", self._index)
-        app.router.add_get(r"/book/chapter-{i:\d+}.html", self._chapter)
+        for path, handler in [("/", self._home), (r"/page/{n:[0-9]+}", self._page), ("/book/", self._index),
+                              (r"/book/chapter-{i:[0-9]+}.html", self._chapter)]:
+            app.router.add_get(path, handler)  # GET and HEAD
+            app.router.add_route("*", path, self._not_allowed)  # any other method on the same path
         app.router.add_route("*", "/{anything:.*}", self._not_found)  # checked last
         self._runner = web.AppRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE)
         await self._runner.setup()
@@ -223,17 +254,19 @@ class SlowSite(BackgroundServer):
     async def _track(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        """Around every request: count it in flight, turn HTTP errors into HTML pages, record the answer."""
+        """Around every request: count it in flight, turn errors into HTML pages, record the answer."""
         arrival = next(self._arrivals)
-        self._in_flight += 1
-        self._max_in_flight = max(self._max_in_flight, self._in_flight)
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:  # 400 or 404 from a handler below
-            body = _html(f"{exc.status} {exc.reason}", f"<p>{html.escape(exc.text, quote=False)}</p>\n")
-            response = _html_response(body, exc.status)
-        finally:
-            self._in_flight -= 1
+        with self._in_flight:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:  # 400, 404 or 405 from a handler below
+                response = _error_response(exc.status, exc.reason, exc.text)
+                if isinstance(exc, web.HTTPMethodNotAllowed):
+                    response.headers["Allow"] = ", ".join(ALLOWED)
+            except Exception as exc:  # a bug of the site: still its own page, recorded, and said in errors
+                self._loop.logger.error("the site failed answering %s %s", request.method,
+                                        _shorten(request.raw_path, 60), exc_info=exc)
+                response = _error_response(500, "Internal Server Error", "The site failed; see site.errors.")
         self._answered.append((arrival, Request(request.method, request.raw_path, response.status)))
         return response
 
@@ -250,15 +283,20 @@ class SlowSite(BackgroundServer):
             ) from None
 
     async def _not_found(self, request: web.Request) -> web.Response:
-        raise web.HTTPNotFound(text=f"There is nothing at {request.path}.")
+        raise web.HTTPNotFound(text=f"There is nothing at {_shorten(request.path, 60)}.")
+
+    async def _not_allowed(self, request: web.Request) -> web.Response:
+        raise web.HTTPMethodNotAllowed(request.method, ALLOWED,
+                                       text=f"This site answers {' and '.join(ALLOWED)} only, not {request.method}.")
 
     async def _home(self, request: web.Request) -> web.Response:
         return _html_response(_home_html())
 
     async def _page(self, request: web.Request) -> web.Response:
-        n = int(request.match_info["n"])
-        if not 1 <= n <= MAX_PAGE:
-            raise web.HTTPNotFound(text=f"There is no page {n}: pages are numbered 1 to {MAX_PAGE}.")
+        given = request.match_info["n"]
+        n = _number(given, MAX_PAGE)
+        if n is None:
+            raise web.HTTPNotFound(text=f"There is no page {_shorten(given)}: pages are numbered 1 to {MAX_PAGE}.")
         await asyncio.sleep(self._delay_for(request))
         return _html_response(_page_html(n))
 
@@ -267,9 +305,11 @@ class SlowSite(BackgroundServer):
         return _html_response(_index_html(self.chapters))
 
     async def _chapter(self, request: web.Request) -> web.Response:
-        i = int(request.match_info["i"])
-        if not 1 <= i <= self.chapters:
-            raise web.HTTPNotFound(text=f"There is no chapter {i}: this book has chapters 1 to {self.chapters}.")
+        given = request.match_info["i"]
+        i = _number(given, self.chapters)
+        if i is None:
+            raise web.HTTPNotFound(
+                text=f"There is no chapter {_shorten(given)}: this book has chapters 1 to {self.chapters}.")
         await asyncio.sleep(self._delay_for(request))
         return _html_response(_chapter_html(i))
 

@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from aiohttp import web
 
-from helpers.servers import LoopState
+from helpers import site as site_module
+from helpers.servers import BACKLOG, LoopState
 from helpers.site import Request, SlowSite, slow_site
 
 TIMEOUT = 10.0
@@ -251,3 +252,92 @@ def test_failed_start_cleans_up(monkeypatch):
         site.start()
     assert site.state is LoopState.STOPPED
     # the leak fixture checks that the thread ended and the bound socket was closed
+
+
+# --- bad input: numbers int() cannot read, other methods, the site's own failures -----------
+
+
+@pytest.mark.parametrize("path", [
+    "/page/" + "9" * 5000,                    # over int()'s 4,300 digits
+    "/page/" + "0" * 5000 + "1",              # zero-padded, also over the limit
+    "/book/chapter-" + "1" * 4301 + ".html",
+    "/book/chapter-" + "0" * 4400 + "2.html",
+    "/page/007", "/page/00", "/book/chapter-01.html",  # one URL per page: no leading zeros
+    "/page/%D9%A3",                           # an Arabic-Indic 3: a digit to Python, not to the site
+])
+def test_numbers_the_site_does_not_write_get_its_own_404_and_are_recorded(path):
+    with slow_site(delay=0) as site:
+        status, headers, body = fetch(site.url(path))
+        assert status == 404
+        assert headers["Content-Type"] == "text/html; charset=utf-8"
+        assert b"<h1>404 Not Found</h1>" in body
+        assert len(body) < 1000  # the page does not echo thousands of digits
+        with pytest.raises(ValueError, match="not a page"):
+            site.expected_page(path)
+    assert site.requests == [Request("GET", path, 404)]
+    assert site.errors == []
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"])
+def test_other_methods_get_405_with_allow_and_are_recorded(method):
+    with slow_site(delay=0) as site:
+        for path in ["/", "/page/1", "/book/", "/book/chapter-3.html"]:
+            raw = raw_exchange(site, f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                     "Connection: close\r\n\r\n".encode())
+            status_line, headers, body = split_response(raw)
+            assert status_line == "HTTP/1.1 405 Method Not Allowed", path
+            assert headers["allow"] == "GET, HEAD"
+            assert b"<h1>405 Method Not Allowed</h1>" in body
+            assert f"answers GET and HEAD only, not {method}".encode() in body
+        status_line, headers, _ = split_response(raw_exchange(site, f"{method} /nope HTTP/1.0\r\n\r\n".encode()))
+        assert status_line == "HTTP/1.0 404 Not Found"  # nothing there, whatever the method
+        assert "allow" not in headers
+    assert [str(record) for record in site.requests] == [
+        f"{method} / 405", f"{method} /page/1 405", f"{method} /book/ 405", f"{method} /book/chapter-3.html 405",
+        f"{method} /nope 404",
+    ]
+    assert site.errors == []
+
+
+def test_head_still_answers_without_a_body():
+    with slow_site(delay=0) as site:
+        status_line, headers, body = split_response(raw_exchange(site, b"HEAD /page/2 HTTP/1.0\r\n\r\n"))
+    assert status_line == "HTTP/1.0 200 OK"
+    assert int(headers["content-length"]) == len(site.expected_page("/page/2")) and body == b""
+
+
+def test_a_failure_of_the_site_is_its_own_500_page_recorded_and_in_errors(monkeypatch):
+    def broken(n: int) -> bytes:
+        raise RuntimeError("a bug in the site")
+
+    monkeypatch.setattr(site_module, "_page_html", broken)
+    with slow_site(delay=0) as site:
+        status, headers, body = fetch(site.url("/page/4"))
+        assert fetch(site.url("/"))[0] == 200  # the next request is served as usual
+    assert status == 500 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b"<h1>500 Internal Server Error</h1>" in body
+    assert site.requests == [Request("GET", "/page/4", 500), Request("GET", "/", 200)]
+    assert site.errors == ["the site failed answering GET /page/4: RuntimeError: a bug in the site"]
+
+
+def test_in_flight_gauge_counts_requests_and_listens_with_the_shared_backlog(monkeypatch):
+    seen = []
+    real = web.SockSite
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("backlog"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(site_module.web, "SockSite", spy)
+    with slow_site(delay=0.3) as site:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            statuses = [status for status, _, _ in pool.map(fetch, [site.url(f"/page/{n}") for n in (1, 2, 3)])]
+        assert statuses == [200] * 3
+        assert site.max_in_flight == 3
+        assert fetch(site.url("/"))[0] == 200
+        assert site.max_in_flight == 3  # the most at once, not the latest
+    assert seen == [BACKLOG]
+
+
+def test_public_names():
+    assert sorted(site_module.__all__) == ["Request", "SlowSite", "slow_site"]
