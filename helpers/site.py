@@ -23,7 +23,9 @@ Numbers are written in ASCII digits without leading zeros (one URL per page): "/
 "/page/" followed by 5,000 digits are 404s like "/page/0". Another method than GET or HEAD on a
 route above gets 405 with "Allow: GET, HEAD". Every answer, errors included, is one of the
 site's own HTML pages and is recorded in ``requests`` (a failure of the site itself is a 500
-page, recorded, with the traceback's last line in ``errors``).
+page, recorded, with the traceback's last line in ``errors``). Bytes that are not HTTP (garbage,
+a method HTTP does not know, a header line over 8 KB) never reach the site: aiohttp's parser
+answers a bare 400 and closes; they are not in ``requests``, and aiohttp's note is in ``errors``.
 
 Threads: aiohttp serves on a BackgroundLoop (helpers.servers) in the thread "switchyard-site".
 Every request is a task on that loop, so slow requests overlap instead of queueing. The

@@ -370,3 +370,91 @@ def test_stop_while_a_client_does_not_read():
     assert lane(server, "client 1")[-1] == ("exit", "stopped")
     assert lane(server, "client 1")[-2][0] == "run"  # its bar is still open: stuck sending back
     assert server.errors == []
+
+
+# --- tried with bad input: garbage, resets, huge sends, slow clients, abandoned connections -----
+
+
+def test_garbage_bytes_come_back_exactly():
+    payload = bytes(range(256)) * 4 + b"\r\n\x00\xff" + random.Random(7).randbytes(10_000)
+    with echo_server() as server:
+        assert echo_once(server, payload) == payload
+        server.wait_idle()
+    assert server.errors == []
+
+
+def test_reset_while_the_server_is_stuck_sending_back():
+    with echo_server() as server:
+        with connect(server) as sock:
+            sock.settimeout(0.5)
+            with pytest.raises(TimeoutError):  # never reads: the server's drain() waits
+                for _ in range(2000):
+                    sock.sendall(b"r" * 65536)
+            reset(sock)
+        server.wait_idle()
+        assert echo_once(server) == b"hello"  # the server goes on serving
+        server.wait_idle()
+    first = exits(server)[0]
+    assert first.startswith(("ConnectionResetError", "BrokenPipeError")), first
+    assert exits(server)[1] == "EOF"
+    assert server.errors == []
+
+
+def test_a_slow_client_does_not_hold_up_the_others():
+    with echo_server() as server, connect(server) as slow:
+        slow.sendall(b"s")
+        assert recv_exactly(slow, 1) == b"s"  # connected and served once
+        done = threading.Event()
+
+        def trickle() -> None:  # one byte every 20 ms for about half a second
+            for byte in b"trickling along":
+                slow.sendall(bytes([byte]))
+                time.sleep(0.02)
+            done.set()
+
+        trickler = threading.Thread(target=trickle)
+        trickler.start()
+        try:
+            start = time.monotonic()
+            for i in range(20):
+                assert echo_once(server, b"quick %d" % i) == b"quick %d" % i
+            quick = time.monotonic() - start
+            assert done.wait(TIMEOUT)
+        finally:
+            trickler.join(TIMEOUT)
+        assert recv_exactly(slow, len(b"trickling along")) == b"trickling along"
+        assert quick < 5, f"20 quick clients took {quick:.2f} s beside a slow one"
+        assert server.stats.max_concurrent >= 2
+    assert server.errors == []
+
+
+def test_three_hundred_abandoned_connections():
+    """300 clients connect and leave without a byte (half of them with a reset), 300 more just
+    stay connected; the server accounts for every one and stops promptly with no errors."""
+    with echo_server() as server:
+        for n in range(300):
+            sock = connect(server)
+            if n % 2:
+                reset(sock)
+            else:
+                sock.close()
+        deadline = time.monotonic() + TIMEOUT * 3
+        while server.stats.connections < 300 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.wait_idle(timeout=TIMEOUT * 3)
+        assert server.stats.connections == 300
+        details = exits(server)
+        assert all(detail == "EOF" or detail.startswith("ConnectionResetError") for detail in details), set(details)
+        assert len(details) == 300
+        idle = [connect(server) for _ in range(300)]
+        try:
+            assert echo_once(server) == b"hello"  # still answers beside 300 silent clients
+            start = time.monotonic()
+            server.stop()
+            assert time.monotonic() - start < 5
+        finally:
+            for sock in idle:
+                sock.close()
+    assert server.stats.connections == 601 and server.stats.max_concurrent >= 301
+    assert exits(server)[300:].count("stopped") >= 300
+    assert server.errors == []

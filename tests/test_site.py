@@ -278,7 +278,7 @@ def test_numbers_the_site_does_not_write_get_its_own_404_and_are_recorded(path):
     assert site.errors == []
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"])
 def test_other_methods_get_405_with_allow_and_are_recorded(method):
     with slow_site(delay=0) as site:
         for path in ["/", "/page/1", "/book/", "/book/chapter-3.html"]:
