@@ -6,8 +6,8 @@ Who calls it: the notebooks, as ``with slow_site(delay=0.2) as site:``, then any
 (urllib, raw sockets, aiohttp) on ``site.url("/page/1")``.
 
 Public names:
-    slow_site(*, delay=0.2, chapters=12) -> SlowSite   start a site (use it as a context manager)
-    SlowSite   the handle: base_url, url(), address, requests, max_in_flight, chapter_urls(),
+    slow_site(*, delay=0.2, chapters=12, tracer=None) -> SlowSite   start a site (a context manager)
+    SlowSite   the handle: base_url, url(), address, requests, max_in_flight, tracer, chapter_urls(),
                expected_page(), errors, stop()
     Request    one answered request: method, path (with its query string), status
 
@@ -27,6 +27,17 @@ page, recorded, with the traceback's last line in ``errors``). Bytes that are no
 a method HTTP does not know, a header line over 8 KB) never reach the site: aiohttp's parser
 answers a bare 400 and closes; they are not in ``requests``, and aiohttp's note is in ``errors``.
 
+What it records, into a ``helpers.trace.Tracer`` (its own, ``site.tracer``, or one passed in so that
+a cell's clients and the site share one timeline): a lane "server" (spawn "listening", exit
+"stopped") and one lane per request, "request 1", "request 2", ... in arrival order (a lane per
+request, not per connection: HTTP clients may send several requests on one connection)::
+
+    spawn  GET /page/1     the request arrived
+    run                    the site works on it
+    wait   delay 0.2 s     the site sleeps before it answers (the delayed routes)
+    run    answer          and wakes up to answer
+    exit   200             the answer's status (or "stopped": stop() cut it short)
+
 Threads: aiohttp serves on a BackgroundLoop (helpers.servers) in the thread "switchyard-site".
 Every request is a task on that loop, so slow requests overlap instead of queueing. The
 caller's thread only starts and stops the site and reads its records.
@@ -40,6 +51,7 @@ Nothing prints: aiohttp's access log is off and its error log goes to ``site.err
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import html
 import itertools
@@ -52,6 +64,7 @@ from aiohttp import web
 
 from helpers.gauge import InFlight
 from helpers.servers import BACKLOG, BackgroundServer
+from helpers.trace import Tracer
 
 __all__ = ["Request", "SlowSite", "slow_site"]
 
@@ -59,6 +72,8 @@ MAX_DELAY = 30.0
 MAX_CHAPTERS = 500
 MAX_PAGE = 10_000
 ALLOWED = ("GET", "HEAD")
+# The lane of the request being answered: set by the middleware, read by the handler it calls (same task).
+_LANE: contextvars.ContextVar[str] = contextvars.ContextVar("switchyard_site_lane")
 NUMBER = "[1-9][0-9]*"  # a page or chapter number as the site writes it: ASCII digits, no leading zero
 GRACE = 0.1  # seconds stop() lets requests in flight finish before it cancels them
 
@@ -184,13 +199,16 @@ class SlowSite(BackgroundServer):
     Made and started by slow_site(); stop() or leaving the ``with`` block ends it.
     """
 
-    def __init__(self, *, delay: float = 0.2, chapters: int = 12) -> None:
+    def __init__(self, *, delay: float = 0.2, chapters: int = 12, tracer: Tracer | None = None) -> None:
+        if tracer is not None and not isinstance(tracer, Tracer):
+            raise TypeError(f"tracer must be a helpers.trace.Tracer, not {type(tracer).__name__}")
         if isinstance(chapters, bool) or not isinstance(chapters, int) or not 1 <= chapters <= MAX_CHAPTERS:
             raise ValueError(f"chapters must be a whole number from 1 to {MAX_CHAPTERS}, not {chapters!r}")
         delay = _check_delay(delay)
         super().__init__("site")
         self.delay = delay
         self.chapters = chapters
+        self.tracer = Tracer() if tracer is None else tracer
         self._runner: web.AppRunner | None = None
         self._arrivals = itertools.count()
         self._answered: list[tuple[int, Request]] = []  # (arrival number, record), in answer order
@@ -248,9 +266,11 @@ class SlowSite(BackgroundServer):
         self._runner = web.AppRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE)
         await self._runner.setup()
         await web.SockSite(self._runner, sock, backlog=BACKLOG).start()
+        self.tracer.record("server", "spawn", "listening")
 
     async def _close(self) -> None:
         await self._runner.cleanup()  # closes the listening socket and every connection
+        self.tracer.record("server", "exit", "stopped")
 
     @web.middleware
     async def _track(
@@ -258,9 +278,16 @@ class SlowSite(BackgroundServer):
     ) -> web.StreamResponse:
         """Around every request: count it in flight, turn errors into HTML pages, record the answer."""
         arrival = next(self._arrivals)
+        lane = f"request {arrival + 1}"
+        _LANE.set(lane)
+        self.tracer.record(lane, "spawn", f"{request.method} {_shorten(request.raw_path, 60)}")
+        self.tracer.record(lane, "run")
         with self._in_flight:
             try:
                 response = await handler(request)
+            except asyncio.CancelledError:  # stop() while it was in flight: no answer, nothing recorded
+                self.tracer.record(lane, "exit", "stopped")
+                raise
             except web.HTTPException as exc:  # 400, 404 or 405 from a handler below
                 response = _error_response(exc.status, exc.reason, exc.text)
                 if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -270,6 +297,7 @@ class SlowSite(BackgroundServer):
                                         _shorten(request.raw_path, 60), exc_info=exc)
                 response = _error_response(500, "Internal Server Error", "The site failed; see site.errors.")
         self._answered.append((arrival, Request(request.method, request.raw_path, response.status)))
+        self.tracer.record(lane, "exit", str(response.status))
         return response
 
     def _delay_for(self, request: web.Request) -> float:
@@ -283,6 +311,13 @@ class SlowSite(BackgroundServer):
             raise web.HTTPBadRequest(
                 text=f"delay must be a number of seconds from 0 to {MAX_DELAY:g}, not {given!r}"
             ) from None
+
+    async def _pause(self, request: web.Request) -> None:
+        """Wait the delay before answering, recorded as a "wait" on the request's lane."""
+        delay = self._delay_for(request)
+        self.tracer.record(_LANE.get(), "wait", f"delay {delay:g} s")
+        await asyncio.sleep(delay)
+        self.tracer.record(_LANE.get(), "run", "answer")
 
     async def _not_found(self, request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=f"There is nothing at {_shorten(request.path, 60)}.")
@@ -299,11 +334,11 @@ class SlowSite(BackgroundServer):
         n = _number(given, MAX_PAGE)
         if n is None:
             raise web.HTTPNotFound(text=f"There is no page {_shorten(given)}: pages are numbered 1 to {MAX_PAGE}.")
-        await asyncio.sleep(self._delay_for(request))
+        await self._pause(request)
         return _html_response(_page_html(n))
 
     async def _index(self, request: web.Request) -> web.Response:
-        await asyncio.sleep(self._delay_for(request))
+        await self._pause(request)
         return _html_response(_index_html(self.chapters))
 
     async def _chapter(self, request: web.Request) -> web.Response:
@@ -312,15 +347,16 @@ class SlowSite(BackgroundServer):
         if i is None:
             raise web.HTTPNotFound(
                 text=f"There is no chapter {_shorten(given)}: this book has chapters 1 to {self.chapters}.")
-        await asyncio.sleep(self._delay_for(request))
+        await self._pause(request)
         return _html_response(_chapter_html(i))
 
 
-def slow_site(*, delay: float = 0.2, chapters: int = 12) -> SlowSite:
+def slow_site(*, delay: float = 0.2, chapters: int = 12, tracer: Tracer | None = None) -> SlowSite:
     """Start the slow site on 127.0.0.1 (a port the OS picks) and return its handle.
 
     ``delay``: seconds every page but the home page waits before it answers (0..30);
     ``chapters``: how many chapters the book has (1..500). Anything else raises ValueError.
+    ``tracer``: record into this Tracer (beside a cell's own lanes) instead of a new one, ``site.tracer``.
     Use it as ``with slow_site() as site:``; leaving the block stops it.
     """
-    return SlowSite(delay=delay, chapters=chapters).start()
+    return SlowSite(delay=delay, chapters=chapters, tracer=tracer).start()

@@ -23,6 +23,7 @@ from aiohttp import web
 from helpers import site as site_module
 from helpers.servers import BACKLOG, LoopState
 from helpers.site import Request, SlowSite, slow_site
+from helpers.trace import Tracer
 
 TIMEOUT = 10.0
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
@@ -434,3 +435,53 @@ def test_three_hundred_abandoned_connections():
                 sock.close()
     assert site.requests == [Request("GET", "/page/1", 200)]
     assert site.errors == []
+
+
+# --- what it records in its tracer -------------------------------------------------------------
+
+
+def test_trace_has_a_lane_per_request_and_shows_the_delay_as_a_wait():
+    with slow_site(delay=0.05) as site:
+        for path in ["/", "/page/3", "/page/x", "/page/2?delay=x"]:
+            fetch(site.url(path))
+    assert site.tracer.text() == (
+        " 1  server     spawn  listening\n"
+        " 2  request 1  spawn  GET /\n"
+        " 3  request 1  run\n"
+        " 4  request 1  exit   200\n"
+        " 5  request 2  spawn  GET /page/3\n"
+        " 6  request 2  run\n"
+        " 7  request 2  wait   delay 0.05 s\n"
+        " 8  request 2  run    answer\n"
+        " 9  request 2  exit   200\n"
+        "10  request 3  spawn  GET /page/x\n"
+        "11  request 3  run\n"
+        "12  request 3  exit   404\n"
+        "13  request 4  spawn  GET /page/2?delay=x\n"
+        "14  request 4  run\n"
+        "15  request 4  exit   400\n"
+        "16  server     exit   stopped"
+    )
+    waits = [event for event in site.tracer.events if event.kind == "wait"]
+    assert len(waits) == 1  # the waiting is no bar: request 2 has two short bars around it
+    assert [bar.task for bar in site.tracer.timeline().bars].count("request 2") == 2
+
+
+def test_trace_of_a_request_cut_short_by_stop_and_a_shared_tracer():
+    tracer = Tracer()
+    site = slow_site(delay=20, tracer=tracer)
+    assert site.tracer is tracer
+    client = threading.Thread(target=_fetch_or_error, args=(site.url("/page/1"),))
+    client.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not any(event.kind == "wait" for event in tracer.events) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        site.stop()
+    finally:
+        site.stop()
+        client.join(TIMEOUT)
+    assert [(event.task, event.kind, event.detail) for event in tracer.events][-2:] == [
+        ("request 1", "exit", "stopped"), ("server", "exit", "stopped")]
+    with pytest.raises(TypeError, match="Tracer"):
+        slow_site(tracer="not a tracer")
