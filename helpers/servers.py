@@ -19,9 +19,9 @@ run on its own loop thread. The two meet in three places only: run() hands a cor
 loop and waits for the result, stop() wakes the loop with call_soon_threadsafe, and the caller
 reads copies of the lists and counters that the loop thread fills.
 
-Blocking and timeouts: start(), run(), wait_idle() and stop() block the caller for at most
-``timeout`` seconds per step. run() and wait_idle() then raise TimeoutError (and cancel what
-they waited for); stop() raises RuntimeError if the thread has not ended.
+Blocking and timeouts: start(), run() and stop() (and the servers' own waits, built on run())
+block the caller for at most ``timeout`` seconds per step. run() then raises TimeoutError (and
+cancels what it waited for); stop() raises RuntimeError if the thread has not ended.
 Nothing here prints: errors are collected in a list (``errors``) for the cell to print; each
 server records what happens into a ``helpers.trace.Tracer`` for the same reason.
 """
