@@ -46,6 +46,7 @@ import selectors
 import signal
 import socket
 import string
+import struct
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,10 @@ BYTES_PER_CLIENT = 16 * 1024  # a connected socket's memory, both ends, beyond i
 CHILD_GRACE = 20.0         # seconds for the fresh interpreter to start and report, beyond timeout
 TERM_GRACE = 1.0           # seconds between SIGTERM and SIGKILL of the child's group
 WHERE = ("threads", "process")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+GATE_WAIT = 0.005          # seconds between looks at a full accept queue
+_NETLINK_SOCK_DIAG, _SOCK_DIAG_BY_FAMILY, _DUMP_REQUEST = 4, 20, 0x301
+_NLMSG_ERROR, _NLMSG_DONE, _TCP_LISTEN = 2, 3, 10
 
 
 @dataclass(frozen=True)
@@ -294,6 +299,38 @@ def _mem_available() -> int | None:
     return None
 
 
+def _listen_queue(port: int) -> tuple[int, int] | None:
+    """(connections queued, listen backlog) of the TCP listener on ``port`` on this machine, or None.
+
+    Asks the kernel (Linux sock_diag netlink, what ``ss -lt`` shows as Recv-Q and Send-Q), so the
+    swarm connects no faster than the server accepts: a burst past a full accept queue costs SYN
+    retransmits (1 s, then 3 s) and, with syncookies, connections reset later. None when unknown.
+    """
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as link:
+            link.settimeout(1.0)
+            for family in (socket.AF_INET, socket.AF_INET6):
+                request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN) + bytes(48)
+                link.send(struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, _DUMP_REQUEST, 1, 0)
+                          + request)
+                while True:
+                    data, offset = link.recv(65536), 0
+                    while offset + 16 <= len(data):
+                        length, kind = struct.unpack_from("=IH", data, offset)
+                        if kind in (_NLMSG_DONE, _NLMSG_ERROR) or length < 16:
+                            break
+                        if struct.unpack_from("!H", data, offset + 20)[0] == port:  # the socket's source port
+                            queued, backlog = struct.unpack_from("=II", data, offset + 72)
+                            return queued, backlog
+                        offset += (length + 3) & ~3
+                    else:
+                        continue
+                    break
+    except (OSError, AttributeError, struct.error):  # not Linux, or no netlink here
+        pass
+    return None
+
+
 def _capacity(plan: _Plan, fd_limit: int, open_fds: int, per_connection: int,
               where_text: str) -> tuple[int, tuple[str, ...]]:
     """How many clients may be open at once here; refuses (ValueError) when ``hold`` needs more."""
@@ -352,7 +389,12 @@ def _kind(error: OSError) -> str:
 
 
 def _engine(plan: _Plan, room: int, stop: threading.Event) -> dict[str, Any]:
-    """Run every client of ``plan``, at most ``room`` open at once; return the raw counts."""
+    """Run every client of ``plan``, at most ``room`` open at once; return the raw counts.
+
+    A batch starts when the previous one has connected (or failed) and, for a server on this
+    machine, when its accept queue has room for it.
+    """
+    local = plan.address[0] in LOOPBACK
     n = len(plan.payloads)
     sel = selectors.DefaultSelector()
     gauge = InFlight()
@@ -466,8 +508,14 @@ def _engine(plan: _Plan, room: int, stop: threading.Event) -> dict[str, Any]:
             now = time.monotonic()
             if now >= deadline or stop.is_set():
                 break
+            wait = 0.05
             if not connecting and next_index < n and len(clients) < room:
-                for _ in range(min(plan.batch, room - len(clients), n - next_index)):
+                now_allowed = min(plan.batch, room - len(clients), n - next_index)
+                queue = _listen_queue(plan.address[1]) if local else None
+                if queue is not None:
+                    now_allowed = min(now_allowed, queue[1] - queue[0])
+                    wait = GATE_WAIT  # look again soon: the server is accepting
+                for _ in range(max(0, now_allowed)):
                     launch(next_index)
                     next_index += 1
             if not released and next_index == n and not connecting:
@@ -476,7 +524,7 @@ def _engine(plan: _Plan, room: int, stop: threading.Event) -> dict[str, Any]:
                     if client.sock.fileno() in clients:
                         begin_sending(client)
                 holding.clear()
-            for key, mask in sel.select(min(deadline - now, 0.05)):
+            for key, mask in sel.select(min(deadline - now, wait)):
                 client = key.data
                 try:
                     step(client, mask)
@@ -502,7 +550,7 @@ def _engine(plan: _Plan, room: int, stop: threading.Event) -> dict[str, Any]:
 
 def _in_threads(plan: _Plan, stop: threading.Event) -> dict[str, Any]:
     limit = _raise_fd_limit()
-    here = _listening_here(plan.address[1]) if plan.address[0] in ("127.0.0.1", "::1", "localhost") else False
+    here = _listening_here(plan.address[1]) if plan.address[0] in LOOPBACK else False
     where_text = ("in this process (the server listens here too: 2 per connection)" if here
                   else "in this process")
     room, notes = _capacity(plan, limit, _open_fds(), 2 if here else 1, where_text)
