@@ -326,6 +326,38 @@ def test_a_server_in_this_process_is_recognised():
         assert not swarm_module._listening_here(address[1])
 
 
+def test_the_accept_queue_of_a_local_listener_is_read_from_the_kernel():
+    listener = socket.create_server((HOST, 0), backlog=77)
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(5)]
+    try:
+        assert swarm_module._listen_queue(listener.getsockname()[1]) == (5, 77)
+    finally:
+        for client in clients:
+            client.close()
+        listener.close()
+    sock, address = reserved_port()
+    with sock:
+        assert swarm_module._listen_queue(address[1]) is None  # bound, not listening
+
+
+def test_a_backlog_of_five_is_not_overrun():
+    """socketserver's default listen backlog is 5: a burst of 300 connects would overflow it (resets,
+    1 s SYN retries); the swarm connects only as fast as the server accepts."""
+    class SmallBacklog(_ThreadingEcho):
+        request_queue_size = 5
+
+    server = SmallBacklog((HOST, 0), _EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-backlog-5")
+    thread.start()
+    try:
+        report = swarm(server.server_address, echo_payloads(300), batch=1000, timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert_all_exact(report, 300)
+
+
 # --- well-behaved servers ------------------------------------------------------------------
 
 
