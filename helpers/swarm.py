@@ -592,9 +592,21 @@ def _child_main() -> None:
     else:
         result = _engine(plan, room, threading.Event())
         result["notes"] = list(notes)
-        result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result["peak_rss_kb"] = _peak_rss_kb()
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
+
+
+def _peak_rss_kb() -> int:
+    """This process's peak memory (VmHWM: ru_maxrss would include the parent's, from before exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as file:
+            for line in file:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _in_process(plan: _Plan, stop: threading.Event) -> dict[str, Any]:
