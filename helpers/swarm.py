@@ -28,8 +28,10 @@ Descriptors: each client holds one descriptor, and a server in the same process 
 per connection; the limit here is 20,000 (soft and hard). ``where="process"`` runs the clients
 in a fresh interpreter (``python -m helpers._swarm_child``, killed with its process group if it
 overruns), so a server in this process and 10,000 clients both fit. Clients connect in batches
-(default ``min(1000, somaxconn)``); pass ``batch`` no larger than the server's listen backlog,
-or a burst of connects waits for SYN retransmits (1 s, then 3 s). When the descriptor limit or
+(default ``min(1000, somaxconn)``), a batch once the previous one has connected and, for a server
+on this machine, once its accept queue has room (read from the kernel, as ``ss -lt`` does): a
+burst past a full queue would wait for SYN retransmits (1 s, then 3 s) or be reset. For a server
+elsewhere, keep ``batch`` at most its listen backlog. When the descriptor limit or
 the memory is too small, the swarm runs fewer clients at once and says so in the report's
 notes, or (``hold=True``, where all must be open at once) refuses with the figures.
 """
