@@ -87,22 +87,24 @@ def _library_call(coro: Any) -> str | None:
     """The asyncio function a suspended coroutine is inside ("sleep", "Queue.get"), or None.
 
     Follows the public ``cr_await``/``gi_yieldfrom`` chain down from ``coro`` and names the
-    first frame whose code is in the asyncio package.
+    first frame whose code is in the asyncio package; past ``async with``'s ``__aenter__``
+    to what it awaits (``Lock.acquire``), else the class (``TaskGroup`` for ``__aexit__``).
     """
-    obj = coro
+    obj, fallback = coro, None
     for _ in range(200):  # a chain is as deep as the awaits; this only guards a cycle
         code = getattr(obj, "cr_code", None) or getattr(obj, "gi_code", None)
         if code is None:
-            return None
+            return fallback
         if code.co_filename.startswith(_ASYNCIO_DIR):
             parts = [part for part in getattr(code, "co_qualname", code.co_name).split(".") if part != "<locals>"]
             if len(parts) > 1 and parts[-1].startswith("__"):
-                return parts[-2]  # Lock.__aenter__ -> Lock, TaskGroup.__aexit__ -> TaskGroup
-            if len(parts) > 1 and parts[0].endswith("EventLoop"):
+                fallback = fallback or parts[-2]
+            elif len(parts) > 1 and parts[0].endswith("EventLoop"):
                 return parts[-1]  # BaseSelectorEventLoop.sock_recv -> sock_recv
-            return ".".join(parts)
+            else:
+                return ".".join(parts)
         obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
-    return None
+    return fallback
 
 
 class _Traced:
