@@ -12,7 +12,9 @@ as a timeline like the generator and greenlet chapters (see :mod:`helpers.greenl
         await asyncio.gather(cook("rice"), cook("tea"))
     print(tracer)
 
-Every task created inside the block is traced; its events are::
+Every task the traced program creates inside the block is traced: made by the code in the
+block, by a traced task, or by a callback (a server's connection handler). Tasks that other,
+older tasks create meanwhile are not (in a notebook, the kernel's own tasks). Its events are::
 
     spawn  a task was created          ("by alice" when a traced task created it)
     run    a step starts               ("throw CancelledError" when the loop throws into it)
@@ -182,6 +184,7 @@ class trace_tasks:
         self._stepping: list[_Traced] = []  # the step running now (more than one only with eager tasks)
         self._by_task: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._automatic = 0
+        self._owner: asyncio.Task | None = None
 
     def __enter__(self) -> trace_tasks:
         if self._active:
@@ -191,7 +194,7 @@ class trace_tasks:
         except RuntimeError:
             raise RuntimeError("use trace_tasks inside a running event loop: in an async def, "
                                "or in a notebook cell around an await") from None
-        self._loop, self._error = loop, None
+        self._loop, self._error, self._owner = loop, None, asyncio.current_task()
         self._previous = loop.get_task_factory()
         loop.set_task_factory(self._factory)
         self._active = True
@@ -201,7 +204,7 @@ class trace_tasks:
         assert self._loop is not None
         self._loop.set_task_factory(self._previous)
         self._guard(self._flush)
-        self._previous, self._active, self._stepping = None, False, []
+        self._previous, self._active, self._stepping, self._owner = None, False, [], None
         if self._error is not None and exc_info[0] is None:
             error, self._error = self._error, None
             raise error
@@ -209,7 +212,7 @@ class trace_tasks:
     def _factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
         """The task factory: wrap the coroutine, then make the task as the previous factory would."""
         traced = coro
-        if self._active and asyncio.iscoroutine(coro):  # anything else: let asyncio reject it as usual
+        if self._active and asyncio.iscoroutine(coro) and self._ours():  # else asyncio rejects it as usual
             creator = self._stepping[-1].name if self._stepping else None
             traced = _Traced(coro, self, creator)
             self._pending.append(traced)
@@ -220,6 +223,11 @@ class trace_tasks:
         if traced is not coro and traced._task is None:
             traced._task = weakref.ref(task)
         return task
+
+    def _ours(self) -> bool:
+        """Whether a task made now is the traced program's (see the module docstring)."""
+        maker = asyncio.current_task()
+        return maker is None or maker is self._owner or maker in self._by_task
 
     def _guard(self, action: Callable[..., None], *args: Any) -> None:
         """Run a recording action; keep its error for the end of the block instead of raising."""

@@ -313,6 +313,32 @@ def test_tasks_made_before_the_block_are_untouched_and_tasks_after_it_go_untrace
     assert lines(tracer) == [("late", "spawn", ""), ("late", "run", ""), ("late", "wait", "sleep")]
 
 
+def test_only_the_traced_programs_tasks_are_traced():
+    tracer = Tracer()
+    go = asyncio.Event()
+
+    async def bystander():  # like a kernel's message loop: made before the block, makes tasks during it
+        await go.wait()
+        await asyncio.create_task(ping(1), name="not mine")
+
+    def callback():  # like a server's connection handler: a callback makes a task
+        asyncio.ensure_future(ping(1))
+
+    async def main():
+        older = asyncio.create_task(bystander())
+        await asyncio.sleep(0)
+        with trace_tasks(tracer):
+            go.set()
+            asyncio.get_running_loop().call_soon(callback)
+            await asyncio.create_task(alice(), name="alice")
+            await older
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            await task
+
+    asyncio.run(main())
+    assert tracer.tasks() == ["alice", "task 1", "bob"]  # the callback ran before alice's first step
+
+
 def test_tasks_still_look_like_tasks():
     async def main():
         with trace_tasks(Tracer()):
