@@ -6,8 +6,9 @@ the home-made loop, asyncio, threads) records the same kind of events into a
 
 - ``print(tracer)`` prints the switch order as stable text, one event a line (this is
   what nbval compares, so it must not depend on timing);
-- ``tracer.timeline()`` draws a swimlane picture: one lane per task, a bar while the
-  task runs, a dot for each note.
+- ``tracer.timeline()`` draws a swimlane picture: one lane per task, a solid bar while the
+  task runs, a light hatched bar while it is ready but another task runs, a thin dashed
+  line while it waits (I/O, a timer), a dot for each note; a legend names the three.
 
 The event kinds follow trio's instrumentation vocabulary, simplified::
 
@@ -20,7 +21,13 @@ The event kinds follow trio's instrumentation vocabulary, simplified::
             (its bar ends; it is *waiting*, and could not run even if the CPU were free)
     exit    the task finished                        (its bar ends for good)
 
-For notebooks: :class:`Tracer` and :func:`round_robin` (chapter 00's first demo).
+So between its events a task is in one of three states (:data:`STATES`, see :func:`segments`):
+*running* from ``run`` to the next ``pause``/``wait``/``exit``; *ready* from ``spawn`` or
+``pause`` to its next ``run``; *waiting* from ``wait`` to its next ``run``.
+
+For notebooks: :class:`Tracer` and :func:`round_robin` (chapter 00's first demo). Adapters
+that record into a Tracer: :mod:`helpers.greenlets` (greenlet, gevent) and
+:mod:`helpers.asynctrace` (asyncio, and a hook for a home-made event loop).
 ``Tracer.record`` may be called from any thread; nothing here prints by itself.
 """
 
@@ -29,10 +36,13 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+__all__ = ["Tracer", "Event", "Bar", "Timeline", "bars", "segments", "round_robin", "KINDS", "STATES", "CLOCKS"]
+
 KINDS = ("spawn", "run", "note", "pause", "wait", "exit")
+STATES = ("running", "ready", "waiting")
 CLOCKS = ("step", "time")
 
 
@@ -121,18 +131,27 @@ class Tracer:
 
 @dataclass(frozen=True)
 class Bar:
-    """A stretch during which ``task`` was running, from ``start`` to ``end`` on the clock."""
+    """A stretch from ``start`` to ``end`` on the clock during which ``task`` was in ``state``.
+
+    ``state`` is one of :data:`STATES`: "running", "ready" (could run, another task runs) or
+    "waiting" (blocked on I/O or a timer). :func:`bars` gives only the running ones.
+    """
 
     task: str
     start: float
     end: float
+    state: str = "running"
+
+
+def _clock(clock: str) -> Callable[[Event], float]:
+    return (lambda e: float(e.step)) if clock == "step" else (lambda e: e.time)
 
 
 def bars(events: tuple[Event, ...], clock: str = "step") -> list[Bar]:
-    """Turn run → pause/exit pairs into bars. A run with no end yet ends at the last event."""
+    """Turn run → pause/wait/exit pairs into bars. A run with no end yet ends at the last event."""
     if not events:
         return []
-    at = (lambda e: float(e.step)) if clock == "step" else (lambda e: e.time)
+    at = _clock(clock)
     open_since: dict[str, float] = {}
     result: list[Bar] = []
     for event in events:
@@ -145,8 +164,48 @@ def bars(events: tuple[Event, ...], clock: str = "step") -> list[Bar]:
     return result
 
 
+_AFTER = {"spawn": "ready", "run": "running", "pause": "ready", "wait": "waiting"}
+
+
+def segments(events: tuple[Event, ...], clock: str = "step") -> list[Bar]:
+    """Every stretch of every task with its state: running, ready or waiting (see :data:`STATES`).
+
+    ``spawn`` and ``pause`` start a ready stretch, ``run`` a running one, ``wait`` a waiting
+    one; each ends at the task's next state change, ``exit`` ends the last. A running stretch
+    only ends with ``pause``/``wait``/``exit`` (so the running segments are exactly
+    :func:`bars`); stretches still open end at the last event (empty ready or waiting ones are
+    left out). Sorted by start, then in the order the stretches ended.
+    """
+    if not events:
+        return []
+    at = _clock(clock)
+    current: dict[str, tuple[str, float]] = {}  # task -> (state, since)
+    result: list[Bar] = []
+    for event in events:
+        state, since = current.get(event.task, (None, 0.0))
+        if event.kind == "note" or (event.kind == "run" and state == "running"):
+            continue
+        if state == "running" and event.kind == "spawn":
+            continue  # a spawn after the task ran tells nothing new
+        if state is not None:
+            result.append(Bar(event.task, since, at(event), state))
+        if event.kind == "exit":
+            current.pop(event.task, None)
+        else:
+            current[event.task] = (_AFTER[event.kind], at(event))
+    last = at(events[-1])
+    result.extend(Bar(task, since, last, state) for task, (state, since) in current.items()
+                  if state == "running" or last > since)
+    result.sort(key=lambda bar: bar.start)  # stable: equal starts keep their order
+    return result
+
+
 class Timeline:
     """A swimlane picture of a trace. Displays as an image in Jupyter; its text form is a summary.
+
+    Each lane shows why its task is or is not running: a solid bar while it runs, a light
+    hatched bar while it is ready but another task has the CPU, a thin dashed line while it
+    waits for I/O or a timer (``timeline.segments``; ``timeline.bars`` are the running ones).
 
     ``timeline.figure`` is the matplotlib Figure (to adjust or save it);
     ``timeline.save(path)`` writes a PNG. Drawing uses no global pyplot state, so it
@@ -159,6 +218,7 @@ class Timeline:
         self.title = title
         self.tasks = list(dict.fromkeys(event.task for event in events))
         self.bars = bars(events, clock)
+        self.segments = segments(events, clock)
         self._figure = None
 
     @property
@@ -171,14 +231,22 @@ class Timeline:
         from matplotlib.figure import Figure
 
         lanes = {task: index for index, task in enumerate(self.tasks)}
-        figure = Figure(figsize=(9, 0.6 * max(len(lanes), 1) + 1.2), dpi=80)
+        legend = 0.25 if self.segments else 0.0  # inches under the axes for the key
+        height = 0.6 * max(len(lanes), 1) + 1.2 + legend
+        figure = Figure(figsize=(9, height), dpi=80)
         ax = figure.add_subplot()
         colours = [f"C{index % 10}" for index in range(len(lanes))]
-        for bar in self.bars:
-            lane = lanes[bar.task]
+        for bar in self.segments:
+            lane, colour = lanes[bar.task], colours[lanes[bar.task]]
             width = max(bar.end - bar.start, 0.0)
-            ax.barh(lane, width, left=bar.start, height=0.5, color=colours[lane], alpha=0.8)
-        at = (lambda e: float(e.step)) if self.clock == "step" else (lambda e: e.time)
+            if bar.state == "running":
+                ax.barh(lane, width, left=bar.start, height=0.5, color=colour, alpha=0.8)
+            elif bar.state == "ready":
+                ax.barh(lane, width, left=bar.start, height=0.3, color=colour, alpha=0.3,
+                        hatch="////", edgecolor=colour, linewidth=0)
+            else:
+                ax.hlines(lane, bar.start, bar.start + width, colors=colour, linestyles=(0, (2, 2)), linewidth=1.2)
+        at = _clock(self.clock)
         notes = [event for event in self.events if event.kind == "note"]
         for event in notes:
             ax.plot(at(event), lanes[event.task], "o", color="black", markersize=4)
@@ -191,8 +259,27 @@ class Timeline:
         if self.title:
             ax.set_title(self.title)
         ax.grid(axis="x", alpha=0.3)
-        figure.tight_layout()
+        self._legend(figure)
+        figure.tight_layout(rect=(0, legend / height, 1, 1))
         return figure
+
+    def _legend(self, figure) -> None:
+        """A small key under the picture for the states drawn (grey: each lane has its own colour)."""
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        drawn = {bar.state for bar in self.segments}
+        keys = {
+            "running": Patch(color="grey", alpha=0.8, label="running"),
+            "ready": Patch(facecolor=(0.5, 0.5, 0.5, 0.3), edgecolor="grey", hatch="////", linewidth=0,
+                           label="ready (another task runs)"),
+            "waiting": Line2D([], [], color="grey", linestyle=(0, (2, 2)), linewidth=1.2,
+                              label="waiting (I/O, timer)"),
+        }
+        handles = [keys[state] for state in STATES if state in drawn]
+        if handles:
+            figure.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=8, frameon=False,
+                          borderaxespad=0.1)
 
     def png(self) -> bytes:
         """The picture as PNG bytes (identical bytes for identical events and clock)."""

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from helpers.trace import Bar, Tracer, bars, round_robin
+from helpers.trace import STATES, Bar, Tracer, bars, round_robin, segments
 
 
 def counter(name, n):
@@ -101,3 +101,99 @@ def test_timeline_time_clock_and_bad_clock(tmp_path):
 
 def test_empty_timeline_draws():
     assert Tracer().timeline().png().startswith(b"\x89PNG")
+
+
+def waiting_trace():
+    """alice waits for bob; bob sleeps, then yields once; carol comes and goes."""
+    tracer = Tracer()
+    tracer.record("alice", "spawn")
+    tracer.record("bob", "spawn")
+    tracer.record("alice", "run")  # 3
+    tracer.note("alice", "ask bob")
+    tracer.record("alice", "wait", "task 'bob'")  # 5
+    tracer.record("bob", "run")
+    tracer.record("bob", "wait", "sleep")  # 7
+    tracer.record("bob", "run")
+    tracer.record("bob", "pause", "sleep(0)")  # 9
+    tracer.record("carol", "spawn")
+    tracer.record("carol", "run")
+    tracer.record("carol", "exit")  # 12
+    tracer.record("bob", "run")
+    tracer.record("bob", "exit", "returned 3")  # 14
+    tracer.record("alice", "run")  # 15
+    tracer.note("alice", "got 3")
+    return tracer
+
+
+def test_segments_give_each_stretch_its_state():
+    tracer = waiting_trace()
+    assert segments(tracer.events) == [
+        Bar("alice", 1, 3, "ready"),
+        Bar("bob", 2, 6, "ready"),
+        Bar("alice", 3, 5, "running"),
+        Bar("alice", 5, 15, "waiting"),
+        Bar("bob", 6, 7, "running"),
+        Bar("bob", 7, 8, "waiting"),
+        Bar("bob", 8, 9, "running"),
+        Bar("bob", 9, 13, "ready"),
+        Bar("carol", 10, 11, "ready"),
+        Bar("carol", 11, 12, "running"),
+        Bar("bob", 13, 14, "running"),
+        Bar("alice", 15, 16, "running"),  # still running at the end of the trace
+    ]
+    assert {bar.state for bar in segments(tracer.events)} == set(STATES)
+    assert segments(()) == []
+
+
+def test_running_segments_are_exactly_the_bars():
+    for tracer in (waiting_trace(), round_robin({"a": counter("a", 3), "b": counter("b", 1)}, Tracer())):
+        for clock in ("step", "time"):
+            running = [bar for bar in segments(tracer.events, clock) if bar.state == "running"]
+            assert sorted(running, key=lambda bar: bar.start) == sorted(bars(tracer.events, clock),
+                                                                        key=lambda bar: bar.start)
+
+
+def test_segments_of_a_trace_without_spawn_or_run():
+    tracer = Tracer()
+    tracer.record("main", "pause", "switch to child")  # a greenlet trace begins mid-run
+    tracer.record("child", "run")
+    tracer.record("child", "exit", "returned to main")
+    tracer.record("main", "run")
+    tracer.record("main", "wait", "sleep")  # open at the end, but empty: left out
+    assert segments(tracer.events) == [Bar("main", 1, 4, "ready"), Bar("child", 2, 3, "running"),
+                                       Bar("main", 4, 5, "running")]
+
+
+def test_old_kinds_print_as_before_and_wait_aligns():
+    tracer = waiting_trace()
+    lines = tracer.text().splitlines()
+    assert lines[4] == " 5  alice  wait   task 'bob'"
+    assert lines[8] == " 9  bob    pause  sleep(0)"
+    assert lines[11] == "12  carol  exit"
+
+
+def test_timeline_draws_each_state_differently():
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import Rectangle
+
+    timeline = waiting_trace().timeline()
+    ax = timeline.figure.axes[0]
+    boxes = [patch for patch in ax.patches if isinstance(patch, Rectangle)]
+    solid = [box for box in boxes if not box.get_hatch()]
+    hatched = [box for box in boxes if box.get_hatch()]
+    assert len(solid) == 6 and len(hatched) == 4  # running bars; ready bars
+    assert all(box.get_height() < solid[0].get_height() for box in hatched)
+    dashed = [line for line in ax.collections if isinstance(line, LineCollection)]
+    assert len(dashed) == 2  # alice waits for bob, bob waits for his timer
+    legend = timeline.figure.legends[0]
+    assert [text.get_text() for text in legend.get_texts()] == [
+        "running", "ready (another task runs)", "waiting (I/O, timer)"]
+
+
+def test_legend_names_only_the_states_drawn():
+    only_running = Tracer()
+    only_running.record("a", "run")
+    only_running.record("a", "exit")
+    legend = only_running.timeline().figure.legends[0]
+    assert [text.get_text() for text in legend.get_texts()] == ["running"]
+    assert Tracer().timeline().figure.legends == []
