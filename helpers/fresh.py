@@ -5,7 +5,7 @@ or ``threading``, and patching a running Jupyter kernel hangs it for good. So a
 notebook writes the program as a string, runs it here in a brand-new
 ``sys.executable`` (optionally gevent-patched first) and prints what it printed::
 
-    result = run_program(source, gevent_patch=True).check()
+    result = run_program(source, gevent_patch=True).check_returncode()
     print(result.stdout, end="")
 
 Who calls it: notebook cells, one program per call.
@@ -85,7 +85,7 @@ class ProgramResult:
         """True when the program exited with return code 0."""
         return self.returncode == 0
 
-    def check(self) -> ProgramResult:
+    def check_returncode(self) -> ProgramResult:
         """Return self if the program succeeded, else raise ProgramFailed."""
         if self.returncode != 0:
             raise ProgramFailed(self)

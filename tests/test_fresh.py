@@ -44,7 +44,8 @@ def test_output_and_return_code():
     result = run_program('print("hello")\nprint("world")\n')
     assert result == ProgramResult(stdout="hello\nworld\n", stderr="", returncode=0)
     assert result.ok
-    assert result.check() is result
+    assert result.check_returncode() is result
+    assert not hasattr(result, "check")  # renamed: not to be confused with the exercises' check()
 
 
 def test_nothing_is_printed_by_the_helper(capfd):
@@ -90,11 +91,11 @@ def test_globals_are_the_programs_own():
     assert result.stdout == "[]\n"
 
 
-def test_non_zero_exit_and_check():
+def test_non_zero_exit_and_check_returncode():
     result = run_program('import sys\nprint("bye", file=sys.stderr)\nsys.exit(3)\n')
     assert (result.returncode, result.ok, result.stderr) == (3, False, "bye\n")
     with pytest.raises(ProgramFailed) as failed:
-        result.check()
+        result.check_returncode()
     assert str(failed.value) == "the program exited with return code 3; the end of its stderr:\nbye"
     assert failed.value.result is result
 
@@ -102,7 +103,7 @@ def test_non_zero_exit_and_check():
 def test_uncaught_exception_fails_check_with_the_traceback_tail():
     result = run_program('raise ValueError("no good")')
     with pytest.raises(ProgramFailed, match="(?s)return code 1;.*ValueError: no good"):
-        result.check()
+        result.check_returncode()
 
 
 def test_stdin_is_empty():
@@ -255,7 +256,7 @@ TWO_SLEEPERS = program("""
 
 
 def test_gevent_patch_makes_time_sleep_cooperative():
-    result = run_program(TWO_SLEEPERS, gevent_patch=True).check()
+    result = run_program(TWO_SLEEPERS, gevent_patch=True).check_returncode()
     patched, elapsed = result.stdout.splitlines()
     assert patched == "True True"
     # Together about 0.3 s, not 0.6 s one after the other.
@@ -263,7 +264,7 @@ def test_gevent_patch_makes_time_sleep_cooperative():
 
 
 def test_without_gevent_patch_nothing_is_patched():
-    result = run_program(TWO_SLEEPERS, gevent_patch=False).check()
+    result = run_program(TWO_SLEEPERS, gevent_patch=False).check_returncode()
     patched, elapsed = result.stdout.splitlines()
     assert patched == "False False"
     assert float(elapsed) >= 0.59  # plain time.sleep blocks: one after the other
@@ -274,7 +275,7 @@ def test_gevent_patch_runs_before_the_program_imports_anything():
         import socket, threading
         print(socket.socket.__module__, threading.get_ident.__module__)
     """)
-    result = run_program(source, gevent_patch=True).check()
+    result = run_program(source, gevent_patch=True).check_returncode()
     assert result.stdout == "gevent._socket3 gevent.thread\n"
 
 

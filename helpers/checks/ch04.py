@@ -9,24 +9,20 @@ from __future__ import annotations
 import gevent
 
 from helpers.exercises import Wrong, exercise
+from helpers.gauge import InFlight
 
 
 class FakeSite:
-    """A fake fetch: ``fetch(url)`` sleeps a little and returns ``"page of <url>"``; counts who is in flight."""
+    """A fake fetch: ``fetch(url)`` sleeps a little and returns ``"page of <url>"``; gauges who is in flight."""
 
     def __init__(self, delays: dict[str, float]) -> None:
         self.delays = delays
-        self.in_flight = 0
-        self.max_in_flight = 0
+        self.in_flight = InFlight()
         self.fetched: list[str] = []
 
     def fetch(self, url: str) -> str:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
+        with self.in_flight:
             gevent.sleep(self.delays[url])
-        finally:
-            self.in_flight -= 1
         self.fetched.append(url)
         return f"page of {url}"
 
@@ -48,10 +44,10 @@ def bounded_crawler(answer) -> str:
         raise Wrong("every page is there, but not in the order of urls: return them in that order")
     if got != want:
         raise Wrong(f"crawl(urls, fetch, 4) should return {want[:2]} ... ({len(want)} pages), got {got!r}")
-    if site.max_in_flight > 4:
-        raise Wrong(f"{site.max_in_flight} fetches ran at once: the limit was 4")
-    if site.max_in_flight < 4:
-        raise Wrong(f"at most {site.max_in_flight} fetch(es) ran at once: with a limit of 4 and 12 pages, "
+    if site.in_flight.most > 4:
+        raise Wrong(f"{site.in_flight.most} fetches ran at once: the limit was 4")
+    if site.in_flight.most < 4:
+        raise Wrong(f"at most {site.in_flight.most} fetch(es) ran at once: with a limit of 4 and 12 pages, "
                     "4 should run together")
     return "12 pages in order, never more than 4 in flight, and 4 at a time."
 
