@@ -31,11 +31,15 @@ def notebook(path: Path, *cells: tuple[str, str | None]) -> Path:
     return path
 
 
-def validate(path: Path) -> subprocess.CompletedProcess:
-    """Run the project's validation (pyproject.toml's options) on one notebook, 3 s per cell."""
+def validate(path: Path, *options: str, workers: int = 0) -> subprocess.CompletedProcess:
+    """Run the project's validation (pyproject.toml's options) on one notebook, 3 s per cell.
+
+    In this process (``workers=0``) by default; ``workers=1`` runs it as the parallel
+    validation does, in an xdist worker.
+    """
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
-         "--nbval-cell-timeout=3", "-q", str(path)],
+         "--nbval-cell-timeout=3", "-q", "-n", str(workers), *options, str(path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
 
