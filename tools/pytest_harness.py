@@ -126,7 +126,7 @@ def _memory_verdict(item: pytest.Item, report: pytest.TestReport) -> None:
     if peak <= limit * MB or notebook in _over:
         return
     _over.add(notebook)
-    message = (f"{notebook}: the kernel and the processes it started reached {peak / MB:.0f} MB by the end "
+    message = (f"{Path(item.path).name}: the kernel and the processes it started reached {peak / MB:.0f} MB by the end "
                f"of this cell, over the {limit} MB limit (Binder guarantees a learner 1 GB). "
                "Make the chapter's demos smaller, or free memory before the next cell.")
     if report.passed:
