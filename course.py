@@ -207,7 +207,7 @@ def main(argv: list[str]) -> int:
         return in_venv(python, ["-m", "jupyterlab", *options, *extra])
     if command == "test":
         # All options live in pyproject.toml ([tool.pytest.ini_options]), so a
-        # bare `pytest` inside the venv runs exactly the same validation. Workers: one per
+        # bare `pytest` inside the venv runs exactly the same validation. Workers: two per
         # CPU; SWITCHYARD_WORKERS=N or `test -n N` changes that, `-n 0` runs in one process.
         return in_venv(python, ["-m", "pytest", *extra])
     if command == "browser":

@@ -202,7 +202,7 @@ def test_a_process_left_running_in_a_worker_fails_the_run(tmp_path):
 
 def test_the_worker_count_comes_from_the_machine_or_the_environment(monkeypatch):
     monkeypatch.delenv(WORKERS_ENV, raising=False)
-    assert default_workers() == len(os.sched_getaffinity(0))
+    assert default_workers() == min(16, 2 * len(os.sched_getaffinity(0)))
     monkeypatch.setenv(WORKERS_ENV, "3")
     assert default_workers() == 3
     for bad in ("0", "two", "-1"):
