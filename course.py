@@ -91,6 +91,7 @@ def get_uv(python: Path) -> list[str] | None:
     wanted = uv_requirement()
     probe = subprocess.run([str(python), "-m", "uv", "--version"], capture_output=True, text=True)
     if probe.returncode != 0 or probe.stdout.split()[1:2] != wanted.split("==")[1:2]:
+        print("+", python, *PIP, wanted, flush=True)
         done = subprocess.run([str(python), *PIP, wanted], capture_output=True, text=True)
         if done.returncode != 0:
             print(f"course.py: could not install {wanted} ({done.stderr.strip()[-300:]}); using pip", flush=True)
