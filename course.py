@@ -213,7 +213,8 @@ def main(argv: list[str]) -> int:
         return in_venv(python, ["-m", "pytest", *extra])
     if command == "browser":
         ensure_browser_tools(python)
-        return in_venv(python, ["-m", "pytest", "--browser", "tests/browser", *extra])
+        # One process: the browser tests share one JupyterLab and one Chromium (session fixtures).
+        return in_venv(python, ["-m", "pytest", "--browser", "-n", "0", "tests/browser", *extra])
     return in_venv(python, ["-m", "tools.build", command, *extra])
 
 
