@@ -262,3 +262,26 @@ def test_the_table_lists_chapters_in_order():
     assert lines[1].split() == ["01_generators", "-", "1.0", "s", "-"]
     assert lines[2].split() == ["03_greenlet", "2.0", "s", "4.5", "s", "99", "MB"]
     assert "limit 1024 MB" in lines[-1]
+
+
+# --------------------------------------------------------------- first setup: uv, else pip
+
+def test_setup_uses_the_pinned_uv_and_falls_back_to_pip_with_the_same_pins(monkeypatch, tmp_path):
+    pinned = re.search(r"^uv==\S+", (ROOT / "requirements.in").read_text(), re.M).group(0)
+    assert course.uv_requirement() == pinned
+    calls: list[list[str]] = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append([str(part) for part in cmd])
+        if "uv" in calls[-1]:
+            raise subprocess.CalledProcessError(2, cmd)  # uv cannot reach the index, say
+
+    monkeypatch.setattr(course, "run", fake_run)
+    monkeypatch.setattr(course, "get_uv", lambda python: [str(python), "-m", "uv"])
+    python = tmp_path / "python"
+    course.install(python, ("requirements.txt",), editable=True)
+    assert [call[1:3] for call in calls] == [["-m", "uv"], ["-m", "pip"], ["-m", "pip"]]
+    assert calls[0][-2:] == calls[1][-2:] == ["-r", str(ROOT / "requirements.txt")]  # the same pins
+    assert calls[2][-3:] == ["--no-deps", "-e", str(ROOT)]
+    monkeypatch.setenv(course.INSTALLER_ENV, "pip")
+    assert course.get_uv(python) is None
