@@ -283,5 +283,6 @@ def test_setup_uses_the_pinned_uv_and_falls_back_to_pip_with_the_same_pins(monke
     assert [call[1:3] for call in calls] == [["-m", "uv"], ["-m", "pip"], ["-m", "pip"]]
     assert calls[0][-2:] == calls[1][-2:] == ["-r", str(ROOT / "requirements.txt")]  # the same pins
     assert calls[2][-3:] == ["--no-deps", "-e", str(ROOT)]
+    monkeypatch.undo()
     monkeypatch.setenv(course.INSTALLER_ENV, "pip")
-    assert course.get_uv(python) is None
+    assert course.get_uv(python) is None  # forced pip: uv is not even looked for
