@@ -3,7 +3,7 @@
 
     python3 course.py lab        open the course in JupyterLab
     python3 course.py test       run the whole validation (unit tests + every notebook), in parallel
-    python3 course.py test 05    validate one chapter: its notebook, its rerun test, its exercises
+    python3 course.py test 05    validate one chapter: its notebook (run twice), its exercises
     python3 course.py browser    run every chapter in real JupyterLab in Chromium, prove Binder's config
     python3 course.py outputs    re-run every notebook and store its outputs
     python3 course.py lock       re-pin requirements.txt and the environment files

@@ -221,20 +221,35 @@ def collected(*options: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_one_chapter_runs_its_notebook_rerun_and_exercises_and_nothing_else():
+def test_one_chapter_runs_its_notebook_twice_and_its_exercises_and_nothing_else():
     chapter = written()[-1]
     result = collected("--chapter", str(int(chapter.number)))
     assert result.returncode == 0, result.stdout + result.stderr
     ids = [line for line in result.stdout.splitlines() if "::" in line]
-    notebook_cells = [i for i in ids if i.startswith(f"notebooks/{chapter.filename}::")]
-    others = [i for i in ids if i not in notebook_cells]
-    assert len(notebook_cells) == sum(cell.cell_type == "code" for cell in nbformat.read(chapter.path, 4).cells)
-    assert f"tests/test_rerun.py::test_a_second_run_in_the_same_kernel_prints_the_same[{chapter.slug}]" in others
-    for test_id in others:
-        assert test_id.endswith((f"[{chapter.slug}]", "]")) and (
-            f"[{chapter.number}." in test_id or f"[{chapter.slug}]" in test_id), test_id
-    exercises = [i for i in others if i.startswith("tests/test_exercises.py::")]
-    assert len(exercises) == 5 * sum(number.startswith(chapter.number + ".") for number in registered())
+    cells = [i for i in ids if i.startswith(f"notebooks/{chapter.filename}::")]
+    code = sum(cell.cell_type == "code" for cell in nbformat.read(chapter.path, 4).cells)
+    assert cells == [f"notebooks/{chapter.filename}::Cell {n}" for n in range(code)] + [
+        f"notebooks/{chapter.filename}::Cell {n} (second run)" for n in range(code)]
+    others = [i for i in ids if i not in cells]
+    assert others and all(i.startswith("tests/test_exercises.py::") and f"[{chapter.number}." in i for i in others)
+    assert len(others) == 5 * sum(number.startswith(chapter.number + ".") for number in registered())
+    everything = collected()
+    assert f"notebooks/{chapter.filename}::Cell 0" in everything.stdout
+    assert "tests/test_harness.py::" in everything.stdout and "notebooks/00_start_here.ipynb::" in everything.stdout
+
+
+ONLY_ONCE = [("count = globals().get('count', 0) + 1\nprint(count)", "1\n")]  # prints 2 on a second run
+
+
+def test_the_second_run_catches_a_notebook_that_works_only_once(tmp_path):
+    once = notebook(tmp_path / "once.ipynb", *ONLY_ONCE)
+    result = validate(once, "--second-run=all")
+    assert result.returncode != 0 and "1 failed, 1 passed" in result.stdout, result.stdout
+    assert "::Cell 0 (second run)" in result.stdout
+    assert validate(once, "--second-run=no").returncode == 0
+    again = notebook(tmp_path / "again.ipynb", ("count = 1\nprint(count)", "1\n"))
+    result = validate(again, "--second-run=all", workers=1)
+    assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout
 
 
 def test_course_py_turns_a_chapter_into_the_option_and_refuses_an_unknown_one():

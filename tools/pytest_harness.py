@@ -11,19 +11,23 @@ kernel, a server, a subprocess demo) outlived the run, and fails the run if one 
 It makes the validation parallel (pytest-xdist, ``-n auto --dist loadfile`` in
 pyproject.toml): ``auto`` is two workers per CPU, or ``SWITCHYARD_WORKERS``; a
 notebook file is one unit of work (its cells share one kernel, in order) while every
-other test is a unit of its own, so the slow ones (each chapter's same-kernel rerun,
-the harness's proofs that wait for timeouts) spread over the workers. They are sent
-first. Leftovers found in a worker are reported to the controller, which fails the run.
+other test is a unit of its own, so the slow ones (the harness's proofs that wait for
+timeouts) spread over the workers. They are sent first, then the notebooks. Leftovers
+found in a worker are reported to the controller, which fails the run.
+
+It runs every chapter twice in the same kernel: after a notebook's cells, the same
+cells again (``Cell 3 (second run)``), compared with the stored outputs by nbval like
+the first run. Learners re-run cells without restarting; nothing may work only once.
 
 It selects one chapter (``--chapter 05``, what ``python3 course.py test 05`` passes):
-the chapter's notebook and the tests marked ``@pytest.mark.chapter("05")`` (its
-same-kernel rerun, its exercises' checks).
+the chapter's notebook (both runs) and the tests marked ``@pytest.mark.chapter("05")``
+(its exercises' checks).
 
 It guards memory: while a notebook's cells run, a :class:`tools.memory.PeakWatch` follows
 its kernel and the processes the kernel started; the cell after which the peak passes
 ``--kernel-memory-limit`` MB (1024: Binder guarantees 1 GB) fails, with the figure.
 
-It ends with a table, chapter -> notebook time -> rerun time -> peak memory, built from
+It ends with a table, chapter -> first run -> second run -> peak memory, built from
 the test reports (so it works under xdist: the figures travel in ``user_properties``).
 
 ``tests/browser/`` (every chapter in real JupyterLab in Chromium, Binder's config) needs
@@ -45,7 +49,7 @@ from tools.memory import MB, PeakWatch
 MEMORY_LIMIT_MB = 1024  # Binder's guarantee; --kernel-memory-limit overrides it (the proof uses a low one)
 WORKERS_ENV = "SWITCHYARD_WORKERS"
 MAX_WORKERS = 16
-HEAVY = ("tests/test_rerun.py::", "tests/test_harness.py::")  # long single tests, sent to workers first
+HEAVY = ("tests/test_harness.py::",)  # long single tests (they wait for timeouts), sent to workers first
 _CHAPTER = "switchyard_chapter"  # user_properties keys that carry the table's figures
 _COLUMN = "switchyard_column"
 _PEAK = "switchyard_peak"
@@ -72,7 +76,7 @@ def _notebook_chapter(path: Path) -> str | None:
 def _chapter_of(item: pytest.Item) -> tuple[str | None, str]:
     """(chapter number or None, table column) of a collected item."""
     if _is_notebook_cell(item):
-        return _notebook_chapter(Path(item.path)), "notebook"
+        return _notebook_chapter(Path(item.path)), "rerun" if item.name.endswith("(second run)") else "notebook"
     mark = item.get_closest_marker("chapter")
     if mark is None or not mark.args:
         return None, ""
@@ -174,7 +178,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--browser", action="store_true", default=False,
                      help="also collect tests/browser (python3 course.py browser)")
     parser.addoption("--chapter", default=None, metavar="NN",
-                     help="validate one chapter: its notebook, its rerun and its exercises (python3 course.py test NN)")
+                     help="one chapter: its notebook (run twice) and its exercises (python3 course.py test NN)")
+    parser.addoption("--second-run", choices=("chapters", "all", "no"), default="chapters",
+                     help="run the cells of each chapter (or of every notebook) twice in one kernel (default chapters)")
     parser.addoption("--kernel-memory-limit", type=_positive_int, default=MEMORY_LIMIT_MB, metavar="MB",
                      help=f"fail a notebook whose kernel and children pass this peak RSS (default {MEMORY_LIMIT_MB})")
 
@@ -239,8 +245,35 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--chapter: {error}") from None
 
 
+def _second_run(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]:
+    """After each notebook's cells, the same cells again in the same kernel (nbval compares them too).
+
+    Learners re-run cells and whole chapters without restarting the kernel: servers must
+    not collide, tracers must not pile up events, nothing may work only once. So every
+    chapter (``--second-run=all``: every notebook) runs twice in one kernel, and the second
+    run's outputs must match the stored ones just as the first run's do. Cheaper than a
+    separate test: no second kernel, no third run of the chapter.
+    """
+    which = config.getoption("second_run")
+    if which == "no":
+        return items
+    result: list[pytest.Item] = []
+    for index, item in enumerate(items):
+        result.append(item)
+        following = items[index + 1] if index + 1 < len(items) else None
+        if not _is_notebook_cell(item) or (following is not None and following.parent is item.parent):
+            continue
+        if which == "chapters" and _notebook_chapter(Path(item.path)) is None:
+            continue
+        cells = [cell for cell in items if _is_notebook_cell(cell) and cell.parent is item.parent]
+        result += [type(cell).from_parent(cell.parent, name=f"{cell.name} (second run)", cell_num=cell.cell_num,
+                                          cell=cell.cell, options=cell.options) for cell in cells]
+    return result
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep only the chosen chapter's items; slow single tests first, then notebooks (xdist sends them first)."""
+    """Add the second runs; keep only the chosen chapter's items; slow single tests first, then notebooks."""
+    items[:] = _second_run(config, items)
     chosen = config.getoption("chapter")
     if chosen:
         keep = [item for item in items if _chapter_of(item)[0] == chosen]
@@ -278,16 +311,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def chapter_table(table: dict[str, dict[str, float]], limit_mb: int) -> list[str]:
-    """The closing table's lines: chapter, notebook time, same-kernel rerun time, peak memory."""
+    """The closing table's lines: chapter, first run's time, second run's time, peak memory."""
     names = {chapter.number: chapter.slug for chapter in CHAPTERS}
-    lines = [f"{'chapter':<22}{'notebook':>10}{'rerun':>10}{'peak memory':>14}"]
+    lines = [f"{'chapter':<22}{'first run':>10}{'second':>10}{'peak memory':>14}"]
     for number in sorted(table):
         row = table[number]
         cells = [f"{row[column]:.1f} s" if column in row else "-" for column in ("notebook", "rerun")]
         peak = f"{row['peak'] / MB:.0f} MB" if row.get("peak") else "-"
         lines.append(f"{names.get(number, number):<22}{cells[0]:>10}{cells[1]:>10}{peak:>14}")
-    lines.append(f"(notebook: kernel start to stop; rerun: the chapter twice in one kernel; "
-                 f"peak: kernel + its processes, limit {limit_mb} MB)")
+    lines.append(f"(first run with the kernel's start, second run of the same cells in the same kernel "
+                 f"with its stop; peak: the kernel and its processes, limit {limit_mb} MB)")
     return lines
 
 
