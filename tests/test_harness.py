@@ -39,7 +39,7 @@ def notebook(path: Path, *cells: tuple[str, str | None]) -> Path:
     return path
 
 
-def validate(path: Path, *options: str, workers: int = 0) -> subprocess.CompletedProcess:
+def validate(path: Path, *options: str, workers: int | str = 0, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the project's validation (pyproject.toml's options) on one notebook, 3 s per cell.
 
     In this process (``workers=0``) by default; ``workers=1`` runs it as the parallel
@@ -48,7 +48,7 @@ def validate(path: Path, *options: str, workers: int = 0) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
          "--nbval-cell-timeout=3", "-q", "-n", str(workers), *options, str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
     )
 
 
@@ -198,6 +198,12 @@ def test_a_process_left_running_in_a_worker_fails_the_run(tmp_path):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_auto_means_the_course_s_worker_count(tmp_path):
+    path = notebook(tmp_path / "good.ipynb", ("print('hi')", "hi\n"))
+    result = validate(path, "-v", workers="auto", env={WORKERS_ENV: "3"})
+    assert result.returncode == 0 and "created: 3/3 workers" in result.stdout, result.stdout
 
 
 def test_the_worker_count_comes_from_the_machine_or_the_environment(monkeypatch):

@@ -12,8 +12,10 @@ It makes the validation parallel (pytest-xdist, ``-n auto --dist loadfile`` in
 pyproject.toml): ``auto`` is two workers per CPU, or ``SWITCHYARD_WORKERS``; a
 notebook file is one unit of work (its cells share one kernel, in order) while every
 other test is a unit of its own, so the slow ones (the harness's proofs that wait for
-timeouts) spread over the workers. They are sent first, then the notebooks. Leftovers
-found in a worker are reported to the controller, which fails the run.
+timeouts) spread over the workers. The notebooks are sent first, the one with the most
+cells first (xdist's loadscope reordering), then the slow single tests, then the rest:
+the longest units start early, quick ones fill the end. Leftovers found in a worker are
+reported to the controller, which fails the run.
 
 It runs every chapter twice in the same kernel: after a notebook's cells, the same
 cells again (``Cell 3 (second run)``), compared with the stored outputs by nbval like
@@ -206,6 +208,7 @@ def default_workers() -> int:
     return min(MAX_WORKERS, 2 * max(1, cpus))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own answer (the CPU count)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return default_workers()
 
@@ -272,7 +275,7 @@ def _second_run(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Add the second runs; keep only the chosen chapter's items; slow single tests first, then notebooks."""
+    """Add the second runs; keep only the chosen chapter's items; slow single tests before the quick ones."""
     items[:] = _second_run(config, items)
     chosen = config.getoption("chapter")
     if chosen:
@@ -282,7 +285,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             config.hook.pytest_deselected(items=dropped)
         items[:] = keep
     # Sorting is stable: within each group the collection order stays.
-    items.sort(key=lambda item: 0 if item.nodeid.startswith(HEAVY) else 1 if _is_notebook_cell(item) else 2)
+    items.sort(key=lambda item: 0 if _is_notebook_cell(item) else 1 if item.nodeid.startswith(HEAVY) else 2)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
