@@ -48,6 +48,9 @@ from tools import leaks
 from tools.chapters import CHAPTERS, find
 from tools.memory import MB, PeakWatch
 
+# The hooks are found by pytest by name; these are the names other modules may import.
+__all__ = ["MAX_WORKERS", "MEMORY_LIMIT_MB", "WORKERS_ENV", "chapter_table", "default_workers"]
+
 MEMORY_LIMIT_MB = 1024  # Binder's guarantee; --kernel-memory-limit overrides it (the proof uses a low one)
 WORKERS_ENV = "SWITCHYARD_WORKERS"
 MAX_WORKERS = 16
@@ -57,8 +60,8 @@ _COLUMN = "switchyard_column"
 _PEAK = "switchyard_peak"
 
 _start: leaks.Snapshot | None = None
-_watches: dict[str, PeakWatch] = {}   # notebook nodeid -> its kernel's watch (this process)
-_peaks: dict[str, int] = {}           # notebook nodeid -> peak bytes seen so far
+_watches: dict[str, PeakWatch] = {}   # notebook path -> its kernel's watch (this process)
+_peaks: dict[str, int] = {}           # notebook path -> peak bytes seen so far
 _over: set[str] = set()               # notebooks already failed for memory
 _worker_leftovers: list[str] = []     # controller: what workers reported left behind
 _table: dict[str, dict[str, float]] = {}  # controller: chapter number -> column -> seconds / bytes
@@ -104,7 +107,7 @@ def pytest_runtest_setup(item: pytest.Item):
     yield
     if not _is_notebook_cell(item):
         return
-    notebook = item.parent.nodeid
+    notebook = str(item.path)
     pid = _kernel_pid(item)
     watch = _watches.get(notebook)
     if pid is None or (watch is not None and watch.pid == pid):
@@ -124,7 +127,7 @@ def _stop_watch(notebook: str) -> None:
 
 def _memory_verdict(item: pytest.Item, report: pytest.TestReport) -> None:
     """Record the kernel's peak on the report; fail the cell after which it passed the limit."""
-    notebook = item.parent.nodeid
+    notebook = str(item.path)
     watch = _watches.get(notebook)
     peak = max(_peaks.get(notebook, 0), watch.sample() if watch is not None else 0)
     _peaks[notebook] = peak
