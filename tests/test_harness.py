@@ -107,7 +107,7 @@ def test_a_process_left_running_after_the_session_fails_the_run(tmp_path):
         f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
     )
     try:
-        result = validate(test_file)
+        result = validate(test_file, "--leak-grace=1")
         assert result.returncode != 0, result.stdout
         assert "left behind after the test session: child processes" in result.stdout
     finally:
@@ -188,7 +188,7 @@ def test_a_process_left_running_in_a_worker_fails_the_run(tmp_path):
         f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
     )
     try:
-        result = validate(test_file, workers=1)
+        result = validate(test_file, "--leak-grace=1", workers=1)
         assert result.returncode != 0, result.stdout
         assert "left behind after the test session: child processes" in result.stdout
         assert "(worker gw0)" in result.stdout

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers._checks import seconds
 from tools import leaks
 from tools.chapters import CHAPTERS, find
 from tools.memory import MB, PeakWatch
@@ -54,6 +55,7 @@ __all__ = ["MAX_WORKERS", "MEMORY_LIMIT_MB", "WORKERS_ENV", "chapter_table", "de
 MEMORY_LIMIT_MB = 1024  # Binder's guarantee; --kernel-memory-limit overrides it (the proof uses a low one)
 WORKERS_ENV = "SWITCHYARD_WORKERS"
 MAX_WORKERS = 16
+LEAK_GRACE = 10.0  # seconds the session's leak check waits for kernels and servers to finish stopping
 HEAVY = ("tests/test_harness.py::",)  # long single tests (they wait for timeouts), sent to workers first
 _CHAPTER = "switchyard_chapter"  # user_properties keys that carry the table's figures
 _COLUMN = "switchyard_column"
@@ -184,6 +186,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="also collect tests/browser (python3 course.py browser)")
     parser.addoption("--chapter", default=None, metavar="NN",
                      help="one chapter: its notebook (run twice) and its exercises (python3 course.py test NN)")
+    parser.addoption("--leak-grace", type=float, default=LEAK_GRACE, metavar="SECONDS",
+                     help=f"how long the end-of-session leak check waits for processes to go (default {LEAK_GRACE:g})")
     parser.addoption("--second-run", choices=("chapters", "all", "no"), default="chapters",
                      help="run the cells of each chapter (or of every notebook) twice in one kernel (default chapters)")
     parser.addoption("--kernel-memory-limit", type=_positive_int, default=MEMORY_LIMIT_MB, metavar="MB",
@@ -343,7 +347,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _stop_watch(notebook)
     if _start is None:
         return
-    extra = leaks.leftovers(_start, grace=10.0)
+    grace = seconds(session.config.getoption("leak_grace"), "--leak-grace", zero_ok=True)
+    extra = leaks.leftovers(_start, grace=grace)
     found = [f"{extra.describe()}"] if extra else []
     if _is_worker(session.config):
         if found:  # a worker's exit status is not the run's: tell the controller
