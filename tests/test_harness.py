@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 import course
 from helpers.exercises import registered
 from tools.chapters import CHAPTERS, written
-from tools.memory import MB, PeakWatch
+from tools.memory import MB, PeakWatch, tree_memory
 from tools.pytest_harness import WORKERS_ENV, chapter_table, default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,3 +308,35 @@ def test_setup_uses_the_pinned_uv_and_falls_back_to_pip_with_the_same_pins(monke
     monkeypatch.undo()
     monkeypatch.setenv(course.INSTALLER_ENV, "pip")
     assert course.get_uv(python) is None  # forced pip: uv is not even looked for
+
+
+FORKS = """
+import os, sys, time
+block = b'x' * (100 * 1024 * 1024)
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:  # a child: it only holds the shared pages
+        time.sleep(30)
+        os._exit(0)
+    children.append(pid)
+print('ready', flush=True)
+sys.stdin.read()
+for pid in children:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+"""
+
+
+def test_forked_children_count_their_shared_pages_once():
+    parent = subprocess.Popen([sys.executable, "-c", FORKS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline() == "ready\n"
+        processes = [psutil.Process(parent.pid), *psutil.Process(parent.pid).children(recursive=True)]
+        assert len(processes) >= 5
+        summed_rss = sum(process.memory_info().rss for process in processes)
+        assert summed_rss > 450 * MB  # what a plain RSS sum would wrongly report
+        assert 100 * MB < tree_memory(parent.pid) < 250 * MB
+    finally:
+        parent.stdin.close()
+        parent.wait(timeout=20)
