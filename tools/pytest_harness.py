@@ -81,13 +81,13 @@ def _notebook_chapter(path: Path) -> str | None:
 
 
 def _chapter_of(item: pytest.Item) -> tuple[str | None, str]:
-    """(chapter number or None, table column) of a collected item."""
+    """(chapter number or None, the closing table's column for its time or "") of a collected item."""
     if _is_notebook_cell(item):
         return _notebook_chapter(Path(item.path)), "rerun" if item.name.endswith("(second run)") else "notebook"
     mark = item.get_closest_marker("chapter")
     if mark is None or not mark.args:
         return None, ""
-    return str(mark.args[0]), mark.kwargs.get("column", "")
+    return str(mark.args[0]), ""
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -191,16 +191,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--second-run", choices=("chapters", "all", "no"), default="chapters",
                      help="run the cells of each chapter (or of every notebook) twice in one kernel (default chapters)")
     parser.addoption("--kernel-memory-limit", type=_positive_int, default=MEMORY_LIMIT_MB, metavar="MB",
-                     help=f"fail a notebook whose kernel and children pass this peak RSS (default {MEMORY_LIMIT_MB})")
+                     help=f"fail a notebook whose kernel and children pass this memory (default {MEMORY_LIMIT_MB})")
 
 
 def default_workers() -> int:
     """Workers for ``-n auto``: ``SWITCHYARD_WORKERS`` if set, else two per CPU this process may use (at most 16).
 
     Two per CPU because much of the validation waits rather than computes (the harness's
-    proofs wait for timeouts, demos sleep): measured on 2 CPUs under load, 2 workers took
-    119 s, 3 took 78 s, 4 took 75 s, 6 took 83 s. Each worker runs at most one kernel at a
-    time (about 100-150 MB), hence the cap.
+    proofs wait for timeouts, demos sleep): measured on 2 CPUs shared with other work, the
+    whole validation took 83 s with 2 workers, 49 s with 4 and 48 s with 6. Each worker
+    runs at most one kernel at a time (about 100-160 MB), hence the cap.
     """
     text = os.environ.get(WORKERS_ENV, "").strip()
     if text:
@@ -246,8 +246,12 @@ def pytest_configure(config: pytest.Config) -> None:
     path = getattr(config.option, "nbval_sanitize_with", None)
     if path and not Path(path).is_absolute():
         config.option.nbval_sanitize_with = str(config.rootpath / path)
-    config.addinivalue_line("markers", "chapter(number, column=''): the test belongs to chapter NN "
-                            "(python3 course.py test NN runs it); column names its time in the closing table")
+    config.addinivalue_line("markers", "chapter(number): the test belongs to chapter NN "
+                            "(python3 course.py test NN runs it with the chapter's notebook)")
+    try:
+        seconds(config.getoption("leak_grace"), "--leak-grace", zero_ok=True)
+    except (TypeError, ValueError) as error:
+        raise pytest.UsageError(str(error)) from None
     if config.getoption("chapter"):
         try:
             config.option.chapter = find(config.getoption("chapter")).number
@@ -347,8 +351,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _stop_watch(notebook)
     if _start is None:
         return
-    grace = seconds(session.config.getoption("leak_grace"), "--leak-grace", zero_ok=True)
-    extra = leaks.leftovers(_start, grace=grace)
+    extra = leaks.leftovers(_start, grace=session.config.getoption("leak_grace"))
     found = [f"{extra.describe()}"] if extra else []
     if _is_worker(session.config):
         if found:  # a worker's exit status is not the run's: tell the controller
