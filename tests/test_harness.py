@@ -340,3 +340,20 @@ def test_forked_children_count_their_shared_pages_once():
     finally:
         parent.stdin.close()
         parent.wait(timeout=20)
+
+
+def test_one_chapter_in_parallel_workers_prints_its_row_of_the_table():
+    chapter = next(c for c in written() if c.number == "02")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+         "-n", "2", "--chapter", chapter.number],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    table = result.stdout.split("time and memory per chapter")[1].splitlines()[1:-2]
+    assert [row.split()[0] for row in table[1:]] == [chapter.slug], table  # this chapter and no other
+    found = re.fullmatch(rf"{chapter.slug}\s+(\d+\.\d) s\s+(\d+\.\d) s\s+(\d+) MB", table[1])
+    assert found and 30 < int(found.group(3)) < 1024, table
+    code = sum(cell.cell_type == "code" for cell in nbformat.read(chapter.path, 4).cells)
+    exercises = 5 * sum(number.startswith(chapter.number + ".") for number in registered())
+    assert f" {2 * code + exercises} passed" in result.stdout, result.stdout[-500:]
