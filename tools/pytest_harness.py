@@ -83,7 +83,7 @@ def _notebook_chapter(path: Path) -> str | None:
 def _chapter_of(item: pytest.Item) -> tuple[str | None, str]:
     """(chapter number or None, the closing table's column for its time or "") of a collected item."""
     if _is_notebook_cell(item):
-        return _notebook_chapter(Path(item.path)), "rerun" if item.name.endswith("(second run)") else "notebook"
+        return _notebook_chapter(Path(item.path)), "second" if item.name.endswith("(second run)") else "first"
     mark = item.get_closest_marker("chapter")
     if mark is None or not mark.args:
         return None, ""
@@ -330,7 +330,7 @@ def chapter_table(table: dict[str, dict[str, float]], limit_mb: int) -> list[str
     lines = [f"{'chapter':<22}{'first run':>10}{'second':>10}{'peak memory':>14}"]
     for number in sorted(table):
         row = table[number]
-        cells = [f"{row[column]:.1f} s" if column in row else "-" for column in ("notebook", "rerun")]
+        cells = [f"{row[column]:.1f} s" if column in row else "-" for column in ("first", "second")]
         peak = f"{row['peak'] / MB:.0f} MB" if row.get("peak") else "-"
         lines.append(f"{names.get(number, number):<22}{cells[0]:>10}{cells[1]:>10}{peak:>14}")
     lines.append(f"(first run with the kernel's start, second run of the same cells in the same kernel "
