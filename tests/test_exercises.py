@@ -18,7 +18,8 @@ import tests.solutions
 from helpers.exercises import evaluate, registered
 
 EXERCISES = registered()
-IDS = [pytest.param(number, id=number) for number in EXERCISES]
+# Marked with their chapter: `python3 course.py test 04` runs exercise 04.k's tests.
+IDS = [pytest.param(number, id=number, marks=pytest.mark.chapter(number[:2])) for number in EXERCISES]
 
 
 def solutions_of(number: str) -> ModuleType:

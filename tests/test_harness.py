@@ -7,13 +7,22 @@ on it in a subprocess, with a short cell timeout, and looks at the exit code.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
+
+import course
+from helpers.exercises import registered
+from tools.chapters import CHAPTERS, written
+from tools.memory import MB, PeakWatch, tree_memory
+from tools.pytest_harness import WORKERS_ENV, chapter_table, default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,12 +40,16 @@ def notebook(path: Path, *cells: tuple[str, str | None]) -> Path:
     return path
 
 
-def validate(path: Path) -> subprocess.CompletedProcess:
-    """Run the project's validation (pyproject.toml's options) on one notebook, 3 s per cell."""
+def validate(path: Path, *options: str, workers: int | str = 0, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the project's validation (pyproject.toml's options) on one notebook, 3 s per cell.
+
+    In this process (``workers=0``) by default; ``workers=1`` runs it as the parallel
+    validation does, in an xdist worker.
+    """
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
-         "--nbval-cell-timeout=3", "-q", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+         "--nbval-cell-timeout=3", "-q", "-n", str(workers), *options, str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
     )
 
 
@@ -95,7 +108,7 @@ def test_a_process_left_running_after_the_session_fails_the_run(tmp_path):
         f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
     )
     try:
-        result = validate(test_file)
+        result = validate(test_file, "--leak-grace=1")
         assert result.returncode != 0, result.stdout
         assert "left behind after the test session: child processes" in result.stdout
     finally:
@@ -104,3 +117,243 @@ def test_a_process_left_running_after_the_session_fails_the_run(tmp_path):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+# --------------------------------------------------------------- memory guard
+
+GROW_KERNEL = "block = b'x' * (300 * 1024 * 1024)\nprint(len(block) > 0)"  # 300 MB touched, in the kernel itself
+GROW_CHILD = ("import subprocess, sys\n"
+              "code = \"import time; block = b'x' * (300 * 1024 * 1024); time.sleep(1.5)\"\n"
+              "print(subprocess.run([sys.executable, '-c', code], timeout=60).returncode)")
+
+
+@pytest.mark.parametrize("cells", [
+    pytest.param([("print(1)", "1\n"), (GROW_KERNEL, "True\n"), ("print(2)", "2\n")], id="kernel"),
+    pytest.param([("print(1)", "1\n"), (GROW_CHILD, "0\n"), ("print(2)", "2\n")], id="child-process"),
+])
+def test_the_memory_guard_fails_the_cell_that_passes_the_limit(tmp_path, cells):
+    path = notebook(tmp_path / "greedy.ipynb", *cells)
+    result = validate(path, "--kernel-memory-limit=200", "--nbval-cell-timeout=30")
+    assert result.returncode != 0, result.stdout
+    assert "1 failed, 2 passed" in result.stdout, result.stdout
+    found = re.search(r"reached (\d+) MB by the end of this cell, over the 200 MB limit", result.stdout)
+    assert found and int(found.group(1)) > 300, result.stdout
+    assert "::Cell 1 - greedy.ipynb: the kernel" in result.stdout  # the second cell, the one that allocated
+    table = re.search(r"^greedy\s.*$", result.stdout, re.M)
+    assert table is None  # a throwaway notebook is not a chapter: not in the table
+
+
+def test_the_memory_guard_passes_a_notebook_under_the_limit_and_under_xdist(tmp_path):
+    path = notebook(tmp_path / "small.ipynb", ("block = b'x' * (20 * 1024 * 1024)\nprint(len(block))", "20971520\n"))
+    result = validate(path, "--kernel-memory-limit=200", workers=1)
+    assert result.returncode == 0, result.stdout
+    over = validate(path, "--kernel-memory-limit=1", workers=1)  # any kernel is over 1 MB: fails under xdist too
+    assert over.returncode != 0 and "over the 1 MB limit" in over.stdout, over.stdout
+
+
+def test_peak_watch_follows_children_and_checks_its_arguments():
+    child = subprocess.Popen([sys.executable, "-c", "import time; block = b'x' * (80 * 1024 * 1024); time.sleep(30)"])
+    try:
+        watch = PeakWatch(os.getpid(), interval=0.05)
+        deadline = time.monotonic() + 20
+        while watch.sample() < 80 * MB and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert watch.stop() >= 80 * MB
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    with pytest.raises(TypeError):
+        PeakWatch(True)
+    with pytest.raises(ValueError):
+        PeakWatch(0)
+    with pytest.raises(ValueError):
+        PeakWatch(os.getpid(), interval=0)
+
+
+# --------------------------------------------------------------- parallel workers
+
+def test_a_hung_notebook_fails_under_xdist_too(tmp_path):
+    path = notebook(tmp_path / "hangs.ipynb", ("print(1)", "1\n"), (HANGS["sleeps"], None), ("print(2)", "2\n"))
+    result = validate(path, workers=1)
+    assert result.returncode != 0, result.stdout
+    assert "hung or killed its kernel" in result.stdout and "xfail" not in result.stdout.lower()
+
+
+def test_a_process_left_running_in_a_worker_fails_the_run(tmp_path):
+    pid_file = tmp_path / "pid"
+    test_file = tmp_path / "test_leaky_worker.py"
+    test_file.write_text(
+        "import subprocess\n"
+        "def test_starts_and_forgets():\n"
+        "    child = subprocess.Popen(['sleep', '60'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+    )
+    try:
+        result = validate(test_file, "--leak-grace=1", workers=1)
+        assert result.returncode != 0, result.stdout
+        assert "left behind after the test session: child processes" in result.stdout
+        assert "(worker gw0)" in result.stdout
+    finally:
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_auto_means_the_course_s_worker_count(tmp_path):
+    path = notebook(tmp_path / "good.ipynb", ("print('hi')", "hi\n"))
+    result = validate(path, "-v", workers="auto", env={WORKERS_ENV: "3"})
+    assert result.returncode == 0 and "created: 3/3 workers" in result.stdout, result.stdout
+
+
+def test_the_worker_count_comes_from_the_machine_or_the_environment(monkeypatch):
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    assert default_workers() == min(16, 2 * len(os.sched_getaffinity(0)))
+    monkeypatch.setenv(WORKERS_ENV, "3")
+    assert default_workers() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(WORKERS_ENV, bad)
+        with pytest.raises(pytest.UsageError, match=WORKERS_ENV):
+            default_workers()
+
+
+# --------------------------------------------------------------- one chapter
+
+def collected(*options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+         "-n", "0", "--collect-only", "-q", *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_one_chapter_runs_its_notebook_twice_and_its_exercises_and_nothing_else():
+    chapter = written()[-1]
+    result = collected("--chapter", str(int(chapter.number)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    cells = [i for i in ids if i.startswith(f"notebooks/{chapter.filename}::")]
+    code = sum(cell.cell_type == "code" for cell in nbformat.read(chapter.path, 4).cells)
+    assert cells == [f"notebooks/{chapter.filename}::Cell {n}" for n in range(code)] + [
+        f"notebooks/{chapter.filename}::Cell {n} (second run)" for n in range(code)]
+    others = [i for i in ids if i not in cells]
+    assert others and all(i.startswith("tests/test_exercises.py::") and f"[{chapter.number}." in i for i in others)
+    assert len(others) == 5 * sum(number.startswith(chapter.number + ".") for number in registered())
+    everything = collected()
+    assert f"notebooks/{chapter.filename}::Cell 0" in everything.stdout
+    assert "tests/test_harness.py::" in everything.stdout and "notebooks/00_start_here.ipynb::" in everything.stdout
+
+
+ONLY_ONCE = [("count = globals().get('count', 0) + 1\nprint(count)", "1\n")]  # prints 2 on a second run
+
+
+def test_the_second_run_catches_a_notebook_that_works_only_once(tmp_path):
+    once = notebook(tmp_path / "once.ipynb", *ONLY_ONCE)
+    result = validate(once, "--second-run=all")
+    assert result.returncode != 0 and "1 failed, 1 passed" in result.stdout, result.stdout
+    assert "::Cell 0 (second run)" in result.stdout
+    assert validate(once, "--second-run=no").returncode == 0
+    again = notebook(tmp_path / "again.ipynb", ("count = 1\nprint(count)", "1\n"))
+    result = validate(again, "--second-run=all", workers=1)
+    assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout
+
+
+def test_course_py_turns_a_chapter_into_the_option_and_refuses_an_unknown_one():
+    assert course.test_args(["03", "-x"]) == ["--chapter", "03", "-x"]
+    assert course.test_args(["notebooks/03_greenlet.ipynb"]) == ["--chapter", "03"]
+    assert course.test_args(["-k", "trace"]) == ["-k", "trace"]
+    assert course.test_args(["tests/test_trace.py"]) == ["tests/test_trace.py"]
+    done = subprocess.run([sys.executable, str(ROOT / "course.py"), "test", "42"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "'42' is not a chapter of the course" in done.stderr, done.stderr
+    missing = next(c for c in CHAPTERS if not c.exists())
+    done = subprocess.run([sys.executable, str(ROOT / "course.py"), "test", missing.number],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and f"chapter {missing.number} ({missing.title}) has no notebook yet" in done.stderr
+
+
+def test_the_pytest_option_refuses_an_unknown_chapter_too():
+    result = collected("--chapter", "99")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "'99' is not a chapter of the course" in result.stderr
+
+
+def test_the_table_lists_chapters_in_order():
+    lines = chapter_table({"03": {"first": 2.04, "second": 4.5, "peak": 99 * MB}, "01": {"second": 1.0}}, 1024)
+    assert lines[1].split() == ["01_generators", "-", "1.0", "s", "-"]
+    assert lines[2].split() == ["03_greenlet", "2.0", "s", "4.5", "s", "99", "MB"]
+    assert "limit 1024 MB" in lines[-1]
+
+
+# --------------------------------------------------------------- first setup: uv, else pip
+
+def test_setup_uses_the_pinned_uv_and_falls_back_to_pip_with_the_same_pins(monkeypatch, tmp_path):
+    pinned = re.search(r"^uv==\S+", (ROOT / "requirements.in").read_text(), re.M).group(0)
+    assert course.uv_requirement() == pinned
+    calls: list[list[str]] = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append([str(part) for part in cmd])
+        if "uv" in calls[-1]:
+            raise subprocess.CalledProcessError(2, cmd)  # uv cannot reach the index, say
+
+    monkeypatch.setattr(course, "run", fake_run)
+    monkeypatch.setattr(course, "get_uv", lambda python: [str(python), "-m", "uv"])
+    python = tmp_path / "python"
+    course.install(python, ("requirements.txt",), editable=True)
+    assert [call[1:3] for call in calls] == [["-m", "uv"], ["-m", "pip"], ["-m", "pip"]]
+    assert calls[0][-2:] == calls[1][-2:] == ["-r", str(ROOT / "requirements.txt")]  # the same pins
+    assert calls[2][-3:] == ["--no-deps", "-e", str(ROOT)]
+    monkeypatch.undo()
+    monkeypatch.setenv(course.INSTALLER_ENV, "pip")
+    assert course.get_uv(python) is None  # forced pip: uv is not even looked for
+
+
+FORKS = """
+import os, sys, time
+block = b'x' * (100 * 1024 * 1024)
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:  # a child: it only holds the shared pages
+        time.sleep(30)
+        os._exit(0)
+    children.append(pid)
+print('ready', flush=True)
+sys.stdin.read()
+for pid in children:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+"""
+
+
+def test_forked_children_count_their_shared_pages_once():
+    parent = subprocess.Popen([sys.executable, "-c", FORKS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline() == "ready\n"
+        processes = [psutil.Process(parent.pid), *psutil.Process(parent.pid).children(recursive=True)]
+        assert len(processes) >= 5
+        summed_rss = sum(process.memory_info().rss for process in processes)
+        assert summed_rss > 450 * MB  # what a plain RSS sum would wrongly report
+        assert 100 * MB < tree_memory(parent.pid) < 250 * MB
+    finally:
+        parent.stdin.close()
+        parent.wait(timeout=20)
+
+
+def test_one_chapter_in_parallel_workers_prints_its_row_of_the_table():
+    chapter = next(c for c in written() if c.number == "02")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+         "-n", "2", "--chapter", chapter.number],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    table = result.stdout.split("time and memory per chapter")[1].splitlines()[1:-2]
+    assert [row.split()[0] for row in table[1:]] == [chapter.slug], table  # this chapter and no other
+    found = re.fullmatch(rf"{chapter.slug}\s+(\d+\.\d) s\s+(\d+\.\d) s\s+(\d+) MB", table[1])
+    assert found and 30 < int(found.group(3)) < 1024, table
+    code = sum(cell.cell_type == "code" for cell in nbformat.read(chapter.path, 4).cells)
+    exercises = 5 * sum(number.startswith(chapter.number + ".") for number in registered())
+    assert f" {2 * code + exercises} passed" in result.stdout, result.stdout[-500:]

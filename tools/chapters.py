@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["CHAPTERS", "NOTEBOOKS", "Chapter", "by_filename", "find", "written"]
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
@@ -67,6 +69,29 @@ CHAPTERS: tuple[Chapter, ...] = (
 def written() -> list[Chapter]:
     """The chapters that have a notebook, in course order."""
     return [chapter for chapter in CHAPTERS if chapter.exists()]
+
+
+def find(text: str) -> Chapter:
+    """The written chapter ``text`` names: a number (``5``, ``05``) or a notebook path or file name.
+
+    ValueError, saying which chapters there are, for a number or name that is not in the
+    list or whose notebook is not written yet.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"a chapter is named by a str, not {text.__class__.__name__}")
+    name = text.strip()
+    if name.isdigit():
+        found = [chapter for chapter in CHAPTERS if int(chapter.number) == int(name)]
+    else:
+        found = [chapter for chapter in CHAPTERS if chapter.filename == Path(name).name]
+    there = ", ".join(chapter.number for chapter in written())
+    if not found:
+        raise ValueError(f"{text!r} is not a chapter of the course; give a number ({there}) "
+                         "or a notebook path such as notebooks/00_start_here.ipynb")
+    if not found[0].exists():
+        raise ValueError(f"chapter {found[0].number} ({found[0].title}) has no notebook yet "
+                         f"(notebooks/{found[0].filename}); written chapters: {there}")
+    return found[0]
 
 
 def by_filename(name: str) -> Chapter:

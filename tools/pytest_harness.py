@@ -8,6 +8,30 @@ reports into failures that say what happened.
 At the end of the session it also checks that no thread, socket or child process (a
 kernel, a server, a subprocess demo) outlived the run, and fails the run if one did.
 
+It makes the validation parallel (pytest-xdist, ``-n auto --dist loadfile`` in
+pyproject.toml): ``auto`` is two workers per CPU, or ``SWITCHYARD_WORKERS``; a
+notebook file is one unit of work (its cells share one kernel, in order) while every
+other test is a unit of its own, so the slow ones (the harness's proofs that wait for
+timeouts) spread over the workers. The notebooks are sent first, the one with the most
+cells first (xdist's loadscope reordering), then the slow single tests, then the rest:
+the longest units start early, quick ones fill the end. Leftovers found in a worker are
+reported to the controller, which fails the run.
+
+It runs every chapter twice in the same kernel: after a notebook's cells, the same
+cells again (``Cell 3 (second run)``), compared with the stored outputs by nbval like
+the first run. Learners re-run cells without restarting; nothing may work only once.
+
+It selects one chapter (``--chapter 05``, what ``python3 course.py test 05`` passes):
+the chapter's notebook (both runs) and the tests marked ``@pytest.mark.chapter("05")``
+(its exercises' checks).
+
+It guards memory: while a notebook's cells run, a :class:`tools.memory.PeakWatch` follows
+its kernel and the processes the kernel started; the cell after which the peak passes
+``--kernel-memory-limit`` MB (1024: Binder guarantees 1 GB) fails, with the figure.
+
+It ends with a table, chapter -> first run -> second run -> peak memory, built from
+the test reports (so it works under xdist: the figures travel in ``user_properties``).
+
 ``tests/browser/`` (every chapter in real JupyterLab in Chromium, Binder's config) needs
 extra pins and a browser, so it is collected only with ``--browser``, which
 ``python3 course.py browser`` passes.
@@ -15,23 +39,124 @@ extra pins and a browser, so it is collected only with ``--browser``, which
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from helpers._checks import seconds
 from tools import leaks
+from tools.chapters import CHAPTERS, find
+from tools.memory import MB, PeakWatch
+
+# The hooks are found by pytest by name; these are the names other modules may import.
+__all__ = ["MAX_WORKERS", "MEMORY_LIMIT_MB", "WORKERS_ENV", "chapter_table", "default_workers"]
+
+MEMORY_LIMIT_MB = 1024  # Binder's guarantee; --kernel-memory-limit overrides it (the proof uses a low one)
+WORKERS_ENV = "SWITCHYARD_WORKERS"
+MAX_WORKERS = 16
+LEAK_GRACE = 10.0  # seconds the session's leak check waits for kernels and servers to finish stopping
+HEAVY = ("tests/test_harness.py::",)  # long single tests (they wait for timeouts), sent to workers first
+_CHAPTER = "switchyard_chapter"  # user_properties keys that carry the table's figures
+_COLUMN = "switchyard_column"
+_PEAK = "switchyard_peak"
 
 _start: leaks.Snapshot | None = None
+_watches: dict[str, PeakWatch] = {}   # notebook path -> its kernel's watch (this process)
+_peaks: dict[str, int] = {}           # notebook path -> peak bytes seen so far
+_over: set[str] = set()               # notebooks already failed for memory
+_worker_leftovers: list[str] = []     # controller: what workers reported left behind
+_table: dict[str, dict[str, float]] = {}  # controller: chapter number -> column -> seconds / bytes
 
 
 def _is_notebook_cell(item: pytest.Item) -> bool:
     return type(item).__name__ == "IPyNbCell"
 
 
+def _notebook_chapter(path: Path) -> str | None:
+    for chapter in CHAPTERS:
+        if chapter.path == path:
+            return chapter.number
+    return None
+
+
+def _chapter_of(item: pytest.Item) -> tuple[str | None, str]:
+    """(chapter number or None, the closing table's column for its time or "") of a collected item."""
+    if _is_notebook_cell(item):
+        return _notebook_chapter(Path(item.path)), "second" if item.name.endswith("(second run)") else "first"
+    mark = item.get_closest_marker("chapter")
+    if mark is None or not mark.args:
+        return None, ""
+    return str(mark.args[0]), ""
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+# --------------------------------------------------------------------------- memory guard
+
+def _kernel_pid(item: pytest.Item) -> int | None:
+    """The pid of the kernel nbval started for this cell's notebook (jupyter_client's provisioner)."""
+    kernel = getattr(item.parent, "kernel", None)
+    manager = getattr(kernel, "km", None)
+    pid = getattr(getattr(manager, "provisioner", None), "pid", None)
+    return pid if isinstance(pid, int) and pid > 0 else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    yield
+    if not _is_notebook_cell(item):
+        return
+    notebook = str(item.path)
+    pid = _kernel_pid(item)
+    watch = _watches.get(notebook)
+    if pid is None or (watch is not None and watch.pid == pid):
+        return
+    if watch is not None:  # nbval restarted the kernel: keep the old peak, follow the new one
+        _peaks[notebook] = max(_peaks.get(notebook, 0), watch.stop())
+    _watches[notebook] = PeakWatch(pid)
+    if watch is None:
+        item.parent.addfinalizer(lambda: _stop_watch(notebook))
+
+
+def _stop_watch(notebook: str) -> None:
+    watch = _watches.pop(notebook, None)
+    if watch is not None:
+        _peaks[notebook] = max(_peaks.get(notebook, 0), watch.stop())
+
+
+def _memory_verdict(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Record the kernel's peak on the report; fail the cell after which it passed the limit."""
+    notebook = str(item.path)
+    watch = _watches.get(notebook)
+    peak = max(_peaks.get(notebook, 0), watch.sample() if watch is not None else 0)
+    _peaks[notebook] = peak
+    report.user_properties.append((_PEAK, peak))
+    limit = item.config.getoption("kernel_memory_limit")
+    if peak <= limit * MB or notebook in _over:
+        return
+    _over.add(notebook)
+    message = (f"{Path(item.path).name}: the kernel and the processes it started reached {peak / MB:.0f} MB by the end "
+               f"of this cell, over the {limit} MB limit (Binder guarantees a learner 1 GB). "
+               "Make the chapter's demos smaller, or free memory before the next cell.")
+    if report.passed:
+        report.outcome = "failed"
+        report.longrepr = message
+    else:
+        report.longrepr = f"{report.longrepr}\n\n{message}"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
+    chapter, column = _chapter_of(item)
+    if chapter is not None and column:
+        report.user_properties.extend([(_CHAPTER, chapter), (_COLUMN, column)])
+    if _is_notebook_cell(item) and report.when == "call":
+        _memory_verdict(item, report)
     # nbval adds this mark to every cell after a timeout or a dead kernel; depending on
     # what the cell then does, pytest would report it xfailed, xpassed or (strict) failed.
     mark = item.get_closest_marker("xfail") if _is_notebook_cell(item) else None
@@ -49,9 +174,64 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 BROWSER_TESTS = Path(__file__).resolve().parent.parent / "tests" / "browser"
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be 1 or more, not {value}")
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--browser", action="store_true", default=False,
                      help="also collect tests/browser (python3 course.py browser)")
+    parser.addoption("--chapter", default=None, metavar="NN",
+                     help="one chapter: its notebook (run twice) and its exercises (python3 course.py test NN)")
+    parser.addoption("--leak-grace", type=float, default=LEAK_GRACE, metavar="SECONDS",
+                     help=f"how long the end-of-session leak check waits for processes to go (default {LEAK_GRACE:g})")
+    parser.addoption("--second-run", choices=("chapters", "all", "no"), default="chapters",
+                     help="run the cells of each chapter (or of every notebook) twice in one kernel (default chapters)")
+    parser.addoption("--kernel-memory-limit", type=_positive_int, default=MEMORY_LIMIT_MB, metavar="MB",
+                     help=f"fail a notebook whose kernel and children pass this memory (default {MEMORY_LIMIT_MB})")
+
+
+def default_workers() -> int:
+    """Workers for ``-n auto``: ``SWITCHYARD_WORKERS`` if set, else two per CPU this process may use (at most 16).
+
+    Two per CPU because much of the validation waits rather than computes (the harness's
+    proofs wait for timeouts, demos sleep): measured on 2 CPUs shared with other work, the
+    whole validation took 83 s with 2 workers, 49 s with 4 and 48 s with 6. Each worker
+    runs at most one kernel at a time (about 100-160 MB), hence the cap.
+    """
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if text:
+        try:
+            return _positive_int(text)
+        except ValueError:
+            raise pytest.UsageError(f"{WORKERS_ENV} must be a whole number, 1 or more; not {text!r}") from None
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        cpus = os.cpu_count() or 1
+    return min(MAX_WORKERS, 2 * max(1, cpus))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own answer (the CPU count)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    return default_workers()
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile``, refined: a notebook stays one unit, every other test is a unit of its own."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebookScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.endswith(".ipynb") else nodeid
+
+    return NotebookScheduling(config, log)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -62,10 +242,61 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Read the sanitize file relative to the repository, wherever pytest was started."""
+    """Read the sanitize file relative to the repository; check --chapter; declare the marker."""
     path = getattr(config.option, "nbval_sanitize_with", None)
     if path and not Path(path).is_absolute():
         config.option.nbval_sanitize_with = str(config.rootpath / path)
+    config.addinivalue_line("markers", "chapter(number): the test belongs to chapter NN "
+                            "(python3 course.py test NN runs it with the chapter's notebook)")
+    try:
+        seconds(config.getoption("leak_grace"), "--leak-grace", zero_ok=True)
+    except (TypeError, ValueError) as error:
+        raise pytest.UsageError(str(error)) from None
+    if config.getoption("chapter"):
+        try:
+            config.option.chapter = find(config.getoption("chapter")).number
+        except ValueError as error:
+            raise pytest.UsageError(f"--chapter: {error}") from None
+
+
+def _second_run(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]:
+    """After each notebook's cells, the same cells again in the same kernel (nbval compares them too).
+
+    Learners re-run cells and whole chapters without restarting the kernel: servers must
+    not collide, tracers must not pile up events, nothing may work only once. So every
+    chapter (``--second-run=all``: every notebook) runs twice in one kernel, and the second
+    run's outputs must match the stored ones just as the first run's do. Cheaper than a
+    separate test: no second kernel, no third run of the chapter.
+    """
+    which = config.getoption("second_run")
+    if which == "no":
+        return items
+    result: list[pytest.Item] = []
+    for index, item in enumerate(items):
+        result.append(item)
+        following = items[index + 1] if index + 1 < len(items) else None
+        if not _is_notebook_cell(item) or (following is not None and following.parent is item.parent):
+            continue
+        if which == "chapters" and _notebook_chapter(Path(item.path)) is None:
+            continue
+        cells = [cell for cell in items if _is_notebook_cell(cell) and cell.parent is item.parent]
+        result += [type(cell).from_parent(cell.parent, name=f"{cell.name} (second run)", cell_num=cell.cell_num,
+                                          cell=cell.cell, options=cell.options) for cell in cells]
+    return result
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Add the second runs; keep only the chosen chapter's items; slow single tests before the quick ones."""
+    items[:] = _second_run(config, items)
+    chosen = config.getoption("chapter")
+    if chosen:
+        keep = [item for item in items if _chapter_of(item)[0] == chosen]
+        dropped = [item for item in items if _chapter_of(item)[0] != chosen]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+    # Sorting is stable: within each group the collection order stays.
+    items.sort(key=lambda item: 0 if _is_notebook_cell(item) else 1 if item.nodeid.startswith(HEAVY) else 2)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -73,14 +304,63 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _start = leaks.snapshot()
 
 
+def pytest_testnodedown(node, error) -> None:
+    """Controller: a worker finished; note what it found left behind."""
+    found = getattr(node, "workeroutput", {}).get("switchyard_leftovers")
+    if found:
+        _worker_leftovers.append(f"{found} (worker {node.gateway.id})")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add a report's figures to the closing table (in the controller under xdist)."""
+    properties = dict(tuple(pair) for pair in report.user_properties)
+    chapter = properties.get(_CHAPTER)
+    if chapter is None:
+        return
+    row = _table.setdefault(chapter, {})
+    column = properties.get(_COLUMN, "")
+    row[column] = row.get(column, 0.0) + report.duration
+    if _PEAK in properties:
+        row["peak"] = max(row.get("peak", 0), properties[_PEAK])
+
+
+def chapter_table(table: dict[str, dict[str, float]], limit_mb: int) -> list[str]:
+    """The closing table's lines: chapter, first run's time, second run's time, peak memory."""
+    names = {chapter.number: chapter.slug for chapter in CHAPTERS}
+    lines = [f"{'chapter':<22}{'first run':>10}{'second':>10}{'peak memory':>14}"]
+    for number in sorted(table):
+        row = table[number]
+        cells = [f"{row[column]:.1f} s" if column in row else "-" for column in ("first", "second")]
+        peak = f"{row['peak'] / MB:.0f} MB" if row.get("peak") else "-"
+        lines.append(f"{names.get(number, number):<22}{cells[0]:>10}{cells[1]:>10}{peak:>14}")
+    lines.append(f"(first run with the kernel's start, second run of the same cells in the same kernel "
+                 f"with its stop; peak: the kernel and its processes, limit {limit_mb} MB)")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if _table and not _is_worker(config):
+        terminalreporter.section("time and memory per chapter")
+        for line in chapter_table(_table, config.getoption("kernel_memory_limit")):
+            terminalreporter.write_line(line)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for notebook in list(_watches):
+        _stop_watch(notebook)
     if _start is None:
         return
-    extra = leaks.leftovers(_start, grace=10.0)
-    if extra:
+    extra = leaks.leftovers(_start, grace=session.config.getoption("leak_grace"))
+    found = [f"{extra.describe()}"] if extra else []
+    if _is_worker(session.config):
+        if found:  # a worker's exit status is not the run's: tell the controller
+            session.config.workeroutput["switchyard_leftovers"] = found[0]
+        return
+    found += _worker_leftovers
+    if found:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        message = f"left behind after the test session: {extra.describe()}"
+        message = f"left behind after the test session: {'; '.join(found)}"
         if reporter is not None:
             reporter.write_line(message, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
