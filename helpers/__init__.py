@@ -3,14 +3,21 @@
 A chapter reads like a lesson; the plumbing lives here, one module per concern:
 
     trace      record switch events from any model; print them; draw a swimlane timeline
+               (running, ready and waiting drawn differently)
     greenlets  greenlet/gevent switches as trace events (greenlet.settrace); gevent's error reports
+    asynctrace asyncio tasks as trace events (trace_tasks); LoopRecorder for a home-made loop
     timing     a stopwatch and verdicts with generous bands ("about 1x one task, not 10x")
-    servers    TCP servers in a background thread (an echo server to start with)
+    servers    the shared base of the course's servers: an asyncio loop in a background thread
+    echo       the echo server (one trace lane per client)
     site       the course's local slow website: delayed pages and a small "book"
+    gservers   gevent servers on loopback: stream_server, serve_one_client
+    swarm      N clients against any server, in a thread or a second process (to 10,000)
+    gauge      InFlight: how many at once, and the most so far
+    heartbeat  the longest silence of a beating task, on a clock the OS's load does not advance
     fresh      run a program in a fresh interpreter (optionally gevent-patched) with a timeout
     exercises  self-checking exercises: ``check("00.1", answer)``
     stepper    step through any generator by hand: the logic, and an ipywidgets view of it
-    pep380     run two delegating generators through the same presses and compare them
+    pep380     chapter 02's table of cases; run two delegating generators through them and compare
 
 Notebooks import what they use by name, e.g. ``from helpers.trace import Tracer``.
 Nothing here prints from a background thread: servers collect events for the cell to
