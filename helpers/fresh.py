@@ -159,13 +159,13 @@ def run_program(
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             out, err = _drain(proc)
             raise ProgramTimeout(timeout, _text(out), _text(err)) from None
         finally:
             # Always, also after a clean exit (the program may have left children
             # running) or a KeyboardInterrupt (the learner pressed stop).
-            _kill_group(proc)
+            kill_group(proc)
             _close_pipes(proc)
     return ProgramResult(_text(out), _text(err), proc.returncode)
 
@@ -195,8 +195,11 @@ def _validate(source: object, timeout: object, gevent_patch: object, args: objec
         raise ValueError(f"cwd must be an existing directory: {cwd!r}")
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Stop the program's whole process group: SIGTERM, a short grace, SIGKILL; reap it."""
+def kill_group(proc: subprocess.Popen) -> None:
+    """Stop the program's whole process group: SIGTERM, a short grace, SIGKILL; reap it.
+
+    For helpers that start their own child in a new session (helpers.swarm), not for notebooks.
+    """
     if os.name == "nt":  # no process groups to signal; stop the program itself
         proc.kill()
         proc.wait()

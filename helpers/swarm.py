@@ -45,7 +45,6 @@ import json
 import os
 import resource
 import selectors
-import signal
 import socket
 import string
 import struct
@@ -60,6 +59,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpers._checks import seconds
+from helpers.fresh import TERM_GRACE, kill_group
 from helpers.gauge import InFlight
 from helpers.timing import about
 
@@ -73,7 +73,6 @@ SPARE_FDS = 64             # descriptors left free for everything else the proce
 CHILD_FDS = 32             # descriptors a fresh interpreter has open before its clients
 BYTES_PER_CLIENT = 16 * 1024  # a connected socket's memory, both ends, beyond its payload (generous)
 CHILD_GRACE = 20.0         # seconds for the fresh interpreter to start and report, beyond timeout
-TERM_GRACE = 1.0           # seconds between SIGTERM and SIGKILL of the child's group
 WHERE = ("threads", "process")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 GATE_WAIT = 0.005          # seconds between looks at a full accept queue
@@ -636,7 +635,7 @@ def _in_process(plan: _Plan, stop: threading.Event) -> dict[str, Any]:
                     raise TimeoutError(f"the clients' process did not report within {plan.timeout:g} s "
                                        f"+ {CHILD_GRACE:g} s to start, so it was killed") from None
     finally:
-        _kill_group(proc)
+        kill_group(proc)
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
@@ -648,26 +647,6 @@ def _in_process(plan: _Plan, stop: threading.Event) -> dict[str, Any]:
     if "refused" in result:
         raise ValueError(result["refused"])
     return result
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the child's process group, SIGKILL after a short grace; reap the child."""
-    try:
-        if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=TERM_GRACE)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        _signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class _Run:
