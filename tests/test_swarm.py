@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import selectors
 import socket
@@ -517,3 +518,39 @@ def test_ten_thousand_clients_held_at_once_against_the_asyncio_echo_server(recor
     for name, value in figures.items():
         record_property(name, value)
     print("10k swarm:", figures)  # seen with pytest -s; the assertions above are the test
+
+
+# --- an interrupted caller -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["threads", "process"])
+def test_an_interrupted_swarm_stops_its_clients_and_closes_every_socket(where):
+    """A learner's ^C (or a cell's timeout) while the swarm waits: everything it started is gone."""
+    calls = []
+
+    def interrupted_sleep(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 20:  # the clients are connected to a server that never replies
+            raise KeyboardInterrupt
+        time.sleep(seconds)
+
+    fds_before = len(os.listdir("/proc/self/fd"))
+    with bad_server("stall") as address:
+        threads_before = set(threading.enumerate())
+        with pytest.raises(KeyboardInterrupt):
+            swarm(address, echo_payloads(30), where=where, timeout=20, sleep=interrupted_sleep)
+        assert set(threading.enumerate()) <= threads_before  # the swarm's worker thread is joined
+        assert not _children()
+    assert len(os.listdir("/proc/self/fd")) <= fds_before  # the server's 30 sockets are closed too now
+    assert len(calls) == 20
+
+
+def _children() -> list[str]:
+    """Process ids of this process's children, from /proc (every thread's list)."""
+    found = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            found += open(f"/proc/self/task/{task}/children").read().split()
+        except FileNotFoundError:  # a thread that just ended
+            pass
+    return found
