@@ -25,6 +25,11 @@ from tools.memory import MB, PeakWatch, tree_memory
 from tools.pytest_harness import WORKERS_ENV, chapter_table, default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
+# Each test here runs a whole pytest session in a subprocess (kernels, nbval, workers): about
+# 10-30 s on an idle machine, several times that with four validations sharing 2 CPUs. The
+# limits below only catch a hang; they are not a speed test.
+RUN_LIMIT = 300
+pytestmark = pytest.mark.timeout(RUN_LIMIT + 60)
 
 
 def notebook(path: Path, *cells: tuple[str, str | None]) -> Path:
@@ -49,7 +54,7 @@ def validate(path: Path, *options: str, workers: int | str = 0, env: dict | None
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
          "--nbval-cell-timeout=3", "-q", "-n", str(workers), *options, str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+        cwd=ROOT, capture_output=True, text=True, timeout=RUN_LIMIT, env={**os.environ, **(env or {})},
     )
 
 
@@ -224,7 +229,7 @@ def collected(*options: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
          "-n", "0", "--collect-only", "-q", *options],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, capture_output=True, text=True, timeout=RUN_LIMIT,
     )
 
 
