@@ -118,7 +118,7 @@ class Task(Future):
         self.coro = coro  # a coroutine, or a generator that yields futures
         self.name = name or f"task {next(self.loop._numbers)}"
         self.loop.record("spawn", self.name, f"by {self.loop.current.name}" if self.loop.current else "")
-        self.loop._tasks.add(self)
+        self.loop.tasks.add(self)
         self.loop.call_soon(self._step, None, None)
 
     def _step(self, value, error):
@@ -141,10 +141,10 @@ class Task(Future):
             if future is None:  # a bare `yield`: "let the others run, then me" (asyncio's sleep(0))
                 self.loop.call_soon(self._step, None, None)
                 return
-            if not isinstance(future, Future):  # asyncio throws this mistake back into the task too
+            if not hasattr(future, "add_done_callback"):  # asyncio too duck-types futures, and throws this back
                 self.loop.call_soon(self._step, None, TypeError(f"a task must wait for a Future, not {future!r}"))
                 return
-            self.loop.record("wait", self.name, future.waits_on or self._label(future))
+            self.loop.record("wait", self.name, getattr(future, "waits_on", None) or self._label(future))
             future.add_done_callback(self._wakeup)
 
     def _wakeup(self, future):
@@ -171,7 +171,7 @@ class Loop:
         self.selector = selectors.DefaultSelector()
         self.recorder = recorder  # a helpers.asynctrace.LoopRecorder, or None
         self.current = None  # the task whose step runs now
-        self._tasks = set()  # tasks not finished yet
+        self.tasks = set()  # tasks not finished yet (close() closes them)
         self._numbers = itertools.count(1)
 
     def call_soon(self, callback, *args):
@@ -263,7 +263,7 @@ class Loop:
         finally:
             self.current = None
             if task.done():
-                self._tasks.discard(task)
+                self.tasks.discard(task)
 
     def record(self, kind, name, detail=""):
         """Tell the recorder, if any, that task ``name`` was spawned, waits (ends its step) or exited."""
@@ -272,8 +272,8 @@ class Loop:
 
     def close(self):
         """Close every unfinished task's coroutine (its ``finally`` and ``with`` blocks run), then the selector."""
-        while self._tasks:
-            self._tasks.pop().coro.close()
+        while self.tasks:
+            self.tasks.pop().coro.close()
         self.ready.clear()
         self.selector.close()
 
