@@ -18,11 +18,37 @@ which also works for code defined in a notebook cell) or a string of source. Lin
 
 from __future__ import annotations
 
+import ast
 import difflib
 import inspect
+import linecache
 import textwrap
 
 __all__ = ["changes"]
+
+
+def _class_source(cls: type) -> str | None:
+    """The source of a class defined in a notebook cell (where inspect.getsource fails before 3.13).
+
+    Found through one of its functions: the cell's text is in linecache under the function's
+    file name, and the class is the ``class`` statement of that name around the function.
+    """
+    for value in vars(cls).values():
+        function = getattr(value, "__func__", value)
+        code = getattr(function, "__code__", None)
+        if code is None:
+            continue
+        text = "".join(linecache.getlines(code.co_filename))
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.ClassDef) and node.name == cls.__name__
+                    and node.lineno <= code.co_firstlineno <= (node.end_lineno or 0)):
+                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                return "\n".join(text.splitlines()[start - 1: node.end_lineno])
+    return None
 
 
 def _source(code: object, what: str) -> list[str]:
@@ -32,7 +58,10 @@ def _source(code: object, what: str) -> list[str]:
         try:
             text = inspect.getsource(code)
         except (OSError, TypeError) as error:
-            raise ValueError(f"cannot read the source of {what} {code!r}: {error}") from None
+            found = _class_source(code) if inspect.isclass(code) else None
+            if found is None:
+                raise ValueError(f"cannot read the source of {what} {code!r}: {error}") from None
+            text = found
     else:
         raise TypeError(f"{what} must be a function, a class or a string of source, not {type(code).__name__}")
     return textwrap.dedent(text).strip("\n").splitlines()
