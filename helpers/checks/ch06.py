@@ -163,32 +163,42 @@ def gather(answer) -> str:
         await _sleep(0.05)
         raise ValueError("page not found")
 
-    with _TimerLoop() as loop:
-        started = time.monotonic()
-        try:
-            got = loop.run_until_complete(answer(job("a", 0.3), job("b", 0.1), job("c", 0.2)), deadline=3)
-        except homeloop.LoopDeadline:
-            raise Wrong("gather of three jobs of 0.1 to 0.3 s had not returned after 3 s") from None
-        elapsed = time.monotonic() - started
-    if sorted(map(repr, got)) == sorted(map(repr, ["a", "b", "c"])) and got != ["a", "b", "c"]:
-        raise Wrong(f"gather returned {got}: every result is there, but give them in the order of the coroutines")
-    if got != ["a", "b", "c"]:
-        raise Wrong(f"gather(job 'a', job 'b', job 'c') should return ['a', 'b', 'c'], got {got!r}")
-    if elapsed > 0.5:
-        raise Wrong(f"jobs of 0.3, 0.1 and 0.2 s took {elapsed:.2f} s, about their sum: they ran one after "
-                    "another, not concurrently")
-    with _TimerLoop() as loop:
-        try:
-            got = loop.run_until_complete(answer(job("a", 0.1), failing()), deadline=3)
-        except ValueError:
-            pass
-        except homeloop.LoopDeadline:
-            raise Wrong("gather with a failing coroutine had not finished after 3 s") from None
-        else:
-            raise Wrong(f"a coroutine raised ValueError, so gather should raise it, not return {got!r}")
-    with _TimerLoop() as loop:
-        if (got := loop.run_until_complete(answer(), deadline=3)) != []:
-            raise Wrong(f"gather() with nothing to run should return [], got {got!r}")
+    coros = []  # closed at the end: a coroutine that an answer never ran must not warn later
+
+    def made(*made_now):
+        coros.extend(made_now)
+        return made_now
+
+    try:
+        with _TimerLoop() as loop:
+            started = time.monotonic()
+            try:
+                got = loop.run_until_complete(answer(*made(job("a", 0.3), job("b", 0.1), job("c", 0.2))), deadline=3)
+            except homeloop.LoopDeadline:
+                raise Wrong("gather of three jobs of 0.1 to 0.3 s had not returned after 3 s") from None
+            elapsed = time.monotonic() - started
+        if sorted(map(repr, got)) == sorted(map(repr, ["a", "b", "c"])) and got != ["a", "b", "c"]:
+            raise Wrong(f"gather returned {got}: every result is there, but give them in the order of the coroutines")
+        if got != ["a", "b", "c"]:
+            raise Wrong(f"gather(job 'a', job 'b', job 'c') should return ['a', 'b', 'c'], got {got!r}")
+        if elapsed > 0.5:
+            raise Wrong(f"jobs of 0.3, 0.1 and 0.2 s took {elapsed:.2f} s, about their sum: they ran one after "
+                        "another, not concurrently")
+        with _TimerLoop() as loop:
+            try:
+                got = loop.run_until_complete(answer(*made(job("a", 0.1), failing())), deadline=3)
+            except ValueError:
+                pass
+            except homeloop.LoopDeadline:
+                raise Wrong("gather with a failing coroutine had not finished after 3 s") from None
+            else:
+                raise Wrong(f"a coroutine raised ValueError, so gather should raise it, not return {got!r}")
+        with _TimerLoop() as loop:
+            if (got := loop.run_until_complete(answer(), deadline=3)) != []:
+                raise Wrong(f"gather() with nothing to run should return [], got {got!r}")
+    finally:
+        for coro in coros:
+            coro.close()
     return "results in order, the coroutines ran concurrently, and an error comes through."
 
 
