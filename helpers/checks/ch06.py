@@ -1,0 +1,243 @@
+"""Exercises of chapter 06 (build your own event loop): timers, sleep(), gather(), a predicted trace.
+
+The checkers run the learner's code on :mod:`helpers.homeloop` loops in the calling thread,
+each run bounded by the loop's own deadline; they use no network and close every loop they open.
+06.2 and 06.3 run on this module's own loop with timers (``_TimerLoop``), so they can be done
+before 06.1.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+import types
+
+from helpers import homeloop
+from helpers.asynctrace import LoopRecorder
+from helpers.exercises import Wrong, exercise, same_order
+from helpers.trace import Tracer
+
+EARLY = 0.005  # seconds a timer may seem early (clock granularity)
+LATE = 0.25    # seconds a timer may be late on a busy machine
+
+
+class _CountingSelector:
+    """Wraps a selector and counts select() calls: a loop waiting quietly makes few."""
+
+    def __init__(self, selector) -> None:
+        self._selector = selector
+        self.selects = 0
+
+    def select(self, timeout=None):
+        self.selects += 1
+        return self._selector.select(timeout)
+
+    def __getattr__(self, name):
+        return getattr(self._selector, name)
+
+
+class _TimerLoop(homeloop.Loop):
+    """A home-made loop with call_later, for the checks of 06.2 and 06.3."""
+
+    def __init__(self, recorder=None) -> None:
+        super().__init__(recorder)
+        self._timers: list = []
+        self._order = itertools.count()
+
+    def call_later(self, delay, callback, *args):
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), callback, args))
+
+    def run_once(self, timeout):
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, callback, args = heapq.heappop(self._timers)
+            self.call_soon(callback, *args)
+        if self._timers:
+            timeout = min(timeout, self._timers[0][0] - now)
+        super().run_once(max(timeout, 0.0))
+
+
+def _sleep(seconds):
+    """The reference sleep (a Future completed by a timer), used to check gather."""
+    future = homeloop.Future()
+    homeloop.get_loop().call_later(seconds, future.set_result, None)
+    return future
+
+
+@exercise("06.1", title="Timers for the home-made loop",
+          hint="in call_later, push (when, a counter, callback, args) on a heap with heapq; in run_once, "
+               "queue with call_soon every timer whose time has come, shorten `timeout` to the time left "
+               "until the earliest one, then let the parent class do the rest")
+def timers(answer) -> str:
+    if not (isinstance(answer, type) and issubclass(answer, homeloop.Loop)):
+        raise Wrong("pass your class itself, a subclass of homeloop.Loop: check('06.1', TimerLoop)")
+    fired = []
+    with answer() as loop:
+        counting = loop.selector = _CountingSelector(loop.selector)
+        done = homeloop.Future(loop)
+        start = time.monotonic()
+
+        def fire(name, delay):
+            fired.append((name, delay, time.monotonic() - start))
+            if len(fired) == 3:
+                done.set_result(None)
+
+        for name, delay in [("c", 0.3), ("a", 0.1), ("b", 0.2)]:
+            loop.call_later(delay, fire, name, delay)
+        try:
+            loop.run_until_complete(done, deadline=3)
+        except homeloop.LoopDeadline:
+            raise Wrong(f"three timers of 0.1 to 0.3 s had not all run after 3 s (ran: {fired})") from None
+    order = [name for name, _, _ in fired]
+    if order != ["a", "b", "c"]:
+        raise Wrong(f"timers of 0.3, 0.1 and 0.2 s (scheduled in that order) ran in the order {order}: "
+                    "they should run in the order of their times, a, b, c")
+    for name, delay, at in fired:
+        if at < delay - EARLY:
+            raise Wrong(f"timer {name!r} of {delay} s ran after {at:.3f} s: too early")
+        if at > delay + LATE:
+            raise Wrong(f"timer {name!r} of {delay} s ran after {at:.2f} s: late. Does the selector wait "
+                        "past the next timer? Shorten its timeout")
+    if counting.selects > 60:
+        raise Wrong(f"the loop called select() {counting.selects} times in 0.3 s: it spins instead of "
+                    "waiting quietly until the next timer")
+    return "timers run in the order of their times, on time, and the loop waits quietly in between."
+
+
+@exercise("06.2", title="sleep() for the home-made loop",
+          hint="make a homeloop.Future(), ask homeloop.get_loop() to complete it later (call_later with "
+               "its set_result), then await it")
+def sleep(answer) -> str:
+    if not callable(answer):
+        raise Wrong("pass the function itself: check('06.2', sleep)")
+    woke = []
+
+    async def sleeper(name, seconds):
+        started = time.monotonic()
+        result = await answer(seconds)
+        woke.append((name, seconds, time.monotonic() - started))
+        return result
+
+    async def main():
+        tasks = [homeloop.Task(sleeper(name, seconds), name) for name, seconds in
+                 [("slow", 0.3), ("quick", 0.1), ("medium", 0.2), ("zero", 0)]]
+        return [await task for task in tasks]
+
+    with _TimerLoop() as loop:
+        started = time.monotonic()
+        try:
+            results = loop.run_until_complete(main(), deadline=3)
+        except homeloop.LoopDeadline:
+            raise Wrong(f"sleeps of 0.1 to 0.3 s were not over after 3 s (woke: {woke})") from None
+        except TypeError as error:
+            raise Wrong(f"`await sleep(0.1)` failed: {error}. Make sleep an async def") from None
+        elapsed = time.monotonic() - started
+    if elapsed > 0.5:
+        raise Wrong(f"sleeps of 0.3, 0.1, 0.2 and 0 s in four tasks took {elapsed:.2f} s, about their sum: "
+                    "your sleep blocks the whole loop (time.sleep?) instead of letting the others run")
+    order = [name for name, _, _ in woke]
+    if order != ["zero", "quick", "medium", "slow"]:
+        raise Wrong(f"tasks sleeping 0.3, 0.1, 0.2 and 0 s woke in the order {order}: expected zero, quick, "
+                    "medium, slow")
+    for _, seconds, slept in woke:
+        if slept < seconds - EARLY:
+            raise Wrong(f"sleep({seconds}) returned after {slept:.3f} s: too early")
+    if results != [None] * 4:
+        raise Wrong(f"sleep should return None, got {results[0]!r}")
+    return "each task slept its time while the others ran; four sleeps took about the longest one."
+
+
+@exercise("06.3", title="gather() for the home-made loop",
+          hint="wrap every coroutine in a homeloop.Task first (that starts them all), and only then await "
+               "the tasks one by one")
+def gather(answer) -> str:
+    if not callable(answer):
+        raise Wrong("pass the function itself: check('06.3', gather)")
+
+    async def job(value, seconds):
+        await _sleep(seconds)
+        return value
+
+    async def failing():
+        await _sleep(0.05)
+        raise ValueError("page not found")
+
+    coros = []  # closed at the end: a coroutine that an answer never ran must not warn later
+
+    def made(*made_now):
+        coros.extend(made_now)
+        return made_now
+
+    try:
+        with _TimerLoop() as loop:
+            started = time.monotonic()
+            try:
+                got = loop.run_until_complete(answer(*made(job("a", 0.3), job("b", 0.1), job("c", 0.2))), deadline=3)
+            except homeloop.LoopDeadline:
+                raise Wrong("gather of three jobs of 0.1 to 0.3 s had not returned after 3 s") from None
+            elapsed = time.monotonic() - started
+        if sorted(map(repr, got)) == sorted(map(repr, ["a", "b", "c"])) and got != ["a", "b", "c"]:
+            raise Wrong(f"gather returned {got}: every result is there, but give them in the order of the coroutines")
+        if got != ["a", "b", "c"]:
+            raise Wrong(f"gather(job 'a', job 'b', job 'c') should return ['a', 'b', 'c'], got {got!r}")
+        if elapsed > 0.5:
+            raise Wrong(f"jobs of 0.3, 0.1 and 0.2 s took {elapsed:.2f} s, about their sum: they ran one after "
+                        "another, not concurrently")
+        with _TimerLoop() as loop:
+            try:
+                got = loop.run_until_complete(answer(*made(job("a", 0.1), failing())), deadline=3)
+            except ValueError:
+                pass
+            except homeloop.LoopDeadline:
+                raise Wrong("gather with a failing coroutine had not finished after 3 s") from None
+            else:
+                raise Wrong(f"a coroutine raised ValueError, so gather should raise it, not return {got!r}")
+        with _TimerLoop() as loop:
+            if (got := loop.run_until_complete(answer(), deadline=3)) != []:
+                raise Wrong(f"gather() with nothing to run should return [], got {got!r}")
+    finally:
+        for coro in coros:
+            coro.close()
+    return "results in order, the coroutines ran concurrently, and an error comes through."
+
+
+@types.coroutine
+def _let_others_run():
+    yield
+
+
+async def _a(box):
+    box.set_result("hello")
+
+
+async def _b(box):
+    return await box
+
+
+async def _c():
+    await _let_others_run()
+
+
+async def _main():
+    box = homeloop.Future()
+    tasks = [homeloop.Task(_b(box), "b"), homeloop.Task(_c(), "c"), homeloop.Task(_a(box), "a")]
+    for task in tasks:
+        await task
+
+
+def _turns() -> list[str]:
+    tracer = Tracer()
+    with homeloop.Loop(recorder=LoopRecorder(tracer)) as loop:
+        loop.run_until_complete(_main(), deadline=3)
+    return tracer.order()
+
+
+@exercise("06.4", title="Predict the trace",
+          hint="a task's first step is queued when the task is made, in that order; a future's done-callback "
+               "is queued behind whatever is ready already; a bare yield queues the task again at the back")
+def predicted_turns(answer) -> str:
+    truth = _turns()
+    same_order(answer, truth, item="turn", example='["main", "b", ...]',
+               mismatch="you said {said}, but {ran} ran")
+    return f"{len(truth)} turns, in the order the loop ran them."
