@@ -18,6 +18,8 @@ A chapter reads like a lesson; the plumbing lives here, one module per concern:
     exercises  self-checking exercises: ``check("00.1", answer)``
     stepper    step through any generator by hand: the logic, and an ipywidgets view of it
     pep380     chapter 02's table of cases; run two delegating generators through them and compare
+    homeloop   chapter 06's home-made event loop, finished: Future, Task, a selectors Loop, socket calls
+    codediff   the lines that changed between two versions of a function or class
 
 Notebooks import what they use by name, e.g. ``from helpers.trace import Tracer``.
 Nothing here prints from a background thread: servers collect events for the cell to
