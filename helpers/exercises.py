@@ -161,7 +161,7 @@ def evaluate(number: str, answer: object, *, time_limit: float = 10.0) -> Result
     def result(status: Status, message: str) -> Result:
         return Result(found.number, found.title, status, message)
 
-    unsolved = f'ask hint("{found.number}") for a hint.'
+    unsolved = f'Stuck? Call hint("{found.number}").'
     if answer is ... or answer is None:
         return result("unsolved", unsolved)
     try:

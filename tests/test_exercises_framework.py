@@ -111,7 +111,7 @@ def not_implemented():
 def test_unsolved(answer):
     result = evaluate("99.1", answer)
     assert result.status == "unsolved"
-    assert str(result) == LINE + 'not solved yet. ask hint("99.1") for a hint.'
+    assert str(result) == LINE + 'not solved yet. Stuck? Call hint("99.1").'
 
 
 def test_check_prints_exactly_one_line(capsys):
@@ -119,7 +119,7 @@ def test_check_prints_exactly_one_line(capsys):
     assert capsys.readouterr() == (LINE + "solved! answer() returns 42.\n", "")
     for _ in range(2):  # unsolved never shows a hint, however often it is checked
         check("99.1", ...)
-        assert capsys.readouterr().out == LINE + 'not solved yet. ask hint("99.1") for a hint.\n'
+        assert capsys.readouterr().out == LINE + 'not solved yet. Stuck? Call hint("99.1").\n'
 
 
 FIRST = 'Hint 1 of 2 for 99.1: what is six times seven? (hint("99.1") again for a stronger one)'
