@@ -1,4 +1,5 @@
-"""Exercises of chapter 02 (yield from): collecting return values, a session that cleans up after its worker, a scheduler."""
+"""Exercises of chapter 02 (yield from): collecting return values, a session that cleans up after
+its worker, a round-robin run that collects results."""
 
 from __future__ import annotations
 
@@ -128,7 +129,8 @@ def session(answer) -> str:
             raise Wrong(f"{what}: the presses gave {seen}, not {want_seen}")
         if log != want_log:
             raise Wrong(f"{what}: the log is {log}, not {want_log}")
-    return "sends and throws reached the worker, its total came back, and \"closed\" came after its clean-up every time."
+    return ("sends and throws reached the worker, its total came back, and \"closed\" came after its "
+            "clean-up every time.")
 
 
 def _counting_task(log, name, steps, result):
