@@ -51,6 +51,7 @@ LABEL_SIZE = 10   # notes and the legend
 TICK_SIZE = 11    # lane names and the clock
 TITLE_SIZE = 12
 MAX_LABELS = 24   # more notes than this: dots only, their labels would pile up
+EDGE = 0.12       # a note this close to either end (share of the width) is labelled towards the middle
 
 
 @dataclass(frozen=True)
@@ -259,15 +260,17 @@ class Timeline:
             first, last = at(self.events[0]), at(self.events[-1])
             pad = max(last - first, 1e-9) * 0.04
             ax.set_xlim(first - pad, last + pad)
-        middle = sum(ax.get_xlim()) / 2
+        low, high = ax.get_xlim()
         for event in notes:
             x, lane = at(event), lanes[event.task]
             ax.plot(x, lane, "o", color="black", markersize=4)
             if len(notes) <= MAX_LABELS:
-                # Left of the middle the label starts at its dot, right of it ends there: never past an edge.
-                left = x <= middle
-                ax.annotate(event.detail, (x, lane), xytext=(-3 if not left else 3, 13),
-                            textcoords="offset points", fontsize=LABEL_SIZE, ha="left" if left else "right")
+                # Centred over its dot; near an edge it starts (or ends) at the dot instead, so
+                # that no label runs past the axes.
+                where = (x - low) / (high - low)
+                align, shift = ("left", -4) if where < EDGE else ("right", 4) if where > 1 - EDGE else ("center", 0)
+                ax.annotate(event.detail, (x, lane), xytext=(shift, 13), textcoords="offset points",
+                            fontsize=LABEL_SIZE, ha=align)
         ax.set_yticks(range(len(lanes)), list(lanes))
         ax.set_ylim(len(lanes) - 0.4, -0.75)  # top lane: room for its labels under the frame
         ax.tick_params(labelsize=TICK_SIZE)
