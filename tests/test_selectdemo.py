@@ -1,0 +1,135 @@
+"""Chapter 05's stage for cell-written servers: staged clients, a server thread, a delayed echo, cpu_share."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+
+import pytest
+
+from helpers.selectdemo import HAVE_EPOLL, NO_EPOLL, Listener, cpu_share, delayed_echo, serve_in_thread, staged_clients
+from helpers.swarm import echo_payloads, swarm
+
+
+def echo_server(listener, stop):
+    """A correct selectors echo server (what the chapter ends with), small payloads only."""
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    sel.register(stop, selectors.EVENT_READ, "stop")
+    served = 0
+    try:
+        while True:
+            for key, _ in sel.select():
+                if key.data == "stop":
+                    return served
+                if key.data == "accept":
+                    conn, _ = listener.accept()
+                    conn.setblocking(False)
+                    sel.register(conn, selectors.EVENT_READ, "conn")
+                    continue
+                data = key.fileobj.recv(65536)
+                if data:
+                    key.fileobj.setblocking(True)
+                    key.fileobj.sendall(data)
+                    key.fileobj.setblocking(False)
+                else:
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
+                    served += 1
+    finally:
+        sel.close()
+
+
+def test_staged_clients_have_sent_before_the_block_and_everything_is_closed_after():
+    with staged_clients([b"one", b"two"]) as stage:
+        conns = []
+        for _ in range(2):
+            socket.socket.settimeout(stage.listener, 2)  # the listener is non-blocking: wait here
+            conn, _ = stage.listener.accept()
+            conns.append(conn)
+        received = [conn.recv(10) for conn in conns]
+        conns[0].sendall(b"reply")
+        conns[0].close()
+        replies = stage.replies(0.1)
+    assert sorted(received) == [b"one", b"two"]
+    assert replies == [b"reply", b""]
+    assert stage.left_open == 1  # the second connection was forgotten, and closed by the stage
+    assert all(sock.fileno() == -1 for sock in stage.clients)
+
+
+def test_staged_clients_refuse_text():
+    with pytest.raises(TypeError, match="bytes"):
+        with staged_clients(["text"]):
+            pass
+
+
+def test_serve_in_thread_runs_a_server_for_the_swarm_and_stops_it():
+    for _ in range(2):  # re-entry
+        with serve_in_thread(echo_server) as server:
+            report = swarm(server.address, echo_payloads(30), timeout=20)
+        assert report.ok, report.text()
+        assert server.stopped and server.error is None
+        assert server.result == 30
+        assert server.left_open == 0
+
+
+def test_serve_in_thread_keeps_the_error_of_a_broken_server():
+    def broken(listener, stop):
+        raise ValueError("boom")
+
+    with serve_in_thread(broken) as server:
+        pass
+    assert isinstance(server.error, ValueError) and server.stopped
+
+
+def test_serve_in_thread_says_when_serve_ignores_stop():
+    def deaf(listener, stop):
+        time.sleep(0.6)  # never looks at stop
+
+    with serve_in_thread(deaf, timeout=0.1) as server:
+        pass
+    assert not server.stopped
+    assert isinstance(server.error, TimeoutError) and "stop" in str(server.error)
+    server._thread.join(5)  # let it end, so that the test leaves no thread
+    server.close()
+    assert server.stopped
+
+
+def test_serve_in_thread_refuses_a_non_function():
+    with pytest.raises(TypeError, match="serve"):
+        with serve_in_thread("serve"):
+            pass
+
+
+def test_delayed_echo_answers_after_its_delay():
+    with delayed_echo(0.1) as peer:
+        sock = peer.connect()
+        start = time.perf_counter()
+        sock.sendall(b"ping")
+        assert sock.recv(10) == b"ping"
+        took = time.perf_counter() - start
+    assert 0.09 <= took < 2
+    assert peer.error is None
+    assert sock.fileno() == -1
+
+
+def test_listener_closes_what_it_accepted():
+    listener = Listener()
+    client = socket.create_connection(listener.getsockname(), timeout=2)
+    socket.socket.settimeout(listener, 2)
+    listener.accept()
+    assert listener.close_all() == 1
+    client.close()
+
+
+def test_cpu_share_verdicts():
+    assert cpu_share(0.9, 1.0).holds and "busy" in str(cpu_share(0.4, 1.0))
+    assert not cpu_share(0.001, 1.0).holds and "near 0" in str(cpu_share(0.0, 1.0))
+    with pytest.raises(ValueError):
+        cpu_share(1.0, 0)
+
+
+def test_epoll_flag_and_message():
+    assert isinstance(HAVE_EPOLL, bool)
+    assert "Linux" in NO_EPOLL
