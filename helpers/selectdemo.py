@@ -11,6 +11,7 @@ gives it a stage, so that no cell can hang or leave a socket behind:
                                ``stop`` is a socket that becomes readable when the server must return
                                (the self-pipe trick); the caller hits ``server.address`` with
                                ``helpers.swarm``; leaving the block wakes the loop and joins the thread
+    stubborn_client(address)   a client that sends 1 MB before it reads a byte: partial sends happen
     delayed_echo(delay)        a peer that echoes each message after ``delay`` s (one I/O wait of known
                                length, for the synchronous / threaded / event-driven timelines)
     cpu_share(cpu, wall)       "CPU seconds per wall second" as a stable verdict
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import select
 import selectors
 import socket
@@ -32,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from helpers._checks import seconds
@@ -39,7 +42,7 @@ from helpers.servers import BACKLOG, HOST
 from helpers.timing import Verdict
 
 __all__ = ["HAVE_EPOLL", "NO_EPOLL", "Listener", "StagedClients", "ThreadedServer", "DelayedEcho",
-           "cpu_share", "delayed_echo", "serve_in_thread", "staged_clients"]
+           "StubbornResult", "cpu_share", "delayed_echo", "serve_in_thread", "staged_clients", "stubborn_client"]
 
 HAVE_EPOLL = hasattr(select, "epoll")
 NO_EPOLL = ("select.epoll does not exist on this platform: epoll is Linux-only (macOS and the BSDs have "
@@ -51,10 +54,12 @@ READ_CHUNK = 64 * 1024
 class Listener(socket.socket):
     """A listening TCP socket on 127.0.0.1 (port picked by the OS) that remembers what it accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, send_buffer: int | None = None) -> None:
         super().__init__(socket.AF_INET, socket.SOCK_STREAM)
         self.accepted: list[socket.socket] = []
         try:
+            if send_buffer is not None:  # accepted connections inherit it (Linux): sends fill up sooner
+                self.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
             self.bind((HOST, 0))
             self.listen(BACKLOG)
             self.setblocking(False)
@@ -143,12 +148,13 @@ class ThreadedServer:
     closed, closed by the stage), ``stopped`` (serve returned within the timeout).
     """
 
-    def __init__(self, serve: Callable[[socket.socket, socket.socket], Any], timeout: float) -> None:
+    def __init__(self, serve: Callable[[socket.socket, socket.socket], Any], timeout: float,
+                 send_buffer: int | None = None) -> None:
         if not callable(serve):
             raise TypeError(f"serve must be a function serve(listener, stop), not {serve!r}")
         self.serve = serve
         self.timeout = seconds(timeout)
-        self.listener = Listener()
+        self.listener = Listener(send_buffer)
         self.address: tuple[str, int] = self.listener.getsockname()
         self._stop_send, self.stop = socket.socketpair()
         self.result: Any = None
@@ -185,10 +191,14 @@ class ThreadedServer:
     def __repr__(self) -> str:
         return f"<ThreadedServer {getattr(self.serve, '__name__', 'serve')}>"
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds the server's thread has used so far (Linux; 0.0 where it cannot be read)."""
+        return _thread_cpu(self._thread)
+
 
 @contextmanager
 def serve_in_thread(serve: Callable[[socket.socket, socket.socket], Any], *,
-                    timeout: float = 5.0) -> Iterator[ThreadedServer]:
+                    timeout: float = 5.0, send_buffer: int | None = None) -> Iterator[ThreadedServer]:
     """Run ``serve(listener, stop)`` in a background thread for the length of the block.
 
     ``listener``: a non-blocking listening socket on 127.0.0.1 (OS-chosen port). ``stop``: a socket
@@ -196,12 +206,68 @@ def serve_in_thread(serve: Callable[[socket.socket, socket.socket], Any], *,
     waits at most ``timeout`` s for serve to return, then closes every socket (if serve does not
     return, its thread is left as a daemon and ``error`` says so).
     """
-    server = ThreadedServer(serve, timeout)
+    server = ThreadedServer(serve, timeout, send_buffer)
     try:
         server.start()
         yield server
     finally:
         server.close()
+
+
+def _thread_cpu(thread: threading.Thread) -> float:
+    native = getattr(thread, "native_id", None)
+    if native is None:
+        return 0.0
+    try:
+        with open(f"/proc/self/task/{native}/stat", encoding="ascii") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+# --- a client that sends everything before it reads -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StubbornResult:
+    """What a stubborn client saw: bytes it managed to send, bytes echoed back, and whether they match."""
+
+    sent: int
+    echoed: int
+    intact: bool
+
+
+def stubborn_client(address: tuple[str, int], size: int = 1_000_000, *, timeout: float = 2.0) -> StubbornResult:
+    """Connect with a tiny receive buffer, send ``size`` bytes, and only then read the echo.
+
+    A client like this fills the server's send buffer: a server that assumes ``send`` sends
+    everything loses bytes (or dies of ``BlockingIOError``). Each phase gives up after ``timeout``
+    s of no progress; runs in the calling thread; the socket is always closed.
+    """
+    timeout = seconds(timeout)
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    sent = 0
+    received = bytearray()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(timeout)
+        sock.connect(address)
+        try:
+            while sent < size:
+                sent += sock.send(payload[sent:sent + READ_CHUNK])
+            sock.shutdown(socket.SHUT_WR)
+            while chunk := sock.recv(READ_CHUNK):
+                received += chunk
+                if len(received) >= size:
+                    break
+        except (TimeoutError, ConnectionError):
+            pass
+    finally:
+        sock.close()
+    return StubbornResult(sent, len(received), bytes(received) == payload)
 
 
 # --- a peer that answers after a delay ---------------------------------------------------------------
