@@ -358,12 +358,13 @@ def delayed_echo(delay: float = 0.1) -> Iterator[DelayedEcho]:
 def cpu_share(cpu: float, wall: float) -> Verdict:
     """CPU seconds spent per wall-clock second, as a verdict: a core kept busy, or near zero.
 
-    The boundary is 0.1 (log-scale midpoint of 1 and 0.01), so a busy loop on a loaded machine
-    (which gets maybe half a core) still reads "busy", and a sleeping one reads "near zero".
+    The boundary is 0.01: a busy loop on a loaded machine gets a tenth of a core or more (still
+    "busy"), while a thread asleep in select uses CPU only for a few system calls, microseconds
+    whatever the load (CPU time, not wall time), so it reads "near zero".
     """
     cpu = seconds(cpu, "cpu", zero_ok=True)
     wall = seconds(wall, "wall")
     ratio = cpu / wall
-    if ratio >= 0.1:
+    if ratio >= 0.01:
         return Verdict("about 1 CPU second per wall second: a core kept busy doing nothing useful", ratio, True)
     return Verdict("near 0 CPU seconds per wall second: asleep in the kernel until data came", ratio, False)

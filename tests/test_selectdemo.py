@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import select
 import selectors
 import socket
 import time
 
 import pytest
 
-from helpers.selectdemo import HAVE_EPOLL, NO_EPOLL, Listener, cpu_share, delayed_echo, serve_in_thread, staged_clients
+from helpers.selectdemo import (
+    HAVE_EPOLL,
+    NO_EPOLL,
+    Listener,
+    StubbornResult,
+    cpu_share,
+    delayed_echo,
+    serve_in_thread,
+    staged_clients,
+    stubborn_client,
+)
 from helpers.swarm import echo_payloads, swarm
 
 
@@ -133,3 +144,71 @@ def test_cpu_share_verdicts():
 def test_epoll_flag_and_message():
     assert isinstance(HAVE_EPOLL, bool)
     assert "Linux" in NO_EPOLL
+
+
+def test_stubborn_client_gets_its_bytes_from_a_buffering_server_and_not_from_a_naive_one():
+    def naive(listener, stop):
+        sel = selectors.DefaultSelector()
+        sel.register(listener, selectors.EVENT_READ, "accept")
+        sel.register(stop, selectors.EVENT_READ, "stop")
+        try:
+            while True:
+                for key, _ in sel.select():
+                    if key.data == "stop":
+                        return
+                    if key.data == "accept":
+                        conn, _ = listener.accept()
+                        conn.setblocking(False)
+                        sel.register(conn, selectors.EVENT_READ, "conn")
+                    elif data := key.fileobj.recv(1000):
+                        key.fileobj.send(data)  # the bug: the result is ignored
+                    else:
+                        sel.unregister(key.fileobj)
+        finally:
+            sel.close()
+
+    with serve_in_thread(naive, send_buffer=4096) as server:
+        result = stubborn_client(server.address, size=300_000, timeout=0.5)
+    assert result.sent == 300_000 and not result.intact
+    assert isinstance(server.error, BlockingIOError) or result.echoed < 300_000
+
+    def buffering(listener, stop):
+        select.select([listener], [], [], 5)
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        received = b""
+        while chunk := conn.recv(65536):  # take everything first (the client reads only after sending)
+            received += chunk
+        conn.sendall(received)
+        conn.close()
+
+    with serve_in_thread(buffering) as server:
+        result = stubborn_client(server.address, size=300_000, timeout=5)
+    assert result == StubbornResult(300_000, 300_000, True)
+    assert server.error is None
+
+
+def test_server_cpu_seconds_tell_a_spinning_server_from_a_sleeping_one():
+    def spinner(listener, stop):
+        while not select.select([stop], [], [], 0)[0]:
+            pass
+
+    def sleeper(listener, stop):
+        select.select([stop], [], [], 10)
+
+    figures = {}
+    for serve in (spinner, sleeper):
+        with serve_in_thread(serve) as server:
+            time.sleep(0.3)
+            figures[serve.__name__] = server.cpu_seconds()
+    assert figures["spinner"] >= 0.02
+    assert figures["sleeper"] <= 0.01
+
+
+def test_stubborn_client_gives_up_when_nobody_listens():
+    listener = Listener()
+    try:  # connected (the backlog accepts it) but never served
+        result = stubborn_client(listener.getsockname(), size=100, timeout=0.2)
+    finally:
+        listener.close_all()
+    assert result.sent == 100 and result.echoed == 0 and not result.intact
