@@ -153,8 +153,8 @@ class WatchedSocket:
 
 
 @exercise("05.3", title="Drain an edge-triggered socket",
-          hint="call recv(65536) in a loop, adding what it returns; stop on BlockingIOError, and also "
-               "when it returns b''")
+          hint="a loop with two ways out: an exception that means 'nothing more for now', and a "
+               "return value that means 'the peer has closed'; collect what each recv gave")
 def drain_socket(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('05.3', drain)")
