@@ -1,8 +1,8 @@
-"""Exercises of chapter 05 (I/O models): fix a broken select loop, a framing receiver, drain a socket.
+"""Exercises of chapter 05 (I/O models): fix a broken select loop, framing in an event-driven server, drain a socket.
 
 05.1 runs the learner's ``serve(listener, stop)`` in a thread (``helpers.selectdemo``) against
-swarm clients and a stubborn client; 05.2 and 05.3 feed the learner's function scripted sockets
-(fakes that deliver a few bytes per ``recv``) and a real non-blocking socketpair. Nothing is left
+swarm clients and a stubborn client; 05.2 feeds the learner's splitter buffers cut at awkward
+places; 05.3 gives the learner's drain a real non-blocking socketpair. Nothing is left
 running: every socket is closed, the server thread is joined (or reported).
 """
 
@@ -60,79 +60,59 @@ def fixed_select_loop(answer) -> str:
     return "every client echoed byte-exact, the stubborn one too; idle means asleep; every socket closed."
 
 
-class ScriptedSocket:
-    """A fake socket: ``recv(n)`` returns at most ``n`` bytes of the next scripted piece, then b""."""
-
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.pieces = [piece for piece in pieces if piece]
-        self.calls = 0
-        self.empty = 0
-
-    def recv(self, n: int) -> bytes:
-        if not isinstance(n, int) or n <= 0:
-            raise Wrong(f"recv was called with {n!r}: ask for a positive number of bytes")
-        self.calls += 1
-        if not self.pieces:
-            self.empty += 1
-            if self.empty > 3:
-                raise Wrong("you kept calling recv after it returned b'' (the peer has closed)")
-            return b""
-        piece = self.pieces[0]
-        self.pieces[0] = piece[n:]
-        if not self.pieces[0]:
-            self.pieces.pop(0)
-        return piece[:n]
-
-    def left(self) -> bytes:
-        return b"".join(self.pieces)
-
-
 def _frame(body: bytes) -> bytes:
     return struct.pack("!I", len(body)) + body
 
 
-def _split(data: bytes, size: int) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
+def _pieces(data: bytes, sizes: list[int]) -> list[bytes]:
+    """Cut data into pieces of the given sizes, cycling through them."""
+    pieces, i, k = [], 0, 0
+    while i < len(data):
+        size = sizes[k % len(sizes)]
+        pieces.append(data[i:i + size])
+        i, k = i + size, k + 1
+    return pieces
 
 
-@exercise("05.2", title="A framing receiver",
-          hint="write a helper that calls recv until it has exactly n bytes (asking only for what is "
-               "missing) and raises ConnectionError on b''; use it for the 4-byte header, "
-               "struct.unpack('!I', ...), then for the body")
-def framing_receiver(answer) -> str:
+def _result(got: object, call: str) -> tuple[list, bytes]:
+    if not (isinstance(got, tuple) and len(got) == 2):
+        raise Wrong(f"{call} should return a pair (messages, rest), got {got!r}")
+    messages, rest = got
+    if not isinstance(messages, list) or not isinstance(rest, (bytes, bytearray)):
+        raise Wrong(f"{call} should return (a list of bytes, the leftover bytes), got {got!r}")
+    return [bytes(m) for m in messages], bytes(rest)
+
+
+@exercise("05.2", title="Framing in an event-driven server",
+          hint="look at the first 4 bytes (if there are 4), unpack the length, and check whether the "
+               "whole body is there yet; repeat from the end of that message; whatever is left over "
+               "is the rest")
+def framing_splitter(answer) -> str:
     if not callable(answer):
-        raise Wrong("pass the function itself: check('05.2', receive_message)")
-    body = bytes(range(256)) * 40
-    sock = ScriptedSocket(_split(_frame(body), 3))  # three bytes at a time: header split too
-    got = answer(sock)
-    if got != body:
-        raise Wrong(f"a 10,240-byte message arriving 3 bytes per recv came back as {len(got or b''):,} bytes"
-                    if isinstance(got, (bytes, bytearray)) else f"receive_message should return bytes, got {got!r}")
-    glued = _frame(b"first") + _frame(b"") + _frame(b"third message")
-    sock = ScriptedSocket([glued])  # three messages in one piece
-    got = [answer(sock) for _ in range(3)]
-    if got != [b"first", b"", b"third message"]:
-        raise Wrong(f"three messages glued together (b'first', b'', b'third message') came back as {got!r}: "
-                    "never read past the end of the current message")
-    sock = ScriptedSocket([_frame(b"cut short")[:9]])
-    try:
-        got = answer(sock)
-    except ConnectionError:
-        pass
-    else:
-        raise Wrong(f"the peer closed in the middle of a message and you returned {got!r}: "
-                    "raise ConnectionError")
-    a, b = socket.socketpair()
-    try:
-        b.sendall(_frame(b"over a real socket"))
-        a.settimeout(2)
-        got = answer(a)
-    finally:
-        a.close()
-        b.close()
-    if got != b"over a real socket":
-        raise Wrong(f"over a real socket, got {got!r}")
-    return "split headers, glued messages, an empty body, a peer closing early: all framed right."
+        raise Wrong("pass the function itself: check('05.2', split_frames)")
+    cases = [
+        (b"", [], b"", "an empty buffer"),
+        (_frame(b"hello")[:3], [], _frame(b"hello")[:3], "half a header"),
+        (_frame(b"hello")[:7], [], _frame(b"hello")[:7], "a header and half a body"),
+        (_frame(b"hello"), [b"hello"], b"", "one whole message"),
+        (_frame(b""), [b""], b"", "a message with an empty body"),
+        (_frame(b"one") + _frame(b"two") + _frame(b"three")[:6], [b"one", b"two"], _frame(b"three")[:6],
+         "two whole messages glued to the start of a third"),
+    ]
+    for buffer, messages, rest, what in cases:
+        got = _result(answer(buffer), f"split_frames({buffer!r})")
+        if got != (messages, rest):
+            raise Wrong(f"{what}: split_frames({buffer!r}) should return {(messages, rest)!r}, got {got!r}")
+    bodies = [bytes([n % 256]) * (n * 37 % 3000) for n in range(60)]
+    stream = b"".join(_frame(body) for body in bodies)
+    buffer, received = b"", []
+    for piece in _pieces(stream, [1, 2, 3, 700, 5, 4096, 11]):  # as recv might hand them over
+        messages, buffer = _result(answer(buffer + piece), "split_frames(...)")
+        received += messages
+    if received != bodies or buffer:
+        raise Wrong(f"60 messages arriving in odd-sized pieces came out as {len(received)} messages "
+                    f"({sum(a == b for a, b in zip(received, bodies))} right), {len(buffer)} bytes left over")
+    return "partial headers and bodies wait, glued messages come apart, and 60 messages in odd pieces all arrive."
 
 
 class WatchedSocket:

@@ -151,44 +151,33 @@ def serve_leaving_sockets_open(listener, stop):
                 outputs.remove(s)
 
 
-def _exactly(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError(f"peer closed after {len(data)} of {n} bytes")
-        data += chunk
-    return data
+def split_frames(buffer):
+    messages, start = [], 0
+    while len(buffer) - start >= 4:
+        (length,) = struct.unpack("!I", buffer[start:start + 4])
+        if len(buffer) - start - 4 < length:
+            break
+        messages.append(buffer[start + 4:start + 4 + length])
+        start += 4 + length
+    return messages, buffer[start:]
 
 
-def receive_message(sock):
-    (length,) = struct.unpack("!I", _exactly(sock, 4))
-    return _exactly(sock, length)
+def split_one_per_buffer(buffer):
+    if len(buffer) < 4:
+        return [], buffer
+    (length,) = struct.unpack("!I", buffer[:4])
+    if len(buffer) - 4 < length:
+        return [], buffer
+    return [buffer[4:4 + length]], b""  # anything after the first message is thrown away
 
 
-def receive_assuming_whole(sock):
-    (length,) = struct.unpack("!I", sock.recv(4))
-    return sock.recv(length)
-
-
-def receive_too_much(sock):
-    data = b""
-    while len(data) < 4:
-        data += sock.recv(65536)
-    (length,) = struct.unpack("!I", data[:4])
-    while len(data) < 4 + length:
-        data += sock.recv(65536)
-    return data[4:4 + length]
-
-
-def receive_ignoring_eof(sock):
-    def exactly(n):
-        data = b""
-        while len(data) < n:
-            data += sock.recv(n - len(data))
-        return data
-    (length,) = struct.unpack("!I", exactly(4))
-    return exactly(length)
+def split_too_early(buffer):
+    messages = []
+    while len(buffer) >= 4:
+        (length,) = struct.unpack("!I", buffer[:4])
+        messages.append(buffer[4:4 + length])  # even when the body is not all there yet
+        buffer = buffer[4 + length:]
+    return messages, buffer
 
 
 def drain(sock):
@@ -221,12 +210,12 @@ def drain_ignoring_eof(sock):
 
 SOLUTIONS = {
     "05.1": serve,
-    "05.2": receive_message,
+    "05.2": split_frames,
     "05.3": drain,
 }
 
 WRONG = {
     "05.1": [serve_stale_variable, serve_partial_send, serve_spinning, serve_leaving_sockets_open, "serve"],
-    "05.2": [receive_assuming_whole, receive_too_much, receive_ignoring_eof, b"message"],
+    "05.2": [split_one_per_buffer, split_too_early, b"message"],
     "05.3": [drain_once, drain_ignoring_eof, 42],
 }
