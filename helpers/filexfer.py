@@ -21,8 +21,9 @@ glued to the start of the body. So the receiver loops (:func:`recv_exactly`) unt
 2-byte length, then the whole header, then the whole body; the sender uses ``sendall``.
 
 Public names (what notebooks use):
-    send_frame, recv_frame, recv_exactly   the framing, for blocking sockets
+    frame, send_frame, recv_frame, recv_exactly   the framing, for blocking sockets
     put, get                               one blocking client request each
+    ask                                    send raw bytes (also malformed), return the reply header
     file_server, FileServer                the server: selectors, one thread, a temporary folder it owns
     get_payload, put_payload               a swarm Payload for one request, with its exact expected reply
     transfer_payloads                      N mixed get/put payloads and the checksums they must produce
@@ -51,7 +52,7 @@ from helpers.servers import DEFAULT_TIMEOUT
 from helpers.swarm import Payload
 
 __all__ = [
-    "FileServer", "file_server", "get", "get_payload", "put", "put_payload",
+    "FileServer", "ask", "file_server", "frame", "get", "get_payload", "put", "put_payload",
     "recv_exactly", "recv_frame", "send_frame", "transfer_payloads",
 ]
 
@@ -118,6 +119,20 @@ def get(address: tuple[str, int], name: str, timeout: float = DEFAULT_TIMEOUT) -
         reason = header[4:]
         raise (FileNotFoundError if reason.startswith("no such file") else ValueError)(reason)
     return body
+
+
+def ask(address: tuple[str, int], raw: bytes, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """Send ``raw`` bytes as they are (well-formed or not), half-close, return the reply's header.
+
+    For showing how the server answers bad input; "(no reply)" if it closed without one.
+    """
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        try:
+            return recv_frame(sock)[0]
+        except EOFError:
+            return "(no reply)"
 
 
 # --- swarm payloads -----------------------------------------------------------------------

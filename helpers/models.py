@@ -20,6 +20,7 @@ from the caller's thread, reads the server's processes, threads, descriptors and
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import select
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from helpers.fresh import kill_group
 from helpers.timing import about, at_least
 
-__all__ = ["compare_models", "compare_waits", "wait_costs"]
+__all__ = ["compare_models", "compare_waits", "wait_costs"]  # what the notebook uses
 
 METHODS = ("select", "poll", "epoll")
 SELECT_CEILING = 1024       # FD_SETSIZE: select() refuses descriptors from here on
@@ -175,22 +176,50 @@ class WaitReport:
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
-    def plot(self, ax=None):
-        """Microseconds per wait against idle connections, log-log; returns the Axes."""
-        import matplotlib.pyplot as plt
+    def plot(self) -> WaitPlot:
+        """A log-log picture of microseconds per wait against idle connections (shown as a PNG)."""
+        return WaitPlot(self)
 
-        if ax is None:
-            _fig, ax = plt.subplots(figsize=(6, 3.5))
-        xs = [max(n, 1) for n in self.idle_counts]
-        for method in METHODS:
-            ax.plot(xs, [t * 1e6 for t in self.curve[method]], marker="o", label=method)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("idle connections registered (+1 busy)")
-        ax.set_ylabel("µs per wait call")
-        ax.set_title("The cost of one wait")
-        ax.legend()
-        return ax
+
+class WaitPlot:
+    """The picture of a WaitReport: ``figure`` (matplotlib, no pyplot state), shown as a PNG by Jupyter."""
+
+    def __init__(self, report: WaitReport) -> None:
+        self.report = report
+        self._figure = None
+
+    @property
+    def figure(self):
+        if self._figure is None:
+            from matplotlib.figure import Figure
+
+            figure = Figure(figsize=(7, 3.6), dpi=80)
+            ax = figure.add_subplot()
+            xs = [n + 1 for n in self.report.idle_counts]
+            for method in METHODS:
+                ax.plot(xs, [t * 1e6 for t in self.report.curve[method]], marker="o", label=method)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("descriptors registered (idle + 1 busy)")
+            ax.set_ylabel("µs per wait call")
+            ax.set_title("The cost of one wait: select and poll grow with every idle connection, epoll does not")
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+            ax.legend()
+            figure.tight_layout()
+            self._figure = figure
+        return self._figure
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+    def __repr__(self) -> str:
+        return f"<WaitPlot: {', '.join(METHODS)} over {len(self.report.idle_counts)} sizes>"
 
 
 def compare_waits(idle_counts: Sequence[int] = (0, 10, 100, 300, 900)) -> WaitReport:
@@ -321,6 +350,10 @@ def _run_model(kind: str, n: int) -> ModelRun:
     return ModelRun(kind, n, exact, before, held, elapsed)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def _kb_band(kb: float) -> str:
     """An order of magnitude in words: measured here 0.3 KB (event), 19 KB (thread), 770 KB (process)."""
     if kb < 4:
@@ -346,7 +379,7 @@ class ModelsReport:
                 f"{kind + ' per connection:':<26} {run.exact}/{run.clients} byte-exact, "
                 f"+{round(run.per_connection('processes')):d} process, "
                 f"+{round(run.per_connection('threads')):d} thread, "
-                f"+{round(run.per_connection('fds')):d} descriptors per connection; "
+                f"+{_plural(round(run.per_connection('fds')), 'descriptor')} per connection; "
                 f"memory per connection: {_kb_band(run.per_connection('pss_kb'))}"
             )
         p, t, e = (self.runs[k] for k in MODEL_KINDS)
