@@ -47,6 +47,7 @@ MEMORY_BUDGET = 1024 * 2**20   # what Binder guarantees a learner's kernel and i
 BYTES_PER_CONNECTION = 40 * 1024  # generous: server + client + kernel socket buffers, per connection
 SPARE_FDS = 200                # descriptors left for the kernel's own use
 SAMPLE_EVERY = 0.005           # seconds between memory samples
+MEMORY_SAMPLE = 1000           # clients of the tracemalloc run that measures memory per connection
 
 
 def fd_limits() -> tuple[int, int]:
@@ -177,16 +178,10 @@ def _rss() -> int:
         return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-class _PeakMemory:
-    """Samples this process's resident memory in a thread until the block ends: ``before`` and ``peak``;
-    and the peak of Python's own allocations (tracemalloc): ``python_before``, ``python_peak``."""
+class _PeakRss:
+    """Samples this process's resident memory in a thread "switchyard-memory" until the block ends."""
 
-    def __enter__(self) -> _PeakMemory:
-        self._was_tracing = tracemalloc.is_tracing()
-        if not self._was_tracing:
-            tracemalloc.start(1)
-        tracemalloc.reset_peak()
-        self.python_before = tracemalloc.get_traced_memory()[0]
+    def __enter__(self) -> _PeakRss:
         self.before = self.peak = _rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="switchyard-memory", daemon=True)
@@ -201,7 +196,21 @@ class _PeakMemory:
         self._stop.set()
         self._thread.join(5)
         self.peak = max(self.peak, _rss())
-        self.python_peak = tracemalloc.get_traced_memory()[1]
+
+
+class _PythonMemory:
+    """The peak of Python's own allocations (tracemalloc) during the block: ``before`` and ``peak``."""
+
+    def __enter__(self) -> _PythonMemory:
+        self._was_tracing = tracemalloc.is_tracing()
+        if not self._was_tracing:
+            tracemalloc.start(1)
+        tracemalloc.reset_peak()
+        self.before = tracemalloc.get_traced_memory()[0]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.peak = tracemalloc.get_traced_memory()[1]
         if not self._was_tracing:
             tracemalloc.stop()
 
@@ -232,17 +241,18 @@ MEMORY_BANDS = (128, 1024, 8 * 1024, 64 * 1024)  # bytes per connection, 8x apar
 class HoldReport:
     """One C10K run, and its verdicts (``text()``).
 
-    Raw figures: ``swarm.elapsed`` (s, the whole swarm), ``server_bytes`` (the peak of Python
-    allocations in this kernel while the clients were held, measured with tracemalloc: what the
-    server keeps per connection; the OS's socket buffers come on top), ``kernel_peak_rss`` (bytes,
-    this kernel's resident memory at its peak), ``swarm.client_peak_rss_kb`` (the clients' process).
+    Raw figures: ``swarm.elapsed`` (s, the whole swarm), ``bytes_per_connection`` (the peak of
+    Python allocations in this kernel per held connection, measured with tracemalloc on a sample
+    run: what the server keeps per connection; the OS's socket buffers come on top),
+    ``kernel_peak_rss`` (bytes, this kernel's resident memory at its peak during the big run),
+    ``swarm.client_peak_rss_kb`` (the clients' process).
     """
 
     kind: str
     wanted: int
     why: str
     swarm: SwarmReport
-    server_bytes: int
+    bytes_per_connection: float
     server_max_concurrent: int
     kernel_peak_rss: int = 0
 
@@ -253,10 +263,6 @@ class HoldReport:
     @property
     def seconds_per_connection(self) -> float:
         return self.swarm.elapsed / self.connections
-
-    @property
-    def bytes_per_connection(self) -> float:
-        return max(self.server_bytes, 1) / self.connections
 
     @property
     def ok(self) -> bool:
@@ -277,16 +283,28 @@ class HoldReport:
         return "\n".join(lines)
 
 
-def hold_connections(kind: str = "selectors", wanted: int = 10_000, *, timeout: float = 45.0) -> HoldReport:
+def _server(kind: str, name: str) -> SelectorEchoServer | EchoServer:
+    return SelectorEchoServer(f"c10k-{name}") if kind == "selectors" else EchoServer(f"c10k-{name}")
+
+
+def hold_connections(kind: str = "selectors", wanted: int = 10_000, *, timeout: float = 45.0,
+                     sample: int = MEMORY_SAMPLE) -> HoldReport:
     """Start a ``kind`` server here, connect ``wanted`` clients from a second process (scaled down if
-    they do not fit), hold them all, echo one line on each, stop everything; return the report."""
+    they do not fit), hold them all, echo one line on each, stop everything; return the report.
+
+    Memory per connection comes from a first, smaller run of ``sample`` clients under tracemalloc
+    (which slows allocation down 2 to 3 times, so the big run is timed without it); the big run
+    records this kernel's peak resident memory.
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
     n, why = plan_connections(wanted)
-    payloads = echo_payloads(n)
-    server = SelectorEchoServer("c10k-selectors") if kind == "selectors" else EchoServer("c10k-asyncio")
-    with server, _PeakMemory() as memory:
-        report = swarm(server.address, payloads, hold=True, where="process", timeout=timeout)
+    sample = min(sample, n)
+    with _server(kind, "sample") as server, _PythonMemory() as python:
+        sampled = swarm(server.address, echo_payloads(sample), hold=True, where="process", timeout=timeout)
+    if not sampled.ok:
+        raise RuntimeError(f"the {sample:,}-client memory sample failed:\n{sampled.text()}")
+    with _server(kind, "hold") as server, _PeakRss() as rss:
+        report = swarm(server.address, echo_payloads(n), hold=True, where="process", timeout=timeout)
         most = server.stats.max_concurrent
-    return HoldReport(kind, wanted, why, report, memory.python_peak - memory.python_before, most,
-                      memory.peak)
+    return HoldReport(kind, wanted, why, report, (python.peak - python.before) / sample, most, rss.peak)

@@ -211,8 +211,10 @@ class WaitPlot:
         return self._figure
 
     def png(self) -> bytes:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png")
+        FigureCanvasAgg(self.figure).print_png(buffer, metadata={"Software": None})
         return buffer.getvalue()
 
     def _repr_png_(self) -> bytes:
