@@ -6,7 +6,8 @@ Who calls it: chapter 05's notebook, cell by cell:
     emfile_demo()                  a fresh interpreter lowers its soft limit, runs out, raises it again
     high_descriptor(1500)          a socket whose descriptor number is >= 1024 (a context manager)
     select_ceiling()               the first descriptor number select() refuses (1024 on Linux)
-    plan_connections(10_000)       how many connections fit here, and why fewer if fewer
+    plan_connections(10_000)       how many connections fit here, and why fewer if fewer (used by
+                                   hold_connections; not in ``__all__``)
     hold_connections(kind, n)      n clients (in a second process) connect, all held at once, each
                                    echoes one line; "selectors" server (one thread, epoll) or
                                    "asyncio" (helpers.echo); returns a HoldReport with verdicts
@@ -37,10 +38,7 @@ from helpers.fresh import run_program
 from helpers.selserver import SelectorEchoServer
 from helpers.swarm import SwarmReport, echo_payloads, swarm
 
-__all__ = [
-    "HoldReport", "emfile_demo", "fd_limits", "high_descriptor", "hold_connections",
-    "plan_connections", "select_ceiling",
-]
+__all__ = ["emfile_demo", "fd_limits", "high_descriptor", "hold_connections", "select_ceiling"]  # what notebooks use
 
 KINDS = {"selectors": "selectors/epoll server (one thread)", "asyncio": "asyncio server (helpers.echo)"}
 MEMORY_BUDGET = 1024 * 2**20   # what Binder guarantees a learner's kernel and its children

@@ -20,13 +20,16 @@ TCP delivers a byte stream, not messages: one ``recv`` may return half a header,
 glued to the start of the body. So the receiver loops (:func:`recv_exactly`) until it has the
 2-byte length, then the whole header, then the whole body; the sender uses ``sendall``.
 
-Public names (what notebooks use):
-    frame, send_frame, recv_frame, recv_exactly   the framing, for blocking sockets
-    put, get                               one blocking client request each
-    ask                                    send raw bytes (also malformed), return the reply header
-    file_server, FileServer                the server: selectors, one thread, a temporary folder it owns
-    get_payload, put_payload               a swarm Payload for one request, with its exact expected reply
-    transfer_payloads                      N mixed get/put payloads and the checksums they must produce
+What notebooks use (``__all__``):
+    file_server         start the server: selectors, one thread, a temporary folder it owns and removes
+    put, get            one blocking client request each (``sendall`` + ``recv_exactly``)
+    frame               build one frame (2-byte length, header, body)
+    ask                 send raw bytes (also malformed ones), return the reply's header
+    transfer_payloads   N mixed get/put swarm payloads and the checksums the server must end with
+
+Also here, for tests and exercise checks: ``send_frame``, ``recv_frame``, ``recv_exactly`` (the
+framing on blocking sockets), ``get_payload``/``put_payload`` (one swarm Payload with its exact
+expected reply), ``FileServer`` (the class behind ``file_server``).
 
 Threads: the server's sockets live on its thread "switchyard-<name>" (see ``helpers.selserver``);
 the caller's thread starts and stops it and reads ``outcomes``/``errors``/``stored_checksums()``.
@@ -51,10 +54,7 @@ from helpers.selserver import Connection, SelectorServer
 from helpers.servers import DEFAULT_TIMEOUT
 from helpers.swarm import Payload
 
-__all__ = [
-    "FileServer", "ask", "file_server", "frame", "get", "get_payload", "put", "put_payload",
-    "recv_exactly", "recv_frame", "send_frame", "transfer_payloads",
-]
+__all__ = ["ask", "file_server", "frame", "get", "put", "transfer_payloads"]  # what notebooks use
 
 LENGTH = struct.Struct("!H")        # the header's length, 2 bytes big-endian
 MAX_HEADER = 1024                  # a longer (or empty) header is a "bad length"

@@ -3,7 +3,8 @@
 Who calls it: chapter 05's notebook.
 
     wait_costs(idle, busy)     seconds per wait call of select, poll and epoll with ``idle``
-                               registered descriptors that never become ready and ``busy`` that always are
+                               registered descriptors that never become ready and ``busy`` that
+                               always are (used by compare_waits; not in ``__all__``)
     compare_waits()            both shapes (many idle + 1 busy; few busy) measured, as a WaitReport
                                whose ``text()`` prints the verdicts and ``plot()`` draws the curve
     compare_models(n)          process-, thread- and event-per-connection servers, each in a fresh
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from helpers.fresh import kill_group
 from helpers.timing import about, at_least
 
-__all__ = ["compare_models", "compare_waits", "wait_costs"]  # what the notebook uses
+__all__ = ["compare_models", "compare_waits"]  # what notebooks use
 
 METHODS = ("select", "poll", "epoll")
 SELECT_CEILING = 1024       # FD_SETSIZE: select() refuses descriptors from here on

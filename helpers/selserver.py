@@ -1,7 +1,8 @@
 """Servers built on ``selectors`` in ONE background thread: the base, and an echo server.
 
-Who calls it: chapter 05's notebook (``selectors_echo_server()``, the C10K lab), and the other
-helpers of chapter 05 (``helpers.filexfer`` builds its file server on :class:`SelectorServer`).
+Who calls it: the other helpers of chapter 05, not notebooks directly (``__all__`` is empty):
+``helpers.filexfer`` builds its file server on :class:`SelectorServer`, ``helpers.c10k`` holds
+10,000 connections with :class:`SelectorEchoServer`; and the tests.
 Where ``helpers.servers`` serves with asyncio, this module serves the way chapter 05 teaches:
 a selector, non-blocking sockets, a callback per ready socket::
 
@@ -13,7 +14,7 @@ a selector, non-blocking sockets, a callback per ready socket::
     stop()  -> writes a byte  --------> wake socket ready -> close everything, end the thread
             <- joins the thread
 
-Public names:
+Names:
     SelectorServer        the base: lifecycle (start/stop/with), the loop, accept, wake-up
     Connection            one client's state on the loop thread; subclass it (readable, queue, close)
     SelectorEchoServer    sends every byte back, one thread for any number of clients
@@ -38,7 +39,7 @@ from helpers._checks import seconds
 from helpers.gauge import InFlight
 from helpers.servers import BACKLOG, CHUNK, DEFAULT_TIMEOUT, LoopState, loopback_socket
 
-__all__ = ["Connection", "SelectorEchoServer", "SelectorServer", "ServerStats", "selectors_echo_server"]
+__all__: list[str] = []  # notebooks use it through helpers.filexfer and helpers.c10k
 
 @dataclass(frozen=True)
 class ServerStats:
