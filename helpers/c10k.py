@@ -231,7 +231,7 @@ def _kb(value: float) -> str:
     return f"{value:g} B" if value < 1024 else f"{value / 1024:g} KB"
 
 
-TIME_LIMIT = 5e-3  # seconds per connection: measured 0.2 to 1.2 ms here (loaded), so "under 5 ms" holds on a busy machine
+TIME_LIMIT = 5e-3  # s per connection: measured 0.2 to 1.2 ms here (loaded): "under 5 ms" holds on a busy machine
 MEMORY_BANDS = (128, 1024, 8 * 1024, 64 * 1024)  # bytes per connection, 8x apart
 
 
