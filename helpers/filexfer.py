@@ -47,6 +47,7 @@ import shutil
 import socket
 import struct
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Mapping
 
@@ -206,6 +207,11 @@ class _FileConnection(Connection):
         except _Refused as refusal:
             self._refuse(refusal)
 
+    def failed(self, error: OSError) -> None:
+        if self.inbox:  # in the middle of a request: record what was lost
+            self.server._record("connection lost", f"connection lost: {type(error).__name__} after {self._missing()}")
+        self.close()
+
     def eof(self) -> None:
         if self.inbox:  # a frame had begun: say how much was missing
             self._refuse(_Refused("early close", f"early close: {self._missing()}"))
@@ -272,7 +278,7 @@ class _FileConnection(Connection):
         except FileNotFoundError:
             raise _Refused("no such file", f"no such file: {name}") from None
         self.queue(frame(f"OK {len(data)} {sha256(data)}", data))
-        self.server.outcomes["get"] += 1
+        self.server._record("get")
 
     def _put(self, name: str, body: bytes) -> None:
         path = os.path.join(self.server.folder, name)
@@ -281,11 +287,10 @@ class _FileConnection(Connection):
             file.write(body)
         os.replace(partial, path)  # readers never see half a file
         self.queue(frame(f"STORED {len(body)} {sha256(body)}"))
-        self.server.outcomes["put"] += 1
+        self.server._record("put")
 
     def _refuse(self, refusal: _Refused) -> None:
-        self.server.outcomes[refusal.kind] += 1
-        self.server.refusals.append(refusal.detail)
+        self.server._record(refusal.kind, refusal.detail)
         self.inbox.clear()
         self.queue(frame(f"ERR {refusal.detail}"[:MAX_HEADER]))
         self.close_when_sent(linger=True)
@@ -309,8 +314,27 @@ class FileServer(SelectorServer):
             if not NAME.fullmatch(file_name):
                 raise ValueError(f"bad file name {file_name!r}")
         self.folder: str | None = None
-        self.outcomes: Counter[str] = Counter()
-        self.refusals: list[str] = []
+        self._outcomes: Counter[str] = Counter()
+        self._refusals: list[str] = []
+        self._lock = threading.Lock()  # the server's thread writes, the caller's thread reads
+
+    def _record(self, kind: str, detail: str | None = None) -> None:
+        with self._lock:
+            self._outcomes[kind] += 1
+            if detail is not None:
+                self._refusals.append(detail)
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        """Requests served ("get", "put") and refused or lost, by kind (a copy)."""
+        with self._lock:
+            return Counter(self._outcomes)
+
+    @property
+    def refusals(self) -> list[str]:
+        """The reason of every refusal and lost connection, in order (a copy)."""
+        with self._lock:
+            return list(self._refusals)
 
     def _opened(self) -> None:
         self.folder = tempfile.mkdtemp(prefix="switchyard-files-")

@@ -86,6 +86,10 @@ class Connection:
         """The client closed its side: send what is queued, then close (override to do more)."""
         self.close_when_sent()
 
+    def failed(self, error: OSError) -> None:
+        """The connection broke (reset by the peer, broken pipe): close it (override to record it)."""
+        self.close()
+
     def queue(self, data: bytes) -> None:
         if self.closed or not data:
             return
@@ -283,8 +287,8 @@ class SelectorServer:
                             conn.writable()
                     except (BlockingIOError, InterruptedError):
                         pass
-                    except OSError:  # reset by the peer, broken pipe: that client is gone
-                        conn.close()
+                    except OSError as error:  # reset by the peer, broken pipe: that client is gone
+                        conn.failed(error)
                     except Exception:
                         self._errors.append(traceback.format_exc(limit=3))
                         conn.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
+import time
 
 import pytest
 
@@ -110,6 +112,21 @@ def test_bad_input_gets_an_error_reply_and_is_counted(raw, kind):
         assert put(server.address, "after.txt", b"ok").startswith("STORED")  # still serving
         assert os.listdir(server.folder) == ["after.txt"]
     assert server.errors == []
+
+
+def test_reset_mid_request_is_recorded():
+    with file_server() as server:
+        sock = socket.create_connection(server.address, timeout=TIMEOUT)
+        sock.sendall(frame("PUT half.bin 1000", b"x" * 10))
+        time.sleep(0.2)  # let the server read the first part
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # reset
+        deadline = time.monotonic() + TIMEOUT
+        while not server.outcomes["connection lost"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.refusals == ["connection lost: ConnectionResetError after 10 of 1000 body bytes"]
+        assert put(server.address, "after.txt", b"ok").startswith("STORED")
+        assert sorted(os.listdir(server.folder)) == ["after.txt"]
 
 
 def test_oversize_upload_still_reads_the_error_reply():
