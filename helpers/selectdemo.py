@@ -192,7 +192,7 @@ class ThreadedServer:
         return f"<ThreadedServer {getattr(self.serve, '__name__', 'serve')}>"
 
     def cpu_seconds(self) -> float:
-        """CPU seconds the server's thread has used so far (Linux; 0.0 where it cannot be read)."""
+        """CPU seconds the server's thread has used so far (POSIX thread clock, else /proc; 0.0 if neither)."""
         return _thread_cpu(self._thread)
 
 
@@ -215,6 +215,11 @@ def serve_in_thread(serve: Callable[[socket.socket, socket.socket], Any], *,
 
 
 def _thread_cpu(thread: threading.Thread) -> float:
+    if thread.is_alive() and thread.ident is not None and hasattr(time, "pthread_getcpuclockid"):
+        try:  # nanoseconds of this thread's CPU time
+            return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except OSError:
+            pass
     native = getattr(thread, "native_id", None)
     if native is None:
         return 0.0

@@ -199,10 +199,10 @@ def test_server_cpu_seconds_tell_a_spinning_server_from_a_sleeping_one():
     figures = {}
     for serve in (spinner, sleeper):
         with serve_in_thread(serve) as server:
-            time.sleep(0.3)
+            time.sleep(0.5)
             figures[serve.__name__] = server.cpu_seconds()
-    assert figures["spinner"] >= 0.02
-    assert figures["sleeper"] <= 0.01
+    assert figures["spinner"] > 0.005, figures  # even on a machine loaded twentyfold
+    assert figures["sleeper"] < 0.005, figures  # asleep in select: (almost) none
 
 
 def test_stubborn_client_gives_up_when_nobody_listens():

@@ -17,8 +17,9 @@ from helpers.selectdemo import serve_in_thread, stubborn_client
 from helpers.swarm import echo_payloads, swarm
 
 IDLE = 0.5  # seconds during which an idle server must use (almost) no CPU
-SPINNING = 0.05  # CPU seconds per wall second above which an idle server is spinning (a loaded
-                 # machine gives a spinning thread a fifth of a core or more; a sleeping one uses 0)
+SPINNING = 0.005  # CPU seconds per wall second above which an idle server is spinning: a thread
+                  # asleep in select uses none (its clock is read in nanoseconds); a spinning one
+                  # gets far more than 1% of a core even on a machine loaded twentyfold
 
 
 @exercise("05.1", title="Fix a broken select loop",
