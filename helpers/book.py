@@ -10,7 +10,7 @@ any HTTP client (aiohttp, raw streams) on ``book.index_url``.
 Public names:
     book_site(*, delay=0.2, chapters=12, missing=7, faults=None, keepalive=None) -> BookSite
     BookSite   the handle: base_url, url(), index_url, chapter_url(i), address, hits, max_in_flight,
-               reset(), chapter_title(i), chapter_text(i), errors, stop()
+               tracer, reset(), chapter_title(i), chapter_text(i), errors, stop()
     Hit        one request the site saw: path and outcome ("200", "404", "reset", "stalled")
     numeral(n) n in Chinese numerals, as chapter titles write it: numeral(12) == "十二"
 
@@ -28,7 +28,17 @@ stops); the requests after them are answered as usual.
 
 What it records: ``hits``, every request in arrival order with its outcome, and ``max_in_flight``,
 the most requests being answered at the same time (a ``helpers.gauge.InFlight``): a client's
-concurrency limit is proven from the server's side. ``reset()`` clears both between two runs.
+concurrency limit is proven from the server's side. And ``tracer``, a ``helpers.trace.Tracer``
+with one lane per page (``chapter-3.html``; a page asked twice, a retry, shows twice on its lane)::
+
+    spawn  GET        the request arrived
+    run               the site works on it
+    wait   delay      the site sleeps before it answers (index and chapters)
+    run    answer     and wakes up to answer
+    exit   200        the status, or "reset", "stalled", "cancelled"
+
+so ``book.tracer.timeline(clock="time")`` draws the requests as the server saw them.
+``reset()`` clears the three between two runs.
 
 Threads: aiohttp serves on a BackgroundLoop (``helpers.servers``) in the thread
 "switchyard-book"; each request is a task on that loop, so slow requests overlap. Blocking:
@@ -52,6 +62,7 @@ from aiohttp import web
 from helpers._checks import seconds
 from helpers.gauge import InFlight
 from helpers.servers import BACKLOG, BackgroundServer
+from helpers.trace import Tracer
 
 __all__ = ["BookSite", "Hit", "book_site", "numeral"]
 
@@ -76,6 +87,7 @@ THEMES = (
 AFTERWORD = "afterword.html"
 # The record of the request being answered: set by the middleware, marked by the handler (same task).
 _SLOT: contextvars.ContextVar[list[str]] = contextvars.ContextVar("switchyard_book_slot")
+_LANE: contextvars.ContextVar[str] = contextvars.ContextVar("switchyard_book_lane")
 
 
 def numeral(n: int) -> str:
@@ -162,6 +174,7 @@ class BookSite(BackgroundServer):
         self._faults = plan
         self._hits: list[list[str]] = []  # [path, outcome] in arrival order
         self._in_flight = InFlight()
+        self.tracer = Tracer()
         self._runner: web.AppRunner | None = None
 
     # --- for the caller ---------------------------------------------------------------------
@@ -208,9 +221,13 @@ class BookSite(BackgroundServer):
         return self._in_flight.most
 
     def reset(self) -> None:
-        """Forget the hits and the in-flight record (between two measured runs); faults are not re-armed."""
+        """Forget the hits, the in-flight record and the trace (between two measured runs).
+
+        Faults already used are not re-armed. Refuses (RuntimeError) while requests are in flight.
+        """
         self._in_flight.reset()
         self._hits.clear()
+        self.tracer.clear()
 
     def _check_chapter(self, i: object) -> None:
         if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= self.chapters:
@@ -238,8 +255,12 @@ class BookSite(BackgroundServer):
                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         path = request.raw_path if len(request.raw_path) <= 60 else request.raw_path[:59] + "…"
         slot = [path, "in flight"]
+        lane = path.rsplit("/", 1)[1] or path
         _SLOT.set(slot)
+        _LANE.set(lane)
         self._hits.append(slot)  # in arrival order; the outcome is filled in below
+        self.tracer.record(lane, "spawn", request.method)
+        self.tracer.record(lane, "run")
         with self._in_flight:
             try:
                 response = await handler(request)
@@ -248,12 +269,16 @@ class BookSite(BackgroundServer):
             except asyncio.CancelledError:  # reset, or the client gave up, or stop(): no answer
                 if slot[1] == "in flight":
                     slot[1] = "cancelled"
+                self.tracer.record(lane, "exit", slot[1])
                 raise
         slot[1] = str(response.status)
+        self.tracer.record(lane, "exit", slot[1])
         return response
 
     async def _pause(self) -> None:
+        self.tracer.record(_LANE.get(), "wait", "delay")
         await asyncio.sleep(self.delay)
+        self.tracer.record(_LANE.get(), "run", "answer")
 
     async def _index(self, request: web.Request) -> web.Response:
         await self._pause()
@@ -272,6 +297,7 @@ class BookSite(BackgroundServer):
             raise asyncio.CancelledError  # no answer: aiohttp lets the aborted connection go
         if fault == "stall":
             _SLOT.get()[1] = "stalled"
+            self.tracer.record(_LANE.get(), "wait", "stall")
             await asyncio.sleep(STALL)  # the client gives up first (which cancels this), or stop() does
             raise web.HTTPNotFound()
         await self._pause()

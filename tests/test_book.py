@@ -193,3 +193,33 @@ def test_urls_and_public_names():
         with pytest.raises(ValueError, match="start"):
             book.url("book/")
     assert sorted(book_module.__all__) == ["BookSite", "Hit", "book_site", "numeral"]
+
+
+def test_the_trace_has_a_lane_per_page_and_a_retry_shows_on_its_lane():
+    with book_site(delay=0.05, faults={2: ["reset"]}) as book:
+        fetch(book.chapter_url(1))
+        with pytest.raises(OSError):
+            fetch(book.chapter_url(2))
+        fetch(book.chapter_url(2))
+        fetch(book.url("/nope"))
+    assert book.tracer.text() == (
+        " 1  chapter-1.html  spawn  GET\n"
+        " 2  chapter-1.html  run\n"
+        " 3  chapter-1.html  wait   delay\n"
+        " 4  chapter-1.html  run    answer\n"
+        " 5  chapter-1.html  exit   200\n"
+        " 6  chapter-2.html  spawn  GET\n"
+        " 7  chapter-2.html  run\n"
+        " 8  chapter-2.html  exit   reset\n"
+        " 9  chapter-2.html  spawn  GET\n"
+        "10  chapter-2.html  run\n"
+        "11  chapter-2.html  wait   delay\n"
+        "12  chapter-2.html  run    answer\n"
+        "13  chapter-2.html  exit   200\n"
+        "14  nope            spawn  GET\n"
+        "15  nope            run\n"
+        "16  nope            exit   404"
+    )
+    assert repr(book.tracer.timeline(clock="time")) == "<Timeline: 3 tasks, 6 turns, time clock>"
+    book.reset()
+    assert book.tracer.events == ()
