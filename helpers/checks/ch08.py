@@ -114,8 +114,8 @@ def _fake_fetch(flying: InFlight, calls: list[str]) -> Callable[[str], Awaitable
 
 
 @exercise("08.3", title="A crawler that reports instead of crashing",
-          hint="one task per URL, each entering the same asyncio.Semaphore(limit) before it fetches; catch the "
-               "error in that task and write down f'{type(error).__name__}: {error}'; gather the tasks")
+          hint="one task per URL, all sharing one asyncio.Semaphore(limit) that each enters before it fetches; "
+               "catch the error inside that task and write down its type's name and its message; gather the tasks")
 def crawl_all(answer) -> str:
     _needs_async(answer, "check('08.3', crawl_all)")
 
