@@ -485,3 +485,26 @@ def test_trace_of_a_request_cut_short_by_stop_and_a_shared_tracer():
         ("request 1", "exit", "stopped"), ("server", "exit", "stopped")]
     with pytest.raises(TypeError, match="Tracer"):
         slow_site(tracer="not a tracer")
+
+
+# --- keepalive: how long an idle HTTP/1.1 connection stays open (chapter 08) -----------------
+
+
+def test_keepalive_closes_an_idle_connection_after_the_given_seconds():
+    with slow_site(delay=0, keepalive=0.3) as site, socket.create_connection(site.address, timeout=TIMEOUT) as sock:
+        start = time.monotonic()
+        sock.sendall(b"GET /page/1 HTTP/1.1\r\nHost: x\r\n\r\n")  # no Connection: close
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        elapsed = time.monotonic() - start
+        _, headers, body = split_response(b"".join(chunks))
+        assert body == site.expected_page("/page/1") and headers.get("connection") != "close"
+        assert 0.25 <= elapsed < 3, elapsed
+    assert site.keepalive == 0.3 and SlowSite().keepalive is None
+
+
+@pytest.mark.parametrize("keepalive", [0, -1, "1", True, float("nan")])
+def test_bad_keepalive_is_refused(keepalive):
+    with pytest.raises((TypeError, ValueError), match="keepalive"):
+        slow_site(keepalive=keepalive)
