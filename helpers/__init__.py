@@ -10,6 +10,7 @@ A chapter reads like a lesson; the plumbing lives here, one module per concern:
     servers    the shared base of the course's servers: an asyncio loop in a background thread
     echo       the echo server (one trace lane per client)
     site       the course's local slow website: delayed pages and a small "book"
+    book       chapter 08's book site in GBK: a crawler's target with a missing chapter, a 404, faults
     gservers   gevent servers on loopback: stream_server, serve_one_client
     selserver  a selectors server in one background thread (chapter 05's lab)
     selectdemo chapter 05's stage for servers written in a cell: a server thread, staged clients
