@@ -26,6 +26,11 @@ def test_other_right_answers_are_solved(number, answer):
     ("09.3", ch09.download_all_serial, "start them all at once"),
     ("09.3", ch09.download_all_never_set, "never woke up"),
     ("09.3", ch09.download_all_list, "return {url: page}"),
+    ("09.4", ch09.take_waiting_first, "look at the shelf before you wait"),
+    ("09.4", ch09.take_whatever_comes, "returns the item it waited for"),
+    ("09.4", ch09.take_polling, "never waited on the condition"),
+    ("09.4", ch09.take_polling_slowly, "never waited on the condition"),
+    ("09.4", ch09.take_leaving_it, "take the item off the shelf"),
 ])
 def test_wrong_answers_are_told_why(number, answer, words):
     result = evaluate(number, answer)

@@ -1,5 +1,5 @@
 """Exercises of chapter 09 (asyncio synchronisation): a cache without a stampede, a worker pool
-that shuts down, an Event set after the last page.
+that shuts down, an Event set after the last page, a Condition hand-off.
 
 The answers are ``async def`` functions, run by chapter 07's :func:`helpers.checks.ch07.run_async`
 in a fresh event loop in a worker thread (joined before the checker returns). Fake fetches only
@@ -147,5 +147,70 @@ def ready_after_last(answer) -> str:
         if got != want:
             raise Wrong(f"return {{url: page}}, e.g. {{'/1': 'page /1', ...}}, not {got!r}")
         return "4 pages at once; the waiting task woke up with all 4 in."
+
+    return run_async(program)
+
+
+class Shelf(list):
+    """A list that counts how often ``item in shelf`` is asked (a polling answer asks very often)."""
+
+    looks = 0
+
+    def __contains__(self, item: object) -> bool:
+        self.looks += 1
+        return super().__contains__(item)
+
+
+class CountedCondition(asyncio.Condition):
+    """An asyncio.Condition that counts its waits (``wait_for`` waits through ``wait``)."""
+
+    waits = 0
+
+    async def wait(self) -> bool:
+        self.waits += 1
+        return await super().wait()
+
+
+@exercise("09.4", title="Wait for your own item",
+          hint="inside `async with cond:`, let cond.wait_for(...) wait until your item is on the shelf (it "
+               "re-checks after every notify, and not at all if the item is already there), then remove it "
+               "before you leave the block")
+def own_item(answer) -> str:
+    _needs_async(answer, "check('09.4', take)")
+
+    async def program() -> str:
+        cond, shelf = CountedCondition(), Shelf(["tea"])
+        wanted = ["tea", "cake", "soup"]
+        takers = [asyncio.create_task(answer(cond, shelf, item)) for item in wanted]
+        tea_at_once = None
+        for item in ["soup", "bun", "cake"]:  # nobody wants the bun
+            await asyncio.sleep(0.1)
+            if tea_at_once is None:
+                tea_at_once = takers[0].done()
+            async with cond:
+                shelf.append(item)
+                cond.notify_all()
+        done, pending = await asyncio.wait(takers, timeout=1)
+        for task in pending:
+            task.cancel()
+        if pending:
+            waiting = [item for item, task in zip(wanted, takers) if task in pending]
+            raise Wrong(f"the takers of {waiting} were still waiting 1 s after their item was on the shelf"
+                        + (" ('tea' was there from the start)" if "tea" in waiting else ""))
+        if not tea_at_once:
+            raise Wrong("'tea' was on the shelf from the start, yet its taker was still waiting 0.1 s later: "
+                        "look at the shelf before you wait")
+        got = [task.result() for task in takers]
+        if got != wanted:
+            raise Wrong(f"each taker returns the item it waited for: expected {wanted}, got {got}")
+        if list(shelf) != ["bun"]:
+            raise Wrong(f"take the item off the shelf: the shelf should end as ['bun'], not {list(shelf)}")
+        if not cond.waits:
+            raise Wrong("the takers never waited on the condition: that is polling (or luck); await "
+                        "cond.wait_for(...) so that a notify wakes them")
+        if shelf.looks > 12:
+            raise Wrong(f"the takers looked at the shelf {shelf.looks} times in 0.3 s: that is polling; "
+                        "let the condition wake them when something changes")
+        return "each taker got its own item, 'tea' at once, the others after a notify, without polling."
 
     return run_async(program)

@@ -177,11 +177,63 @@ def not_async(*args):
     return None
 
 
-SOLUTIONS = {"09.1": cached_get, "09.2": run_pool, "09.3": download_all}
-ALSO_RIGHT = {"09.2": [run_pool_cancel], "09.3": [download_all_counting]}
+async def take(cond, shelf, wanted):
+    async with cond:
+        await cond.wait_for(lambda: wanted in shelf)
+        shelf.remove(wanted)
+        return wanted
+
+
+async def take_with_wait_loop(cond, shelf, wanted):
+    async with cond:
+        while wanted not in shelf:
+            await cond.wait()
+        shelf.remove(wanted)
+        return wanted
+
+
+async def take_waiting_first(cond, shelf, wanted):  # waits even when the item is already there
+    async with cond:
+        await cond.wait()
+        while wanted not in shelf:
+            await cond.wait()
+        shelf.remove(wanted)
+        return wanted
+
+
+async def take_whatever_comes(cond, shelf, wanted):  # the sources: wake up and take the last item
+    async with cond:
+        await cond.wait_for(lambda: len(shelf) > 0)
+        return shelf.pop()
+
+
+async def take_polling(cond, shelf, wanted):
+    while wanted not in shelf:
+        await asyncio.sleep(0.005)
+    shelf.remove(wanted)
+    return wanted
+
+
+async def take_polling_slowly(cond, shelf, wanted):  # looks rarely, but never waits on the condition
+    while wanted not in shelf:
+        await asyncio.sleep(0.05)
+    shelf.remove(wanted)
+    return wanted
+
+
+async def take_leaving_it(cond, shelf, wanted):
+    async with cond:
+        await cond.wait_for(lambda: wanted in shelf)
+        return wanted
+
+
+SOLUTIONS = {"09.1": cached_get, "09.2": run_pool, "09.3": download_all, "09.4": take}
+ALSO_RIGHT = {"09.2": [run_pool_cancel], "09.3": [download_all_counting], "09.4": [take_with_wait_loop]}
 WRONG = {
     "09.1": [cached_get_no_lock, cached_get_global_lock, cached_get_any_page, cached_get_lock_after_check,
              not_async],
     "09.2": [run_pool_left_running, run_pool_semaphore, run_pool_unordered, run_pool_one_worker, not_async],
     "09.3": [download_all_first, download_all_serial, download_all_never_set, download_all_list, not_async],
+    "09.4": [take_waiting_first, take_whatever_comes, take_polling, take_polling_slowly, take_leaving_it,
+             not_async],
 }
