@@ -1,5 +1,7 @@
 """Chapter 09's exercises: the other right answers pass, and what each wrong answer is told."""
 
+import gc
+
 import pytest
 
 from helpers.exercises import evaluate
@@ -36,3 +38,13 @@ def test_wrong_answers_are_told_why(number, answer, words):
     result = evaluate(number, answer)
     assert result.status == "wrong", str(result)
     assert words in result.message, str(result)
+
+
+@pytest.mark.parametrize("number", ["09.1", "09.2", "09.3", "09.4"])
+def test_a_stub_leaves_no_unretrieved_task_exception(number, caplog):
+    async def stub(*args):
+        raise NotImplementedError
+
+    assert evaluate(number, stub).status == "unsolved"
+    gc.collect()  # an unretrieved task exception is logged when its task is collected
+    assert "never retrieved" not in caplog.text  # asyncio's logger; in a notebook it lands on stderr

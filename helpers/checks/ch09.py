@@ -194,6 +194,11 @@ def own_item(answer) -> str:
         for task in pending:
             task.cancel()
         if pending:
+            await asyncio.wait(pending)
+        errors = [task.exception() for task in done if task.exception() is not None]  # each one retrieved
+        if errors:
+            raise errors[0]
+        if pending:
             waiting = [item for item, task in zip(wanted, takers) if task in pending]
             raise Wrong(f"the takers of {waiting} were still waiting 1 s after their item was on the shelf"
                         + (" ('tea' was there from the start)" if "tea" in waiting else ""))
