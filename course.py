@@ -7,6 +7,7 @@
     python3 course.py test 05    validate one chapter: its notebook (run twice), its exercises
     python3 course.py browser    run every chapter in real JupyterLab in Chromium, prove Binder's config
     python3 course.py outputs    re-run every notebook and store its outputs
+    python3 course.py normalise  put every notebook's metadata in canonical form, without running it
     python3 course.py lock       re-pin requirements.txt and the environment files
 
 Every command first makes sure ``.venv/`` (a virtual environment beside this file)
@@ -214,6 +215,9 @@ def lab_options(root_dir: Path) -> list[str]:
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.root_dir={root_dir}",
         "--LabApp.default_url=/lab/tree/00_start_here.ipynb",
+        # Chapters open unmodified: it adds the kernel's Python version to their metadata (the
+        # one field the stored chapters leave out). Importable from this folder (the lab's cwd).
+        "--ServerApp.contents_manager_class=tools.lab.CourseContentsManager",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Common in containers. Jupyter refuses root unless told; it listens on loopback only.
@@ -247,7 +251,7 @@ def test_args(extra: list[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    commands = ("lab", "test", "browser", "outputs", "lock")
+    commands = ("lab", "test", "browser", "outputs", "normalise", "lock")
     if not argv or argv[0] not in commands:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2
