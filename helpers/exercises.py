@@ -1,15 +1,26 @@
 """Self-checking exercises: a task, a stub the learner edits, and ``check("00.1", answer)``.
 
 Who calls it: notebook check cells call ``check(number, answer)``, which prints one line
-(solved / not solved yet / not yet right / your code raised ...). The checkers live
-in ``helpers/checks/chNN.py``, one module per chapter, registered with ``@exercise``;
-that module is imported the first time a number of its chapter is checked. The unit
-tests call ``evaluate`` and ``registered`` to prove every reference solution passes.
+(solved / not solved yet / not yet right / your code raised ... / interrupted). The
+checkers live in ``helpers/checks/chNN.py``, one module per chapter, registered with
+``@exercise``; that module is imported the first time a number of its chapter is
+checked. The unit tests call ``evaluate`` and ``registered`` to prove every reference
+solution passes.
 
 A checker is a function ``checker(answer) -> str``: it exercises the learner's answer
 (often by calling it), returns a success message, or raises ``Wrong`` saying what is
 wrong, concretely (expected ... got ...). The learner's ``...`` or ``None``, or a
-NotImplementedError from the stub, counts as "not solved yet" and shows the hint.
+NotImplementedError from the stub, counts as "not solved yet": the line says only that,
+and how to ask for a hint.
+
+Hints come in stages (``hint=`` is one str, or a tuple of them, gentlest first) and only
+when wanted: ``hint("04.1")`` prints the next stage each time it is called, and a wrong
+attempt (or code that raised) prints the first stage once, under its verdict. Hints
+nudge; they never contain the solution's code (tests/test_exercises.py checks that no
+hint holds a line of the reference solution). What was shown is remembered per kernel.
+
+Interrupting a check (the kernel's stop button, Ctrl-C) prints one line, "Exercise NN.k
+(...): interrupted — not checked.", instead of a traceback through these helpers.
 
 What blocks: ``check`` and ``evaluate`` run the checker, and so the learner's code, in
 the calling thread and wait for it.
@@ -27,6 +38,7 @@ import importlib
 import pkgutil
 import re
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,10 +48,10 @@ from typing import Any, Literal
 
 from helpers._checks import seconds
 
-__all__ = ["Exercise", "Result", "Wrong", "check", "evaluate", "exercise", "registered", "same_order"]
+__all__ = ["Exercise", "Result", "Wrong", "check", "evaluate", "exercise", "hint", "registered", "same_order"]
 
 Checker = Callable[[Any], str]
-Status = Literal["solved", "unsolved", "wrong", "error"]
+Status = Literal["solved", "unsolved", "wrong", "error", "interrupted"]
 
 ID_PATTERN = re.compile(r"(\d\d)\.([1-9]\d*)")  # "NN.k": chapter NN, exercise k
 MAX_TIME_LIMIT = 600.0
@@ -48,9 +60,10 @@ CHECKS_PACKAGE = "helpers.checks"
 # What the learner reads after "Exercise NN.k (title): ".
 _LEAD = {
     "solved": "solved!",
-    "unsolved": "not solved yet. Hint:",
+    "unsolved": "not solved yet.",
     "wrong": "not yet right:",
     "error": "your code",
+    "interrupted": "interrupted —",
 }
 
 
@@ -81,20 +94,26 @@ class _TimeLimit(KeyboardInterrupt):
 
 @dataclass(frozen=True)
 class Exercise:
-    """One registered exercise: its number ("NN.k"), title, hint and checker."""
+    """One registered exercise: its number ("NN.k"), title, hint stages and checker."""
 
     number: str
     title: str
-    hint: str
+    hints: tuple[str, ...]
     checker: Checker
+
+    @property
+    def hint(self) -> str:
+        """The first (gentlest) hint stage."""
+        return self.hints[0]
 
 
 @dataclass(frozen=True)
 class Result:
     """The outcome of checking one answer; ``str()`` is the line the learner sees.
 
-    ``message`` is what follows the status words: the success message (solved), the
-    hint (unsolved), the checker's complaint (wrong), or what the code did (error).
+    ``message`` is what follows the status words: the success message (solved), how to
+    ask for a hint (unsolved), the checker's complaint (wrong), what the code did (error),
+    or "not checked." (interrupted).
     """
 
     number: str
@@ -107,15 +126,20 @@ class Result:
 
 
 _REGISTRY: dict[str, Exercise] = {}
+_HINTS_SHOWN: dict[str, int] = {}  # exercise -> how many hint stages this kernel has shown
 
 
-def exercise(number: str, *, title: str, hint: str) -> Callable[[Checker], Checker]:
-    """Register the decorated function as the checker of exercise ``number`` ("NN.k")."""
+def exercise(number: str, *, title: str, hint: str | tuple[str, ...] | list[str]) -> Callable[[Checker], Checker]:
+    """Register the decorated function as the checker of exercise ``number`` ("NN.k").
+
+    ``hint`` is one hint, or a tuple of hint stages from gentlest to strongest.
+    """
     _parse_id(number)
     if not isinstance(title, str) or not title.strip():
         raise ValueError(f"exercise {number}: title must be a non-empty str, not {title!r}")
-    if not isinstance(hint, str) or not hint.strip():
-        raise ValueError(f"exercise {number}: hint must be a non-empty str, not {hint!r}")
+    stages = (hint,) if isinstance(hint, str) else tuple(hint) if isinstance(hint, (tuple, list)) else ()
+    if not stages or not all(isinstance(stage, str) and stage.strip() for stage in stages):
+        raise ValueError(f"exercise {number}: hint must be a non-empty str or a tuple of them, not {hint!r}")
 
     def register(checker: Checker) -> Checker:
         if not callable(checker):
@@ -123,7 +147,7 @@ def exercise(number: str, *, title: str, hint: str) -> Callable[[Checker], Check
         old = _REGISTRY.get(number)
         if old is not None and _origin(old.checker) != _origin(checker):
             raise ValueError(f"exercise {number} is already registered by {_origin(old.checker)}")
-        _REGISTRY[number] = Exercise(number, title, hint, checker)
+        _REGISTRY[number] = Exercise(number, title, stages, checker)
         return checker
 
     return register
@@ -137,15 +161,16 @@ def evaluate(number: str, answer: object, *, time_limit: float = 10.0) -> Result
     def result(status: Status, message: str) -> Result:
         return Result(found.number, found.title, status, message)
 
+    unsolved = f'Stuck? Call hint("{found.number}").'
     if answer is ... or answer is None:
-        return result("unsolved", found.hint)
+        return result("unsolved", unsolved)
     try:
-        with _limited(time_limit):
+        with _limited(time_limit), _quiet_hub():
             message = found.checker(answer)
     except _TimeLimit:
         return result("error", f"took longer than {time_limit:g} s: is there an endless loop?")
     except NotImplementedError:
-        return result("unsolved", found.hint)
+        return result("unsolved", unsolved)
     except Wrong as wrong:
         return result("wrong", str(wrong))
     except (Exception, SystemExit) as error:
@@ -157,8 +182,39 @@ def evaluate(number: str, answer: object, *, time_limit: float = 10.0) -> Result
 
 
 def check(number: str, answer: object, *, time_limit: float = 10.0) -> None:
-    """Check ``answer`` against exercise ``number`` and print the one-line verdict."""
-    print(evaluate(number, answer, time_limit=time_limit))
+    """Check ``answer`` against exercise ``number`` and print the one-line verdict.
+
+    After a wrong attempt (or code that raised) the first hint stage follows, once per
+    kernel. An interrupt (KeyboardInterrupt) while the answer runs becomes the line
+    "... interrupted — not checked." instead of a traceback.
+    """
+    found = _lookup(number)
+    try:
+        result = evaluate(number, answer, time_limit=time_limit)
+    except KeyboardInterrupt:
+        result = Result(found.number, found.title, "interrupted", "not checked.")
+    print(result)
+    if result.status in ("wrong", "error") and _HINTS_SHOWN.get(found.number, 0) == 0:
+        print(_next_hint(found))
+
+
+def hint(number: str) -> None:
+    """Print the next hint stage of exercise ``number`` (gentlest first; the last one repeats)."""
+    print(_next_hint(_lookup(number)))
+
+
+def _next_hint(found: Exercise) -> str:
+    stages = found.hints
+    shown = _HINTS_SHOWN.get(found.number, 0)
+    stage = min(shown + 1, len(stages))
+    _HINTS_SHOWN[found.number] = stage
+    if stage < len(stages):
+        more = f' (hint("{found.number}") again for a stronger one)'
+    elif shown >= len(stages):
+        more = " (that was the last hint, again)"
+    else:
+        more = " (that is the last hint)"
+    return f"Hint {stage} of {len(stages)} for {found.number}: {stages[stage - 1]}{more}"
 
 
 def registered() -> dict[str, Exercise]:
@@ -198,6 +254,23 @@ def _lookup(number: str) -> Exercise:
 
 def _origin(checker: Checker) -> str:
     return f"{getattr(checker, '__module__', '?')}.{getattr(checker, '__qualname__', '?')}"
+
+
+@contextmanager
+def _quiet_hub() -> Iterator[None]:
+    """While a check runs, gevent's hubs (if gevent is in use) do not print a traceback for
+    an interrupt or the time limit that lands in them; they still hand it to the caller."""
+    gevent_hub = sys.modules.get("gevent.hub")
+    hub_class = getattr(gevent_hub, "Hub", None)
+    if hub_class is None:
+        yield
+        return
+    before = hub_class.NOT_ERROR
+    hub_class.NOT_ERROR = (*before, KeyboardInterrupt)
+    try:
+        yield
+    finally:
+        hub_class.NOT_ERROR = before
 
 
 def _can_limit() -> bool:

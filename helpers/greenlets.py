@@ -17,6 +17,12 @@ One switch becomes two events::
     origin  pause  switch to <target>     (or exit, when the origin has just finished)
     target  run
 
+Into gevent's hub, a switch is a ``wait`` (the task cannot go on until the hub has seen a
+timer, a socket or another greenlet finish: ``gevent.sleep(0.3)``, ``joinall``, ``recv``),
+except ``gevent.sleep(0)`` and ``gevent.idle()``, which stay ``pause``: the task is ready again
+at once and only lets the others take their turn. asyncio's trace (:mod:`helpers.asynctrace`)
+draws the same line, so the timelines of both read alike.
+
 Which greenlets are traced: those given a name. ``names`` maps greenlets to names (or is
 a function returning a name or None); on top of that the thread's main greenlet is
 "main", gevent's hub is "hub", and a gevent Greenlet whose ``name`` you assigned goes by
@@ -150,12 +156,33 @@ class trace_switches:
             if origin.dead:
                 self.tracer.record(source, "exit", f"{'raised into' if event == 'throw' else 'returned to'} {to}")
             else:
-                self.tracer.record(source, "pause", f"{'throw into' if event == 'throw' else 'switch to'} {to}")
+                kind = "wait" if event == "switch" and _waits_in_hub(origin, target) else "pause"
+                self.tracer.record(source, kind, f"{'throw into' if event == 'throw' else 'switch to'} {to}")
         if dest is not None:
             self.tracer.record(dest, "run")
 
     def __repr__(self) -> str:
         return f"<trace_switches: {'on' if self._active else 'off'}, {self.count} switches seen>"
+
+
+def _waits_in_hub(origin: greenlet.greenlet, target: greenlet.greenlet) -> bool:
+    """True when ``origin`` switches to gevent's hub to wait for something, not just to let others run.
+
+    gevent's ``sleep(seconds)`` with ``seconds <= 0`` and ``idle()`` only queue the greenlet
+    to run again: those are the switches that stay "pause". Read from the innermost frame of
+    the switching greenlet (gevent's ``hub.py`` is plain Python, so its frame is there).
+    """
+    gevent_hub = sys.modules.get("gevent.hub")
+    if gevent_hub is None or not isinstance(target, gevent_hub.Hub):
+        return False
+    frame = origin.gr_frame
+    if frame is not None and frame.f_code.co_filename == gevent_hub.__file__:
+        if frame.f_code.co_name == "idle":
+            return False
+        if frame.f_code.co_name == "sleep":
+            seconds = frame.f_locals.get("seconds")
+            return not (isinstance(seconds, (int, float)) and seconds <= 0)
+    return True
 
 
 @contextmanager

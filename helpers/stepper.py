@@ -14,16 +14,21 @@ For notebooks: ``step_through(gen)`` returns the widget, ready to display; ``Ste
 drives a generator from code (``print(stepper)`` after each press).
 
 Nothing a press does can crash the widget: whatever the generator raises, or a press on
-a finished generator, becomes a line in the pane (``Step.describe()``). Only bad input
-to the constructor raises (``TypeError`` for anything that is not a generator).
+a finished generator, becomes a line in the pane (``Step.describe()``); the press that an
+exception ends the generator with says so. What the generator prints during a press is
+caught and shown under that press (``Step.printed``): a button's callback has no cell to
+print into, so without this a generator's ``print`` would vanish in the browser. Only bad
+input to the constructor raises (``TypeError`` for anything that is not a generator).
 Everything runs in the calling thread; a press blocks until the generator pauses again.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
 import inspect
+import io
 import reprlib
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -61,7 +66,8 @@ class Step:
     ``"returned"`` (``value`` is ``StopIteration.value``), ``"raised"`` (``value`` is the
     exception that came out) or ``"closed"`` (``close()`` returned normally).
     ``state`` is :func:`inspect.getgeneratorstate` after the press; ``note`` explains
-    presses on a generator that had already finished.
+    presses on a generator that had already finished, and the press that ended it with an
+    exception; ``printed`` is what the generator printed during the press.
     """
 
     action: str
@@ -69,6 +75,7 @@ class Step:
     value: object
     state: str
     note: str = ""
+    printed: str = ""
 
     @property
     def result(self) -> str:
@@ -80,11 +87,13 @@ class Step:
         return f"{self.outcome} {_brief(self.value)}"
 
     def describe(self) -> str:
-        """The line the learner reads, e.g. ``send(10) -> yielded 10.0``."""
+        """The line the learner reads, e.g. ``send(10) -> yielded 10.0``, followed by one line
+        ``    printed: ...`` for each line the generator printed during the press."""
         what = self.result
         if self.outcome == "returned":
             what += f" (raised StopIteration, .value = {_brief(self.value)})"
-        return f"{self.action} -> {what}" + (f"  [{self.note}]" if self.note else "")
+        line = f"{self.action} -> {what}" + (f"  [{self.note}]" if self.note else "")
+        return "\n".join([line, *(f"    printed: {printed}" for printed in self.printed.splitlines())])
 
 
 class Stepper:
@@ -135,8 +144,10 @@ class Stepper:
 
     def _press(self, action: str, call, closing: bool = False) -> Step:
         finished_before = self.state == "GEN_CLOSED"
+        printed = io.StringIO()
         try:
-            value = call()
+            with contextlib.redirect_stdout(printed):
+                value = call()
         except StopIteration as stop:
             outcome, value = "returned", stop.value
         except (Exception, GeneratorExit) as error:  # anything the generator lets out
@@ -144,13 +155,15 @@ class Stepper:
         else:
             outcome = "closed" if closing else "yielded"
         note = ""
+        if outcome == "raised" and not finished_before and self.state == "GEN_CLOSED":
+            note = "the exception ended the generator: every later press finds it finished"
         if finished_before:
             note = {
                 "returned": "already finished: it raises StopIteration again, nothing ran",
                 "raised": "already finished: the exception came straight back out, nothing ran",
                 "closed": "already finished: close() does nothing",
             }.get(outcome, "")
-        step = Step(action, outcome, value, self.state, note)
+        step = Step(action, outcome, value, self.state, note, printed.getvalue())
         self.history.append(step)
         return step
 
@@ -226,8 +239,7 @@ class Stepper:
         else:
             parts.append("<div>locals: (none)</div>")
         if self.history:
-            log = "".join(f"<li><code>{html.escape(step.describe())}</code></li>"
-                          for step in self.history[-8:])
+            log = "".join(f"<li>{_code_lines(step.describe())}</li>" for step in self.history[-8:])
             parts.append(f"<div>presses (latest last):</div><ol start='{max(len(self.history) - 7, 1)}'>{log}</ol>")
         return "\n".join(parts)
 
@@ -236,6 +248,11 @@ class Stepper:
 
     def __repr__(self) -> str:
         return f"<Stepper of {self.name}: {self.state}, {len(self.history)} presses>"
+
+
+def _code_lines(text: str) -> str:
+    """``text`` as HTML code, one line per line (the generator's prints under the press)."""
+    return "<br>".join(f"<code>{html.escape(line).replace('  ', ' &nbsp;')}</code>" for line in text.splitlines())
 
 
 def parse_value(text: str) -> object:
@@ -311,7 +328,7 @@ class StepperWidget:
             step = self.stepper.throw(exception("thrown in by the stepper"))
         else:
             step = getattr(self.stepper, name)()
-        self.message.value = f"<code>{html.escape(step.describe())}</code>"
+        self.message.value = _code_lines(step.describe())
         self.pane.value = self.stepper.html()
         return step
 

@@ -45,6 +45,14 @@ KINDS = ("spawn", "run", "note", "pause", "wait", "exit")
 STATES = ("running", "ready", "waiting")
 CLOCKS = ("step", "time")
 
+# How a timeline is drawn: 100 dpi, so a 10-point label is about 14 pixels tall on screen.
+DPI = 100
+LABEL_SIZE = 10   # notes and the legend
+TICK_SIZE = 11    # lane names and the clock
+TITLE_SIZE = 12
+MAX_LABELS = 24   # more notes than this: dots only, their labels would pile up
+EDGE = 0.12       # a note this close to either end (share of the width) is labelled towards the middle
+
 
 @dataclass(frozen=True)
 class Event:
@@ -231,9 +239,9 @@ class Timeline:
         from matplotlib.figure import Figure
 
         lanes = {task: index for index, task in enumerate(self.tasks)}
-        legend = 0.25 if self.segments else 0.0  # inches under the axes for the key
-        height = 0.6 * max(len(lanes), 1) + 1.2 + legend
-        figure = Figure(figsize=(9, height), dpi=80)
+        legend = 0.35 if self.segments else 0.0  # inches under the axes for the key
+        height = 0.65 * max(len(lanes), 1) + 1.3 + legend
+        figure = Figure(figsize=(9, height), dpi=DPI)
         ax = figure.add_subplot()
         colours = [f"C{index % 10}" for index in range(len(lanes))]
         for bar in self.segments:
@@ -245,19 +253,31 @@ class Timeline:
                 ax.barh(lane, width, left=bar.start, height=0.3, color=colour, alpha=0.3,
                         hatch="////", edgecolor=colour, linewidth=0)
             else:
-                ax.hlines(lane, bar.start, bar.start + width, colors=colour, linestyles=(0, (2, 2)), linewidth=1.2)
+                ax.hlines(lane, bar.start, bar.start + width, colors=colour, linestyles=(0, (3, 2)), linewidth=1.6)
         at = _clock(self.clock)
         notes = [event for event in self.events if event.kind == "note"]
+        if self.events:  # room on both sides, so that no label runs into the axis
+            first, last = at(self.events[0]), at(self.events[-1])
+            pad = max(last - first, 1e-9) * 0.04
+            ax.set_xlim(first - pad, last + pad)
+        low, high = ax.get_xlim()
         for event in notes:
-            ax.plot(at(event), lanes[event.task], "o", color="black", markersize=4)
-            if len(notes) <= 24:
-                ax.annotate(event.detail, (at(event), lanes[event.task]), xytext=(0, 11),
-                            textcoords="offset points", fontsize=7, ha="center")
+            x, lane = at(event), lanes[event.task]
+            ax.plot(x, lane, "o", color="black", markersize=4)
+            if len(notes) <= MAX_LABELS:
+                # Centred over its dot; near an edge it starts (or ends) at the dot instead, so
+                # that no label runs past the axes.
+                where = (x - low) / (high - low)
+                align, shift = ("left", -4) if where < EDGE else ("right", 4) if where > 1 - EDGE else ("center", 0)
+                ax.annotate(event.detail, (x, lane), xytext=(shift, 13), textcoords="offset points",
+                            fontsize=LABEL_SIZE, ha=align)
         ax.set_yticks(range(len(lanes)), list(lanes))
-        ax.set_ylim(len(lanes) - 0.4, -0.6)
-        ax.set_xlabel("step (one tick per event)" if self.clock == "step" else "seconds since the trace began")
+        ax.set_ylim(len(lanes) - 0.4, -0.75)  # top lane: room for its labels under the frame
+        ax.tick_params(labelsize=TICK_SIZE)
+        ax.set_xlabel("step (one tick per event)" if self.clock == "step" else "seconds since the trace began",
+                      fontsize=TICK_SIZE)
         if self.title:
-            ax.set_title(self.title)
+            ax.set_title(self.title, fontsize=TITLE_SIZE)
         ax.grid(axis="x", alpha=0.3)
         self._legend(figure)
         figure.tight_layout(rect=(0, legend / height, 1, 1))
@@ -273,12 +293,12 @@ class Timeline:
             "running": Patch(color="grey", alpha=0.8, label="running"),
             "ready": Patch(facecolor=(0.5, 0.5, 0.5, 0.3), edgecolor="grey", hatch="////", linewidth=0,
                            label="ready (another task runs)"),
-            "waiting": Line2D([], [], color="grey", linestyle=(0, (2, 2)), linewidth=1.2,
+            "waiting": Line2D([], [], color="grey", linestyle=(0, (3, 2)), linewidth=1.6,
                               label="waiting (I/O, timer)"),
         }
         handles = [keys[state] for state in STATES if state in drawn]
         if handles:
-            figure.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=8, frameon=False,
+            figure.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=LABEL_SIZE, frameon=False,
                           borderaxespad=0.1)
 
     def png(self) -> bytes:

@@ -14,7 +14,7 @@ import pytest
 
 import helpers.checks
 from helpers import exercises
-from helpers.exercises import Result, Wrong, check, evaluate, exercise, registered
+from helpers.exercises import Result, Wrong, check, evaluate, exercise, hint, registered
 
 LINE = "Exercise 99.1 (The answer): "
 
@@ -23,8 +23,10 @@ LINE = "Exercise 99.1 (The answer): "
 def answer_exercise():
     """Register exercise 99.1 for the test; afterwards the registry is as it was."""
     saved = dict(exercises._REGISTRY)
+    shown = dict(exercises._HINTS_SHOWN)
+    exercises._HINTS_SHOWN.clear()
 
-    @exercise("99.1", title="The answer", hint="return 42 from answer()")
+    @exercise("99.1", title="The answer", hint=("what is six times seven?", "return that number"))
     def check_answer(answer):
         got = answer()
         if got != 42:
@@ -34,6 +36,8 @@ def answer_exercise():
     yield check_answer
     exercises._REGISTRY.clear()
     exercises._REGISTRY.update(saved)
+    exercises._HINTS_SHOWN.clear()
+    exercises._HINTS_SHOWN.update(shown)
 
 
 @pytest.fixture
@@ -107,14 +111,54 @@ def not_implemented():
 def test_unsolved(answer):
     result = evaluate("99.1", answer)
     assert result.status == "unsolved"
-    assert str(result) == LINE + "not solved yet. Hint: return 42 from answer()"
+    assert str(result) == LINE + 'not solved yet. Stuck? Call hint("99.1").'
 
 
 def test_check_prints_exactly_one_line(capsys):
     assert check("99.1", lambda: 42) is None
     assert capsys.readouterr() == (LINE + "solved! answer() returns 42.\n", "")
-    check("99.1", ...)
-    assert capsys.readouterr().out == LINE + "not solved yet. Hint: return 42 from answer()\n"
+    for _ in range(2):  # unsolved never shows a hint, however often it is checked
+        check("99.1", ...)
+        assert capsys.readouterr().out == LINE + 'not solved yet. Stuck? Call hint("99.1").\n'
+
+
+FIRST = 'Hint 1 of 2 for 99.1: what is six times seven? (hint("99.1") again for a stronger one)'
+SECOND = "Hint 2 of 2 for 99.1: return that number"
+
+
+def test_hints_come_in_stages_when_asked(capsys):
+    for _ in range(4):
+        hint("99.1")
+    assert capsys.readouterr().out.splitlines() == [
+        FIRST, SECOND + " (that is the last hint)",
+        SECOND + " (that was the last hint, again)", SECOND + " (that was the last hint, again)"]
+
+
+def test_a_wrong_attempt_shows_the_first_stage_once(capsys):
+    check("99.1", lambda: 41)
+    assert capsys.readouterr().out.splitlines() == [
+        LINE + "not yet right: answer() should return 42, got 41", FIRST]
+    check("99.1", lambda: int("x"))  # the first stage was shown: no repeat
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    hint("99.1")  # ...and asking goes on to the next stage
+    assert capsys.readouterr().out == SECOND + " (that is the last hint)\n"
+
+
+def test_code_that_raised_shows_the_first_stage_too(capsys):
+    check("99.1", lambda: int("x"))
+    assert capsys.readouterr().out.splitlines()[1] == FIRST
+
+
+def test_a_single_hint_is_one_stage(capsys):
+    exercise("99.3", title="One", hint="just this")(lambda answer: "ok")
+    assert registered()["99.3"].hints == ("just this",)
+    hint("99.3")
+    assert capsys.readouterr().out == "Hint 1 of 1 for 99.3: just this (that is the last hint)\n"
+
+
+def test_hint_of_an_unknown_exercise_is_a_clear_error():
+    with pytest.raises(KeyError, match="no exercise 99.8"):
+        hint("99.8")
 
 
 def test_result_is_frozen():
@@ -140,6 +184,49 @@ def test_a_real_keyboard_interrupt_propagates(alarm_state):
     with pytest.raises(KeyboardInterrupt):
         evaluate("99.1", answer)
     assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_check_turns_an_interrupt_into_one_line(capsys, alarm_state):
+    def answer():
+        raise KeyboardInterrupt
+
+    check("99.1", answer)
+    assert capsys.readouterr() == (LINE + "interrupted — not checked.\n", "")
+
+
+def test_a_real_sigint_during_a_check_is_one_line(capsys, alarm_state):
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is not Python's default handler here")
+
+    def answer():
+        signal.raise_signal(signal.SIGINT)
+        forever()
+
+    check("99.1", answer)
+    assert capsys.readouterr() == (LINE + "interrupted — not checked.\n", "")
+
+
+def test_an_interrupt_inside_gevent_s_hub_prints_no_traceback(capsys, alarm_state):
+    gevent = pytest.importorskip("gevent")
+
+    def stuck():
+        # The interrupt lands in the hub (as the stop button does while a greenlet waits).
+        gevent.get_hub().loop.run_callback(lambda: signal.raise_signal(signal.SIGINT))
+        gevent.sleep(5)
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is not Python's default handler here")
+    check("99.1", stuck)
+    assert capsys.readouterr() == (LINE + "interrupted — not checked.\n", "")
+    assert gevent.hub.Hub.NOT_ERROR == (gevent.GreenletExit, SystemExit)  # restored
+
+
+def test_the_time_limit_inside_gevent_s_hub_prints_no_traceback(capsys):
+    gevent = pytest.importorskip("gevent")
+    check("99.1", lambda: gevent.sleep(5), time_limit=0.3)
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == LINE + "your code took longer than 0.3 s: is there an endless loop?"
+    assert err == ""
 
 
 # --- the time limit ----------------------------------------------------------------------
@@ -266,7 +353,8 @@ def test_ids_must_be_str(bad):
 
 
 @pytest.mark.parametrize("kwargs", [{"title": "", "hint": "h"}, {"title": "t", "hint": " "},
-                                    {"title": None, "hint": "h"}])
+                                    {"title": None, "hint": "h"}, {"title": "t", "hint": ()},
+                                    {"title": "t", "hint": ("h", "")}, {"title": "t", "hint": 5}])
 def test_title_and_hint_are_required(kwargs):
     with pytest.raises(ValueError):
         exercise("99.5", **kwargs)

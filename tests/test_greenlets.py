@@ -159,3 +159,21 @@ def test_hub_error_reports_collects_instead_of_printing(capsys):
     with hub_error_reports() as reports:
         gevent.spawn(lambda: None).join(timeout=5)
     assert reports == []
+
+
+def test_gevent_switches_into_the_hub_are_waits_except_sleep_0_and_idle():
+    tracer = Tracer()
+
+    def worker():
+        gevent.sleep(0)      # ready at once: pause
+        gevent.idle()        # ready at once: pause
+        gevent.sleep(0.01)   # a timer: wait
+
+    with trace_switches(tracer):
+        job = gevent.spawn(worker)
+        job.name = "w"
+        job.join(timeout=5)  # main waits for w
+    kinds = [(e.kind, e.detail) for e in tracer.events if e.task == "w" and e.kind != "run"]
+    assert kinds == [("pause", "switch to hub"), ("pause", "switch to hub"), ("wait", "switch to hub"),
+                     ("exit", "returned to hub")]
+    assert [e.kind for e in tracer.events if e.task == "main"][0] == "wait"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from helpers.stepper import Step, Stepper, StepperWidget, parse_value, step_through
@@ -96,12 +99,13 @@ def test_return_value_throw_and_close():
     thrown = Stepper(tally(0))
     thrown.next()
     step = thrown.throw(ValueError("bad value"))
-    assert step.describe() == "throw(ValueError('bad value')) -> raised ValueError: bad value"
+    assert step.describe() == ("throw(ValueError('bad value')) -> raised ValueError: bad value  "
+                               "[the exception ended the generator: every later press finds it finished]")
     assert thrown.state == "GEN_CLOSED"
 
     caught = Stepper(averager())
     caught.next()
-    assert caught.throw(KeyError).describe() == "throw(KeyError()) -> raised KeyError"
+    assert caught.throw(KeyError).describe().startswith("throw(KeyError()) -> raised KeyError  [the exception")
 
     closing = Stepper(tally(0))
     closing.next()
@@ -234,3 +238,72 @@ def test_step_is_a_plain_record():
     step = Step("next()", "yielded", 1, "GEN_SUSPENDED")
     assert step.describe() == "next() -> yielded 1"
     assert Step("close()", "closed", None, "GEN_CLOSED").describe() == "close() -> closed"
+
+
+# --------------------------------------------------------------------------- prints, and chapter 01's example
+
+def chatty():
+    print("chatty: started")
+    while True:
+        try:
+            got = yield
+        except ValueError as error:
+            print(f"chatty: caught {error}")
+            print("chatty: carrying on")
+            continue
+        print(f"chatty: got {got!r}")
+
+
+def test_what_the_generator_prints_is_kept_with_its_press_not_lost(capsys):
+    stepper = Stepper(chatty())
+    steps = [stepper.next(), stepper.send(3), stepper.throw(ValueError("bad"))]
+    assert capsys.readouterr().out == ""  # caught, not printed somewhere else
+    assert [step.printed for step in steps] == [
+        "chatty: started\n", "chatty: got 3\n", "chatty: caught bad\nchatty: carrying on\n"]
+    assert steps[2].describe() == "\n".join([
+        "throw(ValueError('bad')) -> yielded None",
+        "    printed: chatty: caught bad",
+        "    printed: chatty: carrying on"])
+    assert "last press: throw(ValueError('bad')) -> yielded None\n    printed: chatty: caught bad" in stepper.text()
+
+
+def test_the_widget_shows_the_generator_s_prints():
+    widget = step_through(chatty())
+    widget.press("next")
+    widget.press("throw")
+    assert widget.message.value == ("<code>throw(ValueError(&#x27;thrown in by the stepper&#x27;)) -&gt; "
+                                    "yielded None</code><br><code> &nbsp; &nbsp;printed: chatty: caught thrown "
+                                    "in by the stepper</code><br><code> &nbsp; &nbsp;printed: chatty: carrying "
+                                    "on</code>")
+    assert "printed: chatty: started" in widget.pane.value  # in the press log too
+
+
+CHAPTER_01 = Path(__file__).resolve().parent.parent / "notebooks" / "01_generators.ipynb"
+
+
+def chapter_01_example():
+    """The generator function chapter 01's widget cell defines (the cell minus its last line)."""
+    cells = json.loads(CHAPTER_01.read_text())["cells"]
+    source = next("".join(cell["source"]) for cell in cells
+                  if cell["cell_type"] == "code" and "step_through(" in "".join(cell["source"]))
+    *definition, last = source.rstrip().splitlines()
+    namespace: dict = {}
+    exec("\n".join(definition), namespace)
+    name = last.removeprefix("step_through(").removesuffix("())")
+    return namespace[name]
+
+
+def test_chapter_01_s_example_survives_the_natural_presses():
+    example = chapter_01_example()
+    stepper = Stepper(example())
+    presses = [stepper.next(), stepper.next(), stepper.next(), stepper.send(5), stepper.next(),
+               stepper.throw(ValueError("not a number")), stepper.send(2)]
+    assert all(step.outcome == "yielded" for step in presses), [step.describe() for step in presses]
+    assert [step.value for step in presses] == [0, 0, 0, 5, 5, 5, 7]
+    assert presses[1].printed and presses[5].printed  # next() and the caught throw both say something
+    assert "not a number" in presses[5].printed
+    widget = step_through(example())
+    for name in ("next", "next", "throw", "next"):
+        assert widget.press(name).outcome == "yielded"
+    assert "thrown in by the stepper" in widget.message.value or "printed" in widget.pane.value
+    assert widget.press("close").describe().startswith("close() -> closed")

@@ -197,3 +197,30 @@ def test_legend_names_only_the_states_drawn():
     legend = only_running.timeline().figure.legends[0]
     assert [text.get_text() for text in legend.get_texts()] == ["running"]
     assert Tracer().timeline().figure.legends == []
+
+
+def test_note_labels_are_readable_and_stay_inside_the_axes():
+    tracer = Tracer()
+    for task in ("top", "bottom"):
+        tracer.record(task, "run")
+        tracer.note(task, "a label at the left edge")
+        tracer.record(task, "wait", "sleep")
+        tracer.record(task, "run")
+        tracer.note(task, "a label at the right edge")
+        tracer.record(task, "exit")
+    timeline = tracer.timeline(title="edges")
+    figure = timeline.figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    ax = figure.axes[0]
+    box = ax.get_window_extent(renderer)
+    labels = [text for text in ax.texts if text.get_text().startswith("a label")]
+    assert len(labels) == 4
+    for label in labels:
+        assert label.get_fontsize() * figure.dpi / 72 >= 12  # pixels: readable on screen
+        extent = label.get_window_extent(renderer)
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, label.get_text()
+        assert box.y0 <= extent.y0 and extent.y1 <= box.y1, label.get_text()
+    for tick in ax.get_yticklabels():
+        assert tick.get_fontsize() * figure.dpi / 72 >= 12

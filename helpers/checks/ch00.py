@@ -13,8 +13,10 @@ def steps(name: str, count: int):
 
 
 @exercise("00.1", title="Predict the switch order",
-          hint="each task runs once per step, plus one last turn in which it finds it is done; "
-               "a finished task leaves the queue")
+          hint=("Count turns, not steps: a task gets a turn for each step, and one more turn in which "
+                "it runs off its end and finds it is done.",
+                "a has 3 steps, so 4 turns; b has 2 turns; c has 3: 9 turns in all. The queue goes a, b, "
+                "c for as long as all three are in it, and a finished task leaves the queue."))
 def predict_order(answer) -> str:
     tracer = round_robin({"a": steps("a", 3), "b": steps("b", 1), "c": steps("c", 2)}, Tracer())
     truth = tracer.order()
@@ -24,8 +26,10 @@ def predict_order(answer) -> str:
 
 
 @exercise("00.2", title="Make the cooks finish in a given order",
-          hint="a task that yields fewer times finishes sooner; return a dict of generators, "
-               "e.g. {'alice': steps('alice', 3), ...}")
+          hint=("When a task finishes depends only on how many steps it takes: the fewer its steps, "
+                "the sooner it is done.",
+                "Give bob the fewest steps and alice the most, each task made with steps(name, count); "
+                "make_tasks returns the three of them in a dict, keyed by name."))
 def finish_order(make_tasks) -> str:
     if not callable(make_tasks):
         raise Wrong("pass the function itself: check('00.2', make_tasks)")

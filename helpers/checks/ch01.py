@@ -21,8 +21,11 @@ def _generator_from(make, *args):
 
 
 @exercise("01.1", title="A running average",
-          hint="keep a total and a count in local variables; `number = yield average` hands the "
-               "average out and receives the next number")
+          hint=("The average needs two numbers that must survive from one send to the next: where can "
+                "a generator keep them, so that a second running_average() starts afresh?",
+                "Keep a total and a count in local variables, set before an endless loop; in the loop, "
+                "one yield expression both hands out the current average (None before the first "
+                "number) and receives the next number."))
 def running_average(make) -> str:
     gen = _generator_from(make)
     first = next(gen)
@@ -45,8 +48,11 @@ def running_average(make) -> str:
 
 
 @exercise("01.2", title="Countdown, as an iterator class",
-          hint="__init__ remembers where to start; __iter__ returns self; __next__ returns the "
-               "current number and counts down, or raises StopIteration below 1")
+          hint=("An iterator needs two methods: one that returns the iterator itself, and one that gives "
+                "the next value or says there is none left.",
+                "__init__ stores the current number; __iter__ returns the object itself; __next__ raises "
+                "StopIteration once the number has gone below 1, and otherwise returns it and lowers it "
+                "by one."))
 def countdown_class(cls) -> str:
     if not isinstance(cls, type):
         raise Wrong(f"pass the class itself (class Countdown: ...), not {cls!r}")
@@ -69,8 +75,11 @@ def countdown_class(cls) -> str:
 
 
 @exercise("01.3", title="A tab that returns its orders",
-          hint="yield the number of orders so far; when the value received is None, `return` the "
-               "list of orders: the caller finds it in StopIteration.value")
+          hint=("A generator's return value travels in the StopIteration that ends it; here, what ends "
+                "the tab is receiving None.",
+                "Keep a list of orders; loop for as long as the value received by the yield expression "
+                "(which hands out how many orders there are) is not None, adding each one; after the "
+                "loop, return the list."))
 def tab(make) -> str:
     gen = _generator_from(make)
     first = next(gen)

@@ -1,11 +1,11 @@
-"""Exercises of chapter 02 (yield from): collecting return values, close() in the expansion, a scheduler."""
+"""Exercises of chapter 02 (yield from): collecting return values, a session that cleans up after
+its worker, a round-robin run that collects results."""
 
 from __future__ import annotations
 
 import inspect
 
 from helpers.exercises import Wrong, exercise
-from helpers.pep380 import CASES, Case, compare, table, with_cleanup
 
 
 def summer(count):
@@ -17,8 +17,11 @@ def summer(count):
 
 
 @exercise("02.1", title="Collect the subgenerators' return values",
-          hint="for each subgenerator: `result = yield from sub`, append result to a list; "
-               "return the list at the end")
+          hint=("A for loop over a subgenerator re-yields its values, but a value sent to collect never "
+                "reaches it, and its return value is lost. Which construct passes send() through and "
+                "gives back the return value?",
+                "Loop over the subgenerators; for each one, the value of a yield from expression is that "
+                "subgenerator's return value: append it to a list, and return the list after the loop."))
 def collect(answer) -> str:
     if not callable(answer):
         raise Wrong(f"pass the function itself, not {answer!r}")
@@ -53,44 +56,81 @@ def collect(answer) -> str:
     return "sends reached each subgenerator in turn, and it returned [3, 10, 3]."
 
 
-def _delegate(subiterable):
-    return (yield from subiterable)
-
-
-def _returns_on_exit(log):
+def worker(log: list[str]):
+    """Exercise 02.2's subgenerator: adds up the numbers sent in, skips a ValueError thrown in,
+    returns the total when sent None, and always logs its own clean-up."""
+    total = 0
     try:
-        yield "working"
-    except GeneratorExit:
-        log.append("cleaned up and returned")
-        return "too late"
+        while True:
+            try:
+                number = yield total
+            except ValueError:
+                log.append("worker: skipped a bad value")
+                continue
+            if number is None:
+                return total
+            total += number
+    finally:
+        log.append("worker: cleaned up")
 
 
-# Five cases of the chapter's table (helpers.pep380.CASES) that close() or the other branches
-# of the expansion decide, and two that only exercise 02.2 needs.
-_CHAPTER_CASES = {case.name: case for case in CASES}
-CLOSE_CASES = [_CHAPTER_CASES[name] for name in (
-    "close", "plain iterator, close", "close, subgenerator ignores it", "send", "throw, uncaught")] + [
-    Case("close, before the subgenerator starts", with_cleanup, ["close", "next"]),
-    Case("close, subgenerator returns", _returns_on_exit, ["next", "close"]),
+def _run(answer, presses: list) -> tuple[list[str], list[str]]:
+    """Press ``presses`` on answer(worker(log), log); return what each press gave, and the log."""
+    log: list[str] = []
+    gen = answer(worker(log), log)
+    if not inspect.isgenerator(gen):
+        raise Wrong("session(sub, log) must be a generator function (it delegates with `yield from`)")
+    seen = []
+    for press in presses:
+        try:
+            if press == "close":
+                gen.close()
+                seen.append("closed")
+            elif isinstance(press, type):
+                seen.append(f"yielded {gen.throw(press('thrown in'))!r}")
+            else:
+                seen.append(f"yielded {gen.send(press)!r}")
+        except StopIteration as stop:
+            seen.append(f"returned {stop.value!r}")
+        except KeyError:
+            seen.append("raised KeyError")
+        if not seen[-1].startswith("yielded"):
+            break
+    gen.close()
+    return seen, log
+
+
+# (what the case shows, the presses: None = next(), a number = send, an exception class = throw, "close")
+SESSION_CASES = [
+    ("send and throw reach the worker, its return value comes back",
+     [None, 2, ValueError, 3, None],
+     ["yielded 0", "yielded 2", "yielded 2", "yielded 5", "returned 5"],
+     ["open", "worker: skipped a bad value", "worker: cleaned up", "closed"]),
+    ("closed half-way", [None, 1, "close"], ["yielded 0", "yielded 1", "closed"],
+     ["open", "worker: cleaned up", "closed"]),
+    ("an error the worker does not catch", [None, KeyError], ["yielded 0", "raised KeyError"],
+     ["open", "worker: cleaned up", "closed"]),
 ]
 
 
-@exercise("02.2", title="close() in the PEP 380 expansion",
-          hint="in `except GeneratorExit`: look up _i.close (a plain iterator may have none: "
-               "AttributeError), call it if it exists, then re-raise the GeneratorExit")
-def close_semantics(answer) -> str:
-    if not inspect.isgeneratorfunction(answer):
-        raise Wrong("pass your expansion, a generator function taking the subiterable")
-    rows = compare(CLOSE_CASES, _delegate, answer)
-    if any(row.other.startswith("raised NotImplementedError") for row in rows):
-        raise NotImplementedError  # the stub's close() branch: not solved yet
-    differing = [row for row in rows if not row.same]
-    if differing:
-        cases = {row.case for row in differing}
-        shown = [row for row in rows if row.case in cases]
-        raise Wrong("it behaves differently from real `yield from`:\n"
-                    + table(shown, other_title="yours", width=60))
-    return f"all {len(CLOSE_CASES)} cases behave as real `yield from` does."
+@exercise("02.2", title="A session that cleans up after its worker",
+          hint=("Let `yield from` do the forwarding: send, throw and close all reach the worker through "
+                "it. Your part is the bookkeeping around it, and that part must run however the "
+                "delegation ends: returned, raised, or closed.",
+                "Log \"open\", then delegate inside a try block whose finally clause logs \"closed\"; keep "
+                "the value of the yield from expression and return it. You need no except clause: by "
+                "the time GeneratorExit reaches your finally, yield from has closed the worker."))
+def session(answer) -> str:
+    if not callable(answer):
+        raise Wrong(f"pass the function itself, not {answer!r}")
+    for what, presses, want_seen, want_log in SESSION_CASES:
+        seen, log = _run(answer, presses)
+        if seen != want_seen:
+            raise Wrong(f"{what}: the presses gave {seen}, not {want_seen}")
+        if log != want_log:
+            raise Wrong(f"{what}: the log is {log}, not {want_log}")
+    return ("sends and throws reached the worker, its total came back, and \"closed\" came after its "
+            "clean-up every time.")
 
 
 def _counting_task(log, name, steps, result):
@@ -101,8 +141,11 @@ def _counting_task(log, name, steps, result):
 
 
 @exercise("02.3", title="A round-robin run that collects results",
-          hint="keep a queue of (name, task); pop the first, next() it; on StopIteration store "
-               "its .value under its name, otherwise put it back at the end")
+          hint=("Start from the chapter's Scheduler.run: it already takes turns. What changes is what "
+                "you do when a task's next() raises StopIteration.",
+                "Keep a deque of (name, task) pairs; each turn, take one from the left and call next() "
+                "on it; if that raised StopIteration, store the exception's value under the name, "
+                "otherwise put the pair back on the right."))
 def run_all(answer) -> str:
     if not callable(answer):
         raise Wrong(f"pass the function itself, not {answer!r}")

@@ -37,8 +37,11 @@ def _switches_during(call):
 
 
 @exercise("03.1", title="Ping-pong with values",
-          hint="ping starts with 1 and calls pong.switch(value); pong answers with ping.switch(value + 1); "
-               "each side appends what it receives (or sends) to one shared list")
+          hint=("Two greenlets, each switching to the other: a value passed to switch() comes out of the "
+                "other side's switch() call (or, the first time, as the argument of its function).",
+                "ping starts from 1 and passes each value to pong through a switch; pong sends back one "
+                "more, through a switch to ping; ping records both numbers in one list and goes on with "
+                "the next value; after `rounds` rounds ping's function ends and main takes over again."))
 def ping_pong(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('03.1', ping_pong)")
@@ -54,8 +57,10 @@ def ping_pong(answer) -> str:
 
 
 @exercise("03.2", title="Predict the print order",
-          hint="follow the switches by hand; a greenlet that finishes goes back to its parent (main), "
-               "and a greenlet nobody switches to again never finishes")
+          hint=("Follow the switches by hand, one line at a time, writing down each log line as it "
+                "happens.",
+                "A greenlet that finishes goes back to its parent (here main), not to whoever switched to "
+                "it last; and a greenlet nobody switches back to never finishes its function."))
 def predict(answer) -> str:
     truth: list[str] = []
     puzzle(truth)
@@ -72,8 +77,11 @@ class _Bomb(list):
 
 
 @exercise("03.3", title="Switch from deep inside a recursive walk",
-          hint="start a greenlet running a plain recursive walk(node); at each leaf it calls "
-               "consumer.switch(leaf); the iterator's __next__ switches into the walker and returns what comes back")
+          hint=("A generator cannot yield from deep inside plain recursive calls, but a greenlet can switch "
+                "out of any depth.",
+                "Run a plain recursive walk in a greenlet; at each leaf it switches to the consumer with "
+                "the leaf; __next__ switches into the walker and returns what comes back; when the walk "
+                "is over, __next__ must end the iteration the way every iterator does (chapter 01)."))
 def deep_leaves(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('03.3', leaves)")

@@ -1,4 +1,4 @@
-"""Exercises of chapter 04 (gevent): a bounded crawler, a timeout-safe fetch, a cruncher that shares.
+"""Exercises of chapter 04 (gevent): a crawler polite to each host, a timeout-safe fetch, any loop made to share.
 
 The checkers run the learner's code in this kernel's gevent hub, with fake "fetches" that
 only sleep (gevent.sleep), so they need no network and leave nothing running.
@@ -27,34 +27,61 @@ class FakeSite:
         return f"page of {url}"
 
 
-@exercise("04.1", title="A bounded crawler with Pool",
-          hint="make a gevent.pool.Pool(size) and use pool.map(fetch, urls): at most `size` fetches run "
-               "at once, and results come back in the order of urls")
-def bounded_crawler(answer) -> str:
+def host(url: str) -> str:
+    """The host of a url of exercise 04.1: ``host("b.test/page/3") == "b.test"``."""
+    return url.split("/", 1)[0]
+
+
+# Exercise 04.1's pages: three hosts, interleaved, with uneven delays.
+CRAWL_URLS = [f"{name}.test/page/{n}" for name, n in [
+    ("a", 1), ("b", 1), ("c", 1), ("a", 2), ("b", 2), ("a", 3),
+    ("c", 2), ("a", 4), ("b", 3), ("a", 5), ("b", 4), ("a", 6)]]
+
+
+@exercise("04.1", title="A crawler that is polite to each host",
+          hint=("The chapter's Pool put one limit on every fetch at once. Here each host gets its own "
+                "limit, and a busy host must not hold up the others: how many limits do you need, "
+                "and where do you keep them?",
+                "Keep one gevent.pool.Pool of size per_host for each host, in a dict keyed by host; "
+                "start every fetch on its own host's pool, keep the greenlets in the order of urls, "
+                "wait for all of them, then return their values."))
+def polite_crawler(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('04.1', crawl)")
-    urls = [f"/page/{n}" for n in range(1, 13)]
-    site = FakeSite({url: 0.01 * (1 + (7 * n) % 5) for n, url in enumerate(urls)})  # uneven delays
+    delays = {url: 0.01 * (1 + (7 * n) % 5) for n, url in enumerate(CRAWL_URLS)}
+    site = FakeSite(delays)
+    per_host = {name: InFlight() for name in ("a.test", "b.test", "c.test")}
+
+    def fetch(url: str) -> str:
+        with per_host[host(url)]:
+            return site.fetch(url)
+
     with gevent.Timeout(10, Wrong("crawl(...) took longer than 10 s")):
-        got = answer(urls, site.fetch, 4)
-    want = [f"page of {url}" for url in urls]
+        got = answer(list(CRAWL_URLS), fetch, 2)
+    want = [f"page of {url}" for url in CRAWL_URLS]
     if not isinstance(got, list):
         raise Wrong(f"crawl(...) should return a list, got {type(got).__name__}")
     if sorted(map(str, got)) == sorted(want) and got != want:
         raise Wrong("every page is there, but not in the order of urls: return them in that order")
     if got != want:
-        raise Wrong(f"crawl(urls, fetch, 4) should return {want[:2]} ... ({len(want)} pages), got {got!r}")
-    if site.in_flight.most > 4:
-        raise Wrong(f"{site.in_flight.most} fetches ran at once: the limit was 4")
-    if site.in_flight.most < 4:
-        raise Wrong(f"at most {site.in_flight.most} fetch(es) ran at once: with a limit of 4 and 12 pages, "
-                    "4 should run together")
-    return "12 pages in order, never more than 4 in flight, and 4 at a time."
+        raise Wrong(f"crawl(urls, fetch, 2) should return {want[:2]} ... ({len(want)} pages), got {got!r}")
+    crowded = {name: gauge.most for name, gauge in per_host.items() if gauge.most > 2}
+    if crowded:
+        raise Wrong(f"at most 2 fetches per host at once, but {crowded} ran together")
+    if per_host["a.test"].most < 2:
+        raise Wrong("a.test has 6 pages and a limit of 2, but its fetches ran one at a time")
+    if site.in_flight.most <= 2:
+        raise Wrong(f"at most {site.in_flight.most} fetches ran at once in all: the hosts waited for each "
+                    "other; a limit per host should let the other hosts go on")
+    return "12 pages in order, never more than 2 per host, and the hosts did not wait for each other."
 
 
 @exercise("04.2", title="A timeout-safe fetch",
-          hint="wrap the call in `with gevent.Timeout(seconds, False):` (silent), and return None when "
-               "the block was cut short; a Timeout object of your own is fine too, but catch only it")
+          hint=("gevent has an object that raises an exception in whoever is waiting when the time is up. "
+                "It works as a context manager, and it can be told to end the block silently.",
+                "Put the fetch call in a with block on gevent.Timeout, passing False as the exception so "
+                "that the block just ends when time is up; if it ended without a page, return None. "
+                "Catch nothing else: other errors must pass through."))
 def timeout_safe(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('04.2', fetch_or_none)")
@@ -95,38 +122,58 @@ def timeout_safe(answer) -> str:
     return "in time: the page; too slow: None and the fetch interrupted; other errors pass through."
 
 
-def _sum_of_squares(n: int) -> int:
-    return (n - 1) * n * (2 * n - 1) // 6
-
-
-@exercise("04.3", title="A cruncher that shares",
-          hint="add `if i % 1000 == 0: gevent.sleep(0)` inside the loop: a voluntary switch lets the hub "
-               "run the others")
-def sharing_cruncher(answer) -> str:
+@exercise("04.3", title="Make any loop share",
+          hint=("The loop's body cannot change, so the stepping aside must happen while the loop asks "
+                "for its next item. Which kind of function from chapter 01 runs your code between one "
+                "item and the next?",
+                "Write a generator: hand out each item in turn with yield, count them, and each time the "
+                "count reaches a multiple of every, give the hub a turn with a sleep of zero seconds."))
+def cooperative_loop(answer) -> str:
     if not callable(answer):
-        raise Wrong("pass the function itself: check('04.3', crunch)")
-    n = 200_000
-    beats = []
+        raise Wrong("pass the function itself: check('04.3', cooperative)")
+    for rows, every in ((95, 10), (60, 25)):
+        log = _run_beside_heartbeat(answer, list(range(rows)), every)
+        items = [entry for entry in log if entry != "beat"]
+        if items != list(range(rows)):
+            raise Wrong(f"the loop over cooperative(rows, {every}) should see the {rows} rows unchanged, "
+                        f"in order; it saw {_brief(items)}")
+        beats = log.count("beat")
+        runs = [len(run) for run in " ".join("x" if entry != "beat" else "|" for entry in log)
+                .replace(" ", "").split("|")]
+        if beats == 0:
+            raise Wrong(f"the heartbeat never beat while {rows} rows went by: it starved")
+        if max(runs) > every + 1:
+            raise Wrong(f"the loop handled {max(runs)} rows in a row without letting the heartbeat beat "
+                        f"(every={every}): hand out the rows one at a time, and step aside every {every}")
+        if beats > rows // every + 2:
+            raise Wrong(f"the heartbeat beat {beats} times for {rows} rows with every={every}: that is "
+                        f"a switch after (nearly) every row, not after every {every}th")
+    return "rows unchanged and in order, and the heartbeat beat once every `every` rows."
+
+
+def _brief(items: list) -> str:
+    return repr(items) if len(items) <= 6 else f"{items[:5]!r}... ({len(items)} in all)"
+
+
+def _run_beside_heartbeat(answer, rows: list[int], every: int) -> list:
+    """Loop over answer(rows, every) next to a heartbeat greenlet; return the shared log
+    (each row as the loop sees it, and "beat" each time the heartbeat runs)."""
+    log: list = []
     running = [True]
 
     def heartbeat():
         while running[0]:
-            beats.append(1)
             gevent.sleep(0)
+            if running[0]:
+                log.append("beat")
 
     beat = gevent.spawn(heartbeat)
     try:
-        gevent.sleep(0)  # the heartbeat starts beating
-        before = len(beats)
-        got = answer(n)
-        during = len(beats) - before
+        gevent.sleep(0)  # the heartbeat starts and waits for its next turn
+        with gevent.Timeout(5, Wrong("the loop over cooperative(...) took longer than 5 s")):
+            for row in answer(rows, every):
+                log.append(row)  # the loop's body: it never steps aside by itself
     finally:
         running[0] = False
-        beat.join(timeout=1)
         beat.kill(timeout=1)
-    if got != _sum_of_squares(n):
-        raise Wrong(f"crunch({n}) should return {_sum_of_squares(n)}, got {got!r}")
-    if during < 10:
-        raise Wrong(f"the heartbeat beat {during} time(s) while crunch({n}) ran: it starved. "
-                    "Let the others run now and then")
-    return f"right sum, and the heartbeat kept beating ({'many' if during >= 50 else 'some'} beats) while it ran."
+    return log

@@ -31,6 +31,7 @@ def collect_not_a_generator(subgenerators):
 
 
 def pep380(subiterable):
+    """PEP 380's expansion, runnable (tests/test_pep380.py compares it with real `yield from`)."""
     _i = iter(subiterable)
     try:
         _y = next(_i)
@@ -68,81 +69,68 @@ def pep380(subiterable):
     return _r
 
 
-def _variant(on_exit):
-    """The expansion with another GeneratorExit branch ``on_exit(_i, _e)``."""
-    def expansion(subiterable):
-        _i = iter(subiterable)
+def session(sub, log):
+    log.append("open")
+    try:
+        result = yield from sub
+        return result
+    finally:
+        log.append("closed")
+
+
+def session_with_a_loop(sub, log):
+    log.append("open")
+    try:
+        for value in sub:  # send() never reaches sub: it gets None and returns at once
+            yield value
+    finally:
+        log.append("closed")
+
+
+def session_closed_only_on_close(sub, log):
+    log.append("open")
+    try:
+        result = yield from sub
+    except GeneratorExit:
+        log.append("closed")
+        raise
+    return result  # returned or raised: no "closed"
+
+
+def session_forgets_the_result(sub, log):
+    log.append("open")
+    try:
+        yield from sub
+    finally:
+        log.append("closed")
+
+
+def session_closes_first(sub, log):
+    """Forwards everything by hand, but on close() logs "closed" before the worker cleans up."""
+    log.append("open")
+    value = next(sub)
+    while True:
         try:
-            _y = next(_i)
-        except StopIteration as _e:
-            return _e.value
-        while True:
+            sent = yield value
+        except GeneratorExit:
+            log.append("closed")
+            sub.close()
+            raise
+        except BaseException as error:
             try:
-                _s = yield _y
-            except GeneratorExit as _e:
-                on_exit(_i, _e)
-                raise _e
-            except BaseException as _e:
-                if not hasattr(_i, "throw"):
-                    raise _e
-                try:
-                    _y = _i.throw(_e)
-                except StopIteration as _stop:
-                    return _stop.value
-            else:
-                try:
-                    _y = next(_i) if _s is None else _i.send(_s)
-                except StopIteration as _stop:
-                    return _stop.value
-    return expansion
-
-
-def _forget(_i, _e):
-    pass  # never closes the subiterator
-
-
-def _always_close(_i, _e):
-    _i.close()  # AttributeError on an iterator without close()
-
-
-def _swallow(_i, _e):
-    try:
-        _i.close()
-    except (AttributeError, RuntimeError):
-        pass  # hides the subgenerator's RuntimeError
-
-
-def stub(subiterable):
-    """The notebook's stub: the expansion with its close() branch left to the learner."""
-    _i = iter(subiterable)
-    try:
-        _y = next(_i)
-    except StopIteration as _e:
-        _r = _e.value
-    else:
-        while True:
-            try:
-                _s = yield _y
-            except GeneratorExit as _e:
-                raise NotImplementedError("your close() handling goes here")
-            except BaseException as _e:
-                try:
-                    _m = _i.throw
-                except AttributeError:
-                    raise _e
-                else:
-                    try:
-                        _y = _m(_e)
-                    except StopIteration as _e:
-                        _r = _e.value
-                        break
-            else:
-                try:
-                    _y = next(_i) if _s is None else _i.send(_s)
-                except StopIteration as _e:
-                    _r = _e.value
-                    break
-    return _r
+                value = sub.throw(error)
+            except StopIteration as stop:
+                log.append("closed")
+                return stop.value
+            except BaseException:
+                log.append("closed")
+                raise
+            continue
+        try:
+            value = sub.send(sent)
+        except StopIteration as stop:
+            log.append("closed")
+            return stop.value
 
 
 def run_all(tasks):
@@ -186,12 +174,13 @@ def run_without_results(tasks):
 
 SOLUTIONS = {
     "02.1": collect,
-    "02.2": pep380,
+    "02.2": session,
     "02.3": run_all,
 }
 
 WRONG = {
     "02.1": [collect_with_a_loop, collect_last_only, collect_not_a_generator],
-    "02.2": [_variant(_forget), _variant(_always_close), _variant(_swallow), lambda sub: sub],
+    "02.2": [session_with_a_loop, session_closed_only_on_close, session_forgets_the_result,
+             session_closes_first, lambda sub, log: sub, "session"],
     "02.3": [run_one_after_another, run_without_results, "run_all"],
 }

@@ -1,25 +1,63 @@
 """Reference solutions (and answers that must fail) for chapter 04's exercises."""
 
 import gevent
+import gevent.lock
 import gevent.pool
 
-
-def crawl(urls, fetch, size):
-    return gevent.pool.Pool(size).map(fetch, urls)
+from helpers.checks.ch04 import host
 
 
-def crawl_serial(urls, fetch, size):
-    return [fetch(url) for url in urls]
+def crawl(urls, fetch, per_host):
+    pools = {}
+    jobs = []
+    for url in urls:
+        if host(url) not in pools:
+            pools[host(url)] = gevent.pool.Pool(per_host)
+        jobs.append(pools[host(url)].spawn(fetch, url))
+    gevent.joinall(jobs, raise_error=True)
+    return [job.value for job in jobs]
 
 
-def crawl_unbounded(urls, fetch, size):
+def crawl_with_semaphores(urls, fetch, per_host):
+    """Another right answer: one semaphore per host, one greenlet per url."""
+    limits = {host(url): gevent.lock.BoundedSemaphore(per_host) for url in urls}
+
+    def polite_fetch(url):
+        with limits[host(url)]:
+            return fetch(url)
+
+    jobs = [gevent.spawn(polite_fetch, url) for url in urls]
+    gevent.joinall(jobs, raise_error=True)
+    return [job.value for job in jobs]
+
+
+def crawl_one_pool(urls, fetch, per_host):
+    return gevent.pool.Pool(per_host).map(fetch, urls)  # one limit for all hosts together
+
+
+def crawl_host_after_host(urls, fetch, per_host):
+    pages = {}
+    for name in dict.fromkeys(host(url) for url in urls):
+        mine = [url for url in urls if host(url) == name]
+        pages.update(zip(mine, gevent.pool.Pool(per_host).map(fetch, mine)))
+    return [pages[url] for url in urls]
+
+
+def crawl_unbounded(urls, fetch, per_host):
     jobs = [gevent.spawn(fetch, url) for url in urls]
     gevent.joinall(jobs, timeout=10)
     return [job.value for job in jobs]
 
 
-def crawl_unordered(urls, fetch, size):
-    return list(gevent.pool.Pool(size).imap_unordered(fetch, urls))
+def crawl_grouped_by_host(urls, fetch, per_host):
+    pools = {host(url): gevent.pool.Pool(per_host) for url in urls}
+    jobs = {url: pools[host(url)].spawn(fetch, url) for url in urls}
+    gevent.joinall(list(jobs.values()))
+    return [jobs[url].value for url in sorted(urls, key=host)]
+
+
+def crawl_serial(urls, fetch, per_host):
+    return [fetch(url) for url in urls]
 
 
 def fetch_or_none(fetch, url, seconds):
@@ -42,31 +80,62 @@ def fetch_swallowing_errors(fetch, url, seconds):
         return None
 
 
-def crunch(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-        if i % 1000 == 0:
-            gevent.sleep(0)  # let the others run
-    return total
+def cooperative(items, every):
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % every == 0:
+            gevent.sleep(0)  # the others get a turn
 
 
-def crunch_hogging(n):
-    return sum(i * i for i in range(n))
+def cooperative_hogging(items, every):
+    yield from items
 
 
-def crunch_wrong_sum(n):
-    return crunch(n + 1)
+def cooperative_every_item(items, every):
+    for item in items:
+        yield item
+        gevent.sleep(0)
+
+
+def cooperative_eager(items, every):
+    rows = []
+    for count, item in enumerate(items, 1):
+        rows.append(item)
+        if count % every == 0:
+            gevent.sleep(0)
+    return rows  # the switches all happen before the loop sees its first row
+
+
+def cooperative_fixed(items, every):
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % 1000 == 0:  # ignores `every`
+            gevent.sleep(0)
+
+
+def cooperative_loses_rows(items, every):
+    for count, item in enumerate(items, 1):
+        if count % every == 0:
+            gevent.sleep(0)
+        else:
+            yield item
 
 
 SOLUTIONS = {
     "04.1": crawl,
     "04.2": fetch_or_none,
-    "04.3": crunch,
+    "04.3": cooperative,
+}
+
+# Other right answers, which must pass too.
+ALSO_RIGHT = {
+    "04.1": [crawl_with_semaphores],
 }
 
 WRONG = {
-    "04.1": [crawl_serial, crawl_unbounded, crawl_unordered, crawl(["/a"], str, 1)],
+    "04.1": [crawl_one_pool, crawl_host_after_host, crawl_unbounded, crawl_grouped_by_host, crawl_serial,
+             "crawl"],
     "04.2": [fetch_leaving_it_running, fetch_swallowing_errors, "fetch"],
-    "04.3": [crunch_hogging, crunch_wrong_sum, 42],
+    "04.3": [cooperative_hogging, cooperative_every_item, cooperative_eager, cooperative_fixed,
+             cooperative_loses_rows, 42],
 }
