@@ -6,7 +6,7 @@ Who calls it: the notebooks, as ``with slow_site(delay=0.2) as site:``, then any
 (urllib, raw sockets, aiohttp) on ``site.url("/page/1")``.
 
 Public names:
-    slow_site(*, delay=0.2, chapters=12, tracer=None) -> SlowSite   start a site (a context manager)
+    slow_site(*, delay=0.2, chapters=12, tracer=None, keepalive=None) -> SlowSite   start a site (a context manager)
     SlowSite   the handle: base_url, url(), address, requests, max_in_flight, tracer, chapter_urls(),
                expected_page(), errors, stop()
     Request    one answered request: method, path (with its query string), status
@@ -62,6 +62,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from helpers._checks import seconds
 from helpers.gauge import InFlight
 from helpers.servers import BACKLOG, BackgroundServer
 from helpers.trace import Tracer
@@ -199,7 +200,10 @@ class SlowSite(BackgroundServer):
     Made and started by slow_site(); stop() or leaving the ``with`` block ends it.
     """
 
-    def __init__(self, *, delay: float = 0.2, chapters: int = 12, tracer: Tracer | None = None) -> None:
+    def __init__(self, *, delay: float = 0.2, chapters: int = 12, tracer: Tracer | None = None,
+                 keepalive: float | None = None) -> None:
+        if keepalive is not None:
+            keepalive = seconds(keepalive, "keepalive")
         if tracer is not None and not isinstance(tracer, Tracer):
             raise TypeError(f"tracer must be a helpers.trace.Tracer, not {type(tracer).__name__}")
         if isinstance(chapters, bool) or not isinstance(chapters, int) or not 1 <= chapters <= MAX_CHAPTERS:
@@ -208,6 +212,7 @@ class SlowSite(BackgroundServer):
         super().__init__("site")
         self.delay = delay
         self.chapters = chapters
+        self.keepalive = keepalive
         self.tracer = Tracer() if tracer is None else tracer
         self._runner: web.AppRunner | None = None
         self._arrivals = itertools.count()
@@ -263,7 +268,9 @@ class SlowSite(BackgroundServer):
             app.router.add_get(path, handler)  # GET and HEAD
             app.router.add_route("*", path, self._not_allowed)  # any other method on the same path
         app.router.add_route("*", "/{anything:.*}", self._not_found)  # checked last
-        self._runner = web.AppRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE)
+        options = {} if self.keepalive is None else {"keepalive_timeout": self.keepalive}
+        self._runner = web.AppRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
+                                     **options)
         await self._runner.setup()
         await web.SockSite(self._runner, sock, backlog=BACKLOG).start()
         self.tracer.record("server", "spawn", "listening")
@@ -351,12 +358,15 @@ class SlowSite(BackgroundServer):
         return _html_response(_chapter_html(i))
 
 
-def slow_site(*, delay: float = 0.2, chapters: int = 12, tracer: Tracer | None = None) -> SlowSite:
+def slow_site(*, delay: float = 0.2, chapters: int = 12, tracer: Tracer | None = None,
+              keepalive: float | None = None) -> SlowSite:
     """Start the slow site on 127.0.0.1 (a port the OS picks) and return its handle.
 
     ``delay``: seconds every page but the home page waits before it answers (0..30);
     ``chapters``: how many chapters the book has (1..500). Anything else raises ValueError.
     ``tracer``: record into this Tracer (beside a cell's own lanes) instead of a new one, ``site.tracer``.
+    ``keepalive``: seconds an idle keep-alive connection stays open before the site closes it
+    (None: aiohttp's default, about an hour; chapter 08 shortens it to show a client waiting it out).
     Use it as ``with slow_site() as site:``; leaving the block stops it.
     """
-    return SlowSite(delay=delay, chapters=chapters, tracer=tracer).start()
+    return SlowSite(delay=delay, chapters=chapters, tracer=tracer, keepalive=keepalive).start()

@@ -1,0 +1,403 @@
+"""Chapter 05's two comparisons: what one wait costs (select, poll, epoll), and three server models.
+
+Who calls it: chapter 05's notebook.
+
+    wait_costs(idle, busy)     seconds per wait call of select, poll and epoll with ``idle``
+                               registered descriptors that never become ready and ``busy`` that
+                               always are (used by compare_waits; not in ``__all__``)
+    compare_waits()            both shapes (many idle + 1 busy; few busy) measured, as a WaitReport
+                               whose ``text()`` prints the verdicts and ``plot()`` draws the curve
+    compare_models(n)          process-, thread- and event-per-connection servers, each in a fresh
+                               interpreter, on the same n clients; a ModelsReport with verdicts
+
+Measuring: each figure is the best of several batches of calls (the least disturbed by other
+programs), and the verdicts compare ratios with generous bands, so they hold on a loaded machine.
+
+Threads and processes: compare_waits() runs in the caller's thread. compare_models() starts one
+server process at a time (``python -m helpers._models_child``), drives n blocking client sockets
+from the caller's thread, reads the server's processes, threads, descriptors and memory from
+/proc, and kills the server's whole process group before moving on. Nothing prints.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from helpers.fresh import kill_group
+from helpers.timing import about, at_least
+
+__all__ = ["compare_models", "compare_waits"]  # what notebooks use
+
+METHODS = ("select", "poll", "epoll")
+SELECT_CEILING = 1024       # FD_SETSIZE: select() refuses descriptors from here on
+SELECT_MARGIN = 24          # descriptor numbers kept free below the ceiling
+CALLS = 400                 # wait calls per batch
+BATCHES = 5                 # best of this many batches
+
+
+# --- the cost of one wait -------------------------------------------------------------------
+
+
+@dataclass
+class _Descriptors:
+    """``idle`` duplicates of a pipe's read end (never readable) and ``busy`` readable socket ends."""
+
+    idle: int
+    busy: int
+    fds: list[int] = field(default_factory=list)
+
+    def __enter__(self) -> _Descriptors:
+        self._pipe = os.pipe()
+        self._idle = []
+        self._pairs = []
+        try:
+            for _ in range(self.idle):
+                fd = os.dup(self._pipe[0])
+                self._idle.append(fd)
+                if fd >= SELECT_CEILING - SELECT_MARGIN:
+                    break
+            self._pairs = [socket.socketpair() for _ in range(self.busy)]
+            for _a, b in self._pairs:
+                b.send(b"x")  # never read: stays ready
+            self._idle = self._idle[:self.idle]
+            self.fds = self._idle + [a.fileno() for a, _b in self._pairs]
+            if max(self.fds) >= SELECT_CEILING:
+                raise RuntimeError(f"descriptor {max(self.fds)} is past select()'s ceiling of {SELECT_CEILING}")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for fd in self._idle:
+            os.close(fd)
+        for a, b in self._pairs:
+            a.close()
+            b.close()
+        os.close(self._pipe[0])
+        os.close(self._pipe[1])
+        self._idle, self._pairs = [], []
+
+
+def _best(call: Callable[[], object], calls: int = CALLS, batches: int = BATCHES) -> float:
+    best = math.inf
+    for _ in range(batches):
+        start = time.perf_counter()
+        for _ in range(calls):
+            call()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
+def _room_below_ceiling() -> int:
+    """How many more descriptors fit below select()'s ceiling here (estimated from what is open)."""
+    top = SELECT_CEILING - SELECT_MARGIN
+    try:
+        taken = sum(1 for name in os.listdir("/proc/self/fd") if int(name) < top)
+    except (OSError, ValueError):
+        return 0
+    return top - taken - 10  # the pipe, the busy sockets, a little slack
+
+
+def wait_costs(idle: int, busy: int = 1) -> dict[str, float]:
+    """Seconds per wait call (timeout 0) for each of select, poll, epoll, over the same descriptors."""
+    if idle < 0 or busy < 1:
+        raise ValueError(f"idle must be >= 0 and busy >= 1, not {idle}, {busy}")
+    with _Descriptors(idle, busy) as d:
+        if len(d.fds) < idle + busy:
+            raise RuntimeError(f"only {len(d.fds)} descriptors fit below select()'s ceiling of {SELECT_CEILING}")
+        fds = d.fds
+        poller = select.poll()
+        epoll = select.epoll()
+        try:
+            for fd in fds:
+                poller.register(fd, select.POLLIN)
+                epoll.register(fd, select.EPOLLIN)
+            return {
+                "select": _best(lambda: select.select(fds, [], [], 0)),
+                "poll": _best(lambda: poller.poll(0)),
+                "epoll": _best(lambda: epoll.poll(0)),
+            }
+        finally:
+            epoll.close()
+
+
+def _one_shot_costs() -> dict[str, float]:
+    """Seconds per wait when the interest changes every time (register, wait, unregister), 1 busy socket."""
+    with _Descriptors(0, 1) as d:
+        fd = d.fds[0]
+        epoll = select.epoll()
+        try:
+            def epoll_once() -> None:
+                epoll.register(fd, select.EPOLLIN)
+                epoll.poll(0)
+                epoll.unregister(fd)
+            return {"select": _best(lambda: select.select([fd], [], [], 0)), "epoll": _best(epoll_once)}
+        finally:
+            epoll.close()
+
+
+@dataclass(frozen=True)
+class WaitReport:
+    """Seconds per wait call: ``curve[method]`` is a list over ``idle_counts`` (1 busy each);
+    ``few_busy`` (3 busy, no idle) and ``one_shot`` (interest changed every wait) by method."""
+
+    idle_counts: tuple[int, ...]
+    curve: dict[str, list[float]]
+    few_busy: dict[str, float]
+    one_shot: dict[str, float]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def many_idle(self) -> int:
+        return self.idle_counts[-1]
+
+    def text(self) -> str:
+        sel, ep = self.curve["select"][-1], self.curve["epoll"][-1]
+        lines = [
+            f"{self.many_idle:,} idle connections + 1 busy: "
+            + str(at_least(sel / ep, 5, "epoll's wait is faster than select's")),
+            f"{self.many_idle:,} idle connections + 1 busy: "
+            + str(at_least(self.curve["poll"][-1] / ep, 5, "epoll's wait is faster than poll's")),
+            "3 busy connections, nothing idle: select takes "
+            + str(about(self.few_busy["select"], self.few_busy["epoll"], (1, 10), unit_name="epoll's time")),
+            "1 busy connection, interest changed at every wait: "
+            + str(at_least(self.one_shot["epoll"] / self.one_shot["select"], 1.25,
+                           "select wins (epoll pays two more system calls)")),
+        ]
+        lines.extend(f"note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+    def plot(self) -> WaitPlot:
+        """A log-log picture of microseconds per wait against idle connections (shown as a PNG)."""
+        return WaitPlot(self)
+
+
+class WaitPlot:
+    """The picture of a WaitReport: ``figure`` (matplotlib, no pyplot state), shown as a PNG by Jupyter."""
+
+    def __init__(self, report: WaitReport) -> None:
+        self.report = report
+        self._figure = None
+
+    @property
+    def figure(self):
+        if self._figure is None:
+            from matplotlib.figure import Figure
+
+            figure = Figure(figsize=(7, 3.6), dpi=80)
+            ax = figure.add_subplot()
+            xs = [n + 1 for n in self.report.idle_counts]
+            for method in METHODS:
+                ax.plot(xs, [t * 1e6 for t in self.report.curve[method]], marker="o", label=method)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("descriptors registered (idle + 1 busy)")
+            ax.set_ylabel("µs per wait call")
+            ax.set_title("The cost of one wait: select and poll grow with every idle connection, epoll does not")
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+            ax.legend()
+            figure.tight_layout()
+            self._figure = figure
+        return self._figure
+
+    def png(self) -> bytes:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        buffer = io.BytesIO()
+        FigureCanvasAgg(self.figure).print_png(buffer, metadata={"Software": None})
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+    def __repr__(self) -> str:
+        return f"<WaitPlot: {', '.join(METHODS)} over {len(self.report.idle_counts)} sizes>"
+
+
+def compare_waits(idle_counts: Sequence[int] = (0, 10, 100, 300, 900)) -> WaitReport:
+    """Measure both shapes; scale the largest idle count down (with a note) if it does not fit below 1024."""
+    counts = sorted(set(int(n) for n in idle_counts))
+    notes = []
+    room = _room_below_ceiling()
+    if counts[-1] > room:
+        notes.append(f"scaled down from {counts[-1]:,} to {room:,} idle connections: "
+                     f"select() cannot watch descriptors past {SELECT_CEILING - 1}")
+        counts = [n for n in counts if n < room] + [room]
+    curve = {method: [] for method in METHODS}
+    for n in counts:
+        for method, cost in wait_costs(n, 1).items():
+            curve[method].append(cost)
+    few = wait_costs(0, 3)
+    return WaitReport(tuple(counts), curve, few, _one_shot_costs(), tuple(notes))
+
+
+# --- process, thread, event ---------------------------------------------------------------
+
+MODEL_KINDS = ("process", "thread", "event")
+STEP_TIMEOUT = 15.0
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (Linux /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as file:
+                    todo.extend(int(c) for c in file.read().split())
+        except OSError:
+            pass
+    return found
+
+
+def _status(pid: int, field_name: str) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as file:
+        for line in file:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _pss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as file:
+        for line in file:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+@dataclass(frozen=True)
+class _Census:
+    processes: int
+    threads: int
+    fds: int
+    pss_kb: int
+
+
+def _census(pid: int) -> _Census:
+    processes = threads = fds = pss = 0
+    for p in _tree(pid):
+        try:
+            threads += _status(p, "Threads")
+            fds += len(os.listdir(f"/proc/{p}/fd"))
+            pss += _pss_kb(p)
+            processes += 1
+        except (OSError, ValueError):
+            pass  # it just ended
+    return _Census(processes, threads, fds, pss)
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One server kind: the census before clients and with all n held, seconds for the workload."""
+
+    kind: str
+    clients: int
+    exact: int
+    before: _Census
+    held: _Census
+    elapsed: float
+
+    def per_connection(self, name: str) -> float:
+        return (getattr(self.held, name) - getattr(self.before, name)) / self.clients
+
+
+def _run_model(kind: str, n: int) -> ModelRun:
+    proc = subprocess.Popen([sys.executable, "-m", "helpers._models_child", kind], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    clients: list[socket.socket] = []
+    try:
+        port = int(proc.stdout.readline())
+        before = _census(proc.pid)
+        lines = [f"client {i} of {kind}\n".encode() for i in range(n)]
+        start = time.perf_counter()
+        for _ in range(n):
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT))
+        wanted = {"process": lambda c: c.processes >= before.processes + n,
+                  "thread": lambda c: c.threads >= before.threads + n,
+                  "event": lambda c: c.fds >= before.fds + n}[kind]
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while not wanted(held := _census(proc.pid)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the {kind} server did not take all {n} connections within {STEP_TIMEOUT:g} s")
+            time.sleep(0.005)
+        exact = 0
+        for sock, line in zip(clients, lines):
+            sock.sendall(line)
+        for sock, line in zip(clients, lines):
+            reply = b""
+            while len(reply) < len(line) and (chunk := sock.recv(4096)):
+                reply += chunk
+            exact += reply == line
+            sock.close()
+        elapsed = time.perf_counter() - start
+    finally:
+        for sock in clients:
+            sock.close()
+        proc.stdin.close()
+        kill_group(proc)
+        proc.stdout.close()
+    return ModelRun(kind, n, exact, before, held, elapsed)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _kb_band(kb: float) -> str:
+    """An order of magnitude in words: measured here 0.3 KB (event), 19 KB (thread), 770 KB (process)."""
+    if kb < 4:
+        return "a few KB or less"
+    if kb < 128:
+        return "tens of KB"
+    if kb < 4096:
+        return "hundreds of KB"
+    return "megabytes"
+
+
+@dataclass(frozen=True)
+class ModelsReport:
+    """Runs by kind; ``text()`` prints the table of verdicts."""
+
+    runs: dict[str, ModelRun]
+
+    def text(self) -> str:
+        n = self.runs["event"].clients
+        lines = [f"{n} clients held at once, one line echoed on each"]
+        for kind, run in self.runs.items():
+            lines.append(
+                f"{kind + ' per connection:':<26} {run.exact}/{run.clients} byte-exact, "
+                f"+{round(run.per_connection('processes')):d} process, "
+                f"+{round(run.per_connection('threads')):d} thread, "
+                f"+{_plural(round(run.per_connection('fds')), 'descriptor')} per connection; "
+                f"memory per connection: {_kb_band(run.per_connection('pss_kb'))}"
+            )
+        p, t, e = (self.runs[k] for k in MODEL_KINDS)
+        lines += [
+            str(at_least(p.per_connection("pss_kb") / max(t.per_connection("pss_kb"), 1), 4,
+                         "a process per connection costs more memory than a thread per connection")),
+            str(at_least(t.per_connection("pss_kb") / max(e.per_connection("pss_kb"), 0.25), 4,
+                         "a thread per connection costs more memory than an event-driven connection")),
+            str(at_least(p.elapsed / e.elapsed, 2, "forking per connection is slower than one event loop")),
+        ]
+        return "\n".join(lines)
+
+
+def compare_models(n: int = 100) -> ModelsReport:
+    """Run the same n-client workload against a process-, a thread- and an event-per-connection server."""
+    if not (isinstance(n, int) and 1 <= n <= 500):
+        raise ValueError(f"n must be an int from 1 to 500, not {n!r}")
+    return ModelsReport({kind: _run_model(kind, n) for kind in MODEL_KINDS})

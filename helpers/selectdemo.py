@@ -1,0 +1,375 @@
+"""Rigging for chapter 05's select / poll / epoll servers: where a cell's server runs, and who talks to it.
+
+Chapter 05's lesson IS the server loop, so the loop is written in the notebook; this module only
+gives it a stage, so that no cell can hang or leave a socket behind:
+
+    staged_clients(payloads)   clients that connected, sent and half-closed BEFORE the server runs:
+                               a cell then runs a (buggy) loop inline, for a bounded number of turns,
+                               and reads what each client got back (deterministic: all the data is
+                               already in the kernel when the loop starts)
+    serve_in_thread(serve)     run a cell-defined ``serve(listener, stop)`` in a background thread;
+                               ``stop`` is a socket that becomes readable when the server must return
+                               (the self-pipe trick); the caller hits ``server.address`` with
+                               ``helpers.swarm``; leaving the block wakes the loop and joins the thread
+    stubborn_client(address)   a client that sends 1 MB before it reads a byte: partial sends happen
+    delayed_echo(delay)        a peer that echoes each message after ``delay`` s (one I/O wait of known
+                               length, for the synchronous / threaded / event-driven timelines)
+    cpu_share(cpu, wall)       "CPU seconds per wall second" as a stable verdict
+    HAVE_EPOLL, NO_EPOLL       whether ``select.epoll`` exists here, and the message to print if not
+
+Every listening socket is a :class:`Listener`: it remembers the connections it accepted and closes
+those the server forgot to close when the stage ends. Nothing here prints; errors raised by a
+server thread are kept in ``server.error`` for the cell to show.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import select
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from helpers._checks import seconds
+from helpers.servers import BACKLOG, HOST
+from helpers.timing import Verdict
+
+__all__ = ["HAVE_EPOLL", "NO_EPOLL", "Listener", "StagedClients", "ThreadedServer", "DelayedEcho",
+           "StubbornResult", "cpu_share", "delayed_echo", "serve_in_thread", "staged_clients", "stubborn_client"]
+
+HAVE_EPOLL = hasattr(select, "epoll")
+NO_EPOLL = ("select.epoll does not exist on this platform: epoll is Linux-only (macOS and the BSDs have "
+            "kqueue, Windows has neither). This cell needs Linux; everything else in the chapter runs "
+            "with selectors.DefaultSelector, which picks the best this platform has.")
+READ_CHUNK = 64 * 1024
+
+
+class Listener(socket.socket):
+    """A listening TCP socket on 127.0.0.1 (port picked by the OS) that remembers what it accepted."""
+
+    def __init__(self, send_buffer: int | None = None) -> None:
+        super().__init__(socket.AF_INET, socket.SOCK_STREAM)
+        self.accepted: list[socket.socket] = []
+        try:
+            if send_buffer is not None:  # accepted connections inherit it (Linux): sends fill up sooner
+                self.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+            self.bind((HOST, 0))
+            self.listen(BACKLOG)
+            self.setblocking(False)
+        except BaseException:
+            super().close()
+            raise
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        conn, address = super().accept()
+        self.accepted.append(conn)
+        return conn, address
+
+    def close_all(self) -> int:
+        """Close the listener and every accepted connection still open; return how many were left open."""
+        left = sum(1 for conn in self.accepted if conn.fileno() != -1)
+        for conn in self.accepted:
+            conn.close()
+        self.accepted.clear()
+        self.close()
+        return left
+
+
+# --- clients staged before an inline server runs ---------------------------------------------------
+
+
+class StagedClients:
+    """A listener and clients that have already connected, sent their payload and half-closed."""
+
+    def __init__(self, listener: Listener, clients: list[socket.socket]) -> None:
+        self.listener = listener
+        self.clients = clients
+        self.left_open = 0  # connections the server had not closed when the block ended
+
+    def replies(self, timeout: float = 1.0) -> list[bytes]:
+        """What each client has received so far, reading until EOF or ``timeout`` s of silence."""
+        timeout = seconds(timeout)
+        got = []
+        for sock in self.clients:
+            data = b""
+            sock.settimeout(timeout)
+            try:
+                while chunk := sock.recv(READ_CHUNK):
+                    data += chunk
+            except (TimeoutError, ConnectionError):
+                pass
+            got.append(data)
+        return got
+
+
+@contextmanager
+def staged_clients(payloads: Iterable[bytes]) -> Iterator[StagedClients]:
+    """Yield a :class:`StagedClients`: a :class:`Listener` and one connected client per payload.
+
+    Each client has sent its payload and shut its sending side before the block starts (the
+    kernel queues the connections and buffers the bytes), so an inline server loop sees the same
+    thing on every run. On exit every socket is closed, the server's forgotten ones included
+    (their count is kept in ``left_open``).
+    """
+    payloads = list(payloads)
+    if not all(isinstance(p, bytes) for p in payloads):
+        raise TypeError("payloads must be bytes")
+    listener = Listener()
+    clients: list[socket.socket] = []
+    stage = StagedClients(listener, clients)
+    try:
+        for payload in payloads:
+            sock = socket.create_connection(listener.getsockname(), timeout=5)
+            clients.append(sock)
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+        yield stage
+    finally:
+        for sock in clients:
+            sock.close()
+        stage.left_open = listener.close_all()
+
+
+# --- a cell-defined server in a background thread ---------------------------------------------------
+
+
+class ThreadedServer:
+    """A cell's ``serve(listener, stop)`` running in thread "switchyard-select-demo".
+
+    ``address``: where clients connect. After the block: ``result`` (what serve returned),
+    ``error`` (the exception it raised, or None), ``left_open`` (accepted connections it had not
+    closed, closed by the stage), ``stopped`` (serve returned within the timeout).
+    """
+
+    def __init__(self, serve: Callable[[socket.socket, socket.socket], Any], timeout: float,
+                 send_buffer: int | None = None) -> None:
+        if not callable(serve):
+            raise TypeError(f"serve must be a function serve(listener, stop), not {serve!r}")
+        self.serve = serve
+        self.timeout = seconds(timeout)
+        self.listener = Listener(send_buffer)
+        self.address: tuple[str, int] = self.listener.getsockname()
+        self._stop_send, self.stop = socket.socketpair()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.left_open = 0
+        self.stopped = False
+        self._thread = threading.Thread(target=self._main, name="switchyard-select-demo", daemon=True)
+
+    def _main(self) -> None:
+        try:
+            self.result = self.serve(self.listener, self.stop)
+        except BaseException as error:  # kept for the cell to show, never printed here
+            self.error = error
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        """Wake the loop (a byte on ``stop``), wait for serve to return, close every socket."""
+        try:
+            self._stop_send.send(b"x")
+        except OSError:
+            pass
+        self._thread.join(self.timeout)
+        self.stopped = not self._thread.is_alive()
+        if self.stopped:
+            self.left_open = self.listener.close_all()
+            self._stop_send.close()
+            self.stop.close()
+        if not self.stopped and self.error is None:
+            self.error = TimeoutError(f"serve did not return within {self.timeout:g} s of being told to stop "
+                                      "(is `stop` among the sockets it waits on?)")
+
+    def __repr__(self) -> str:
+        return f"<ThreadedServer {getattr(self.serve, '__name__', 'serve')}>"
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the server's thread has used so far (POSIX thread clock, else /proc; 0.0 if neither)."""
+        return _thread_cpu(self._thread)
+
+
+@contextmanager
+def serve_in_thread(serve: Callable[[socket.socket, socket.socket], Any], *,
+                    timeout: float = 5.0, send_buffer: int | None = None) -> Iterator[ThreadedServer]:
+    """Run ``serve(listener, stop)`` in a background thread for the length of the block.
+
+    ``listener``: a non-blocking listening socket on 127.0.0.1 (OS-chosen port). ``stop``: a socket
+    that becomes readable when the block ends; serve must watch it and return. Leaving the block
+    waits at most ``timeout`` s for serve to return, then closes every socket (if serve does not
+    return, its thread is left as a daemon and ``error`` says so).
+    """
+    server = ThreadedServer(serve, timeout, send_buffer)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+def _thread_cpu(thread: threading.Thread) -> float:
+    if thread.is_alive() and thread.ident is not None and hasattr(time, "pthread_getcpuclockid"):
+        try:  # nanoseconds of this thread's CPU time
+            return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except OSError:
+            pass
+    native = getattr(thread, "native_id", None)
+    if native is None:
+        return 0.0
+    try:
+        with open(f"/proc/self/task/{native}/stat", encoding="ascii") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+# --- a client that sends everything before it reads -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StubbornResult:
+    """What a stubborn client saw: bytes it managed to send, bytes echoed back, and whether they match."""
+
+    sent: int
+    echoed: int
+    intact: bool
+
+
+def stubborn_client(address: tuple[str, int], size: int = 1_000_000, *, timeout: float = 2.0) -> StubbornResult:
+    """Connect with a tiny receive buffer, send ``size`` bytes, and only then read the echo.
+
+    A client like this fills the server's send buffer: a server that assumes ``send`` sends
+    everything loses bytes (or dies of ``BlockingIOError``). Each phase gives up after ``timeout``
+    s of no progress; runs in the calling thread; the socket is always closed.
+    """
+    timeout = seconds(timeout)
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    sent = 0
+    received = bytearray()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(timeout)
+        sock.connect(address)
+        try:
+            while sent < size:
+                sent += sock.send(payload[sent:sent + READ_CHUNK])
+            sock.shutdown(socket.SHUT_WR)
+            while chunk := sock.recv(READ_CHUNK):
+                received += chunk
+                if len(received) >= size:
+                    break
+        except (TimeoutError, ConnectionError):
+            pass
+    finally:
+        sock.close()
+    return StubbornResult(sent, len(received), bytes(received) == payload)
+
+
+# --- a peer that answers after a delay ---------------------------------------------------------------
+
+
+class DelayedEcho:
+    """Echoes every message it receives ``delay`` seconds later, from one background thread."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = seconds(delay, "delay")
+        self.listener = Listener()
+        self.address: tuple[str, int] = self.listener.getsockname()
+        self._wake_send, self._wake = socket.socketpair()
+        self._clients: list[socket.socket] = []
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="switchyard-delayed-echo", daemon=True)
+        self._thread.start()
+
+    def connect(self) -> socket.socket:
+        """A blocking socket connected to the peer (closed when the block ends)."""
+        sock = socket.create_connection(self.address, timeout=10)
+        self._clients.append(sock)
+        return sock
+
+    def _main(self) -> None:
+        sel = selectors.DefaultSelector()
+        due: list[tuple[float, int, socket.socket, bytes]] = []
+        order = itertools.count()
+        sel.register(self.listener, selectors.EVENT_READ)
+        sel.register(self._wake, selectors.EVENT_READ)
+        try:
+            while True:
+                wait = max(0.0, due[0][0] - time.monotonic()) if due else None
+                for key, _ in sel.select(wait):
+                    if key.fileobj is self._wake:
+                        return
+                    if key.fileobj is self.listener:
+                        conn, _ = self.listener.accept()
+                        conn.setblocking(False)
+                        sel.register(conn, selectors.EVENT_READ)
+                        continue
+                    try:
+                        data = key.fileobj.recv(READ_CHUNK)
+                    except OSError:
+                        data = b""
+                    if data:
+                        heapq.heappush(due, (time.monotonic() + self.delay, next(order), key.fileobj, data))
+                    else:
+                        sel.unregister(key.fileobj)
+                while due and due[0][0] <= time.monotonic():
+                    _, _, conn, data = heapq.heappop(due)
+                    if conn.fileno() != -1:
+                        conn.setblocking(True)
+                        conn.settimeout(5)
+                        try:
+                            conn.sendall(data)
+                        except OSError:
+                            pass
+                        conn.setblocking(False)
+        except BaseException as error:
+            self.error = error
+        finally:
+            sel.close()
+
+    def close(self) -> None:
+        self._wake_send.send(b"x")
+        self._thread.join(5)
+        for sock in self._clients:
+            sock.close()
+        self.listener.close_all()
+        self._wake_send.close()
+        self._wake.close()
+
+
+@contextmanager
+def delayed_echo(delay: float = 0.1) -> Iterator[DelayedEcho]:
+    """A peer on 127.0.0.1 that echoes each message ``delay`` s after it arrives; stopped on exit."""
+    peer = DelayedEcho(delay)
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+# --- verdicts -------------------------------------------------------------------------------------
+
+
+def cpu_share(cpu: float, wall: float) -> Verdict:
+    """CPU seconds spent per wall-clock second, as a verdict: a core kept busy, or near zero.
+
+    The boundary is 0.01: a busy loop on a loaded machine gets a tenth of a core or more (still
+    "busy"), while a thread asleep in select uses CPU only for a few system calls, microseconds
+    whatever the load (CPU time, not wall time), so it reads "near zero".
+    """
+    cpu = seconds(cpu, "cpu", zero_ok=True)
+    wall = seconds(wall, "wall")
+    ratio = cpu / wall
+    if ratio >= 0.01:
+        return Verdict("about 1 CPU second per wall second: a core kept busy doing nothing useful", ratio, True)
+    return Verdict("near 0 CPU seconds per wall second: asleep in the kernel until data came", ratio, False)

@@ -1,0 +1,352 @@
+"""Servers built on ``selectors`` in ONE background thread: the base, and an echo server.
+
+Who calls it: the other helpers of chapter 05, not notebooks directly (``__all__`` is empty):
+``helpers.filexfer`` builds its file server on :class:`SelectorServer`, ``helpers.c10k`` holds
+10,000 connections with :class:`SelectorEchoServer`; and the tests.
+Where ``helpers.servers`` serves with asyncio, this module serves the way chapter 05 teaches:
+a selector, non-blocking sockets, a callback per ready socket::
+
+    caller's thread                     thread "switchyard-<name>"
+    ---------------                     ---------------------------
+    start() -> binds, starts ---------> loop: sel.select()
+                                              listening socket ready -> accept, register
+                                              connection ready       -> conn.readable()/writable()
+    stop()  -> writes a byte  --------> wake socket ready -> close everything, end the thread
+            <- joins the thread
+
+Names:
+    SelectorServer        the base: lifecycle (start/stop/with), the loop, accept, wake-up
+    Connection            one client's state on the loop thread; subclass it (readable, queue, close)
+    SelectorEchoServer    sends every byte back, one thread for any number of clients
+    selectors_echo_server start a SelectorEchoServer (use it as a context manager)
+
+Threads: only the server's thread touches its sockets and connections; the caller's thread
+calls start()/stop() and reads counters (``stats``) and copies of lists (``errors``).
+Blocking: start() and stop() block the caller for at most ``timeout`` s (RuntimeError after).
+Nothing prints: unexpected errors go to ``errors``.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Self
+
+from helpers._checks import seconds
+from helpers.gauge import InFlight
+from helpers.servers import BACKLOG, CHUNK, DEFAULT_TIMEOUT, LoopState, loopback_socket
+
+__all__: list[str] = []  # notebooks use it through helpers.filexfer and helpers.c10k
+
+@dataclass(frozen=True)
+class ServerStats:
+    """connections: accepted in total; max_concurrent: the most open at once; open: open now."""
+
+    connections: int
+    max_concurrent: int
+    open: int
+
+
+class Connection:
+    """One client, on the server's thread. Subclasses override :meth:`readable` (and maybe :meth:`eof`).
+
+    ``queue(data)`` sends data as the socket accepts it (partial sends are kept, write interest
+    is switched on with ``sel.modify`` and off again when everything has gone);
+    ``close_when_sent()`` closes after the last queued byte; ``close()`` closes now.
+    """
+
+    def __init__(self, server: SelectorServer, sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        self.outbox = bytearray()
+        self.closing = False
+        self._linger = False
+        self.lingering = False  # sent our last byte; reading and dropping the client's until EOF
+        self.closed = False
+
+    # --- for subclasses ---
+    def readable(self) -> None:
+        """The socket has bytes (or EOF) to read. Default: read and call :meth:`received` / :meth:`eof`."""
+        data = self.sock.recv(CHUNK)
+        if self.lingering:
+            if not data:
+                self.close()
+        elif data:
+            self.received(data)
+        else:
+            self.eof()
+
+    def received(self, data: bytes) -> None:
+        """``data`` arrived (override)."""
+
+    def eof(self) -> None:
+        """The client closed its side: send what is queued, then close (override to do more)."""
+        self.close_when_sent()
+
+    def failed(self, error: OSError) -> None:
+        """The connection broke (reset by the peer, broken pipe): close it (override to record it)."""
+        self.close()
+
+    def queue(self, data: bytes) -> None:
+        if self.closed or not data:
+            return
+        self.outbox += data
+        self._interest()
+
+    def close_when_sent(self, *, linger: bool = False) -> None:
+        """Close once everything queued has been sent.
+
+        ``linger=True`` (after an error reply, while the client may still be sending): shut our
+        sending side, then read and drop the client's bytes until its EOF before closing. Closing
+        with unread bytes would make the kernel send a reset, which can destroy the error reply
+        before the client reads it.
+        """
+        self.closing = True
+        self._linger = linger
+        if not self.outbox:
+            self._finish()
+        else:
+            self._interest()
+
+    def _finish(self) -> None:
+        if not self._linger:
+            self.close()
+            return
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close()
+            return
+        self.lingering = True
+        self._interest()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.server._drop(self)
+
+    # --- the server calls these ---
+    def writable(self) -> None:
+        sent = self.sock.send(self.outbox[:CHUNK])
+        del self.outbox[:sent]
+        if not self.outbox:
+            if self.closing:
+                self._finish()
+            else:
+                self._interest()
+
+    def _interest(self) -> None:
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbox else 0)
+        if self.closing and self.outbox:
+            events = selectors.EVENT_WRITE  # nothing more to read: just flush
+        if self.lingering:
+            events = selectors.EVENT_READ
+        if self.server._sel.get_key(self.sock).events != events:
+            self.server._sel.modify(self.sock, events, self)
+
+
+class SelectorServer:
+    """A selectors loop in the thread "switchyard-<name>", serving one loopback listening socket.
+
+    A subclass sets ``connection_class`` (a :class:`Connection` subclass) and may override
+    :meth:`_opened` / :meth:`_closed` (run on the server's thread). ``selector``: the selector class
+    (``selectors.DefaultSelector``, epoll on Linux). start() is once per server; stop() any number
+    of times; ``with`` does both.
+    """
+
+    connection_class: type[Connection] = Connection
+
+    def __init__(self, name: str = "selectors", *, selector: type[selectors.BaseSelector] | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string, not {name!r}")
+        self.name = name
+        self._selector_class = selector or selectors.DefaultSelector
+        self._state = LoopState.CREATED
+        self._errors: list[str] = []
+        self._gauge = InFlight()
+        self._address: tuple[str, int] | None = None
+        self._thread: threading.Thread | None = None
+        self._sel: selectors.BaseSelector | None = None
+        self._conns: dict[int, Connection] = {}
+
+    # --- for the caller ---
+    @property
+    def state(self) -> LoopState:
+        return self._state
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._address is None:
+            raise RuntimeError(f"server {self.name!r} has not been started")
+        return self._address
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    @property
+    def errors(self) -> list[str]:
+        """Unexpected errors on the server's thread (a copy)."""
+        return list(self._errors)
+
+    @property
+    def stats(self) -> ServerStats:
+        return ServerStats(self._gauge.total, self._gauge.most, self._gauge.now)
+
+    def start(self, timeout: float = DEFAULT_TIMEOUT) -> Self:
+        """Bind 127.0.0.1 on a port the OS picks, start the thread; return self."""
+        timeout = seconds(timeout)
+        if self._state is not LoopState.CREATED:
+            raise RuntimeError(f"server {self.name!r} is {self._state.value}: a server starts once, make a new one")
+        listener = loopback_socket()
+        wake_r, wake_w = socket.socketpair()
+        sel = None
+        try:
+            listener.listen(BACKLOG)
+            listener.setblocking(False)
+            wake_r.setblocking(False)
+            sel = self._selector_class()
+            sel.register(listener, selectors.EVENT_READ, "listener")
+            sel.register(wake_r, selectors.EVENT_READ, "wake")
+            self._opened()
+            self._sel, self._listener, self._wake = sel, listener, (wake_r, wake_w)
+            self._address = listener.getsockname()
+            self._thread = threading.Thread(target=self._main, name=f"switchyard-{self.name}", daemon=True)
+            self._thread.start()
+        except BaseException:
+            for thing in (listener, wake_r, wake_w, sel):
+                if thing is not None:
+                    thing.close()
+            self._state = LoopState.STOPPED
+            self._closed()
+            raise
+        self._state = LoopState.RUNNING
+        return self
+
+    def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Close every connection and the listening socket, end the thread; harmless if stopped."""
+        timeout = seconds(timeout)
+        if self._state is LoopState.CREATED:
+            self._state = LoopState.STOPPED
+        if self._state is LoopState.STOPPED:
+            return
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("stop() was called on the server's own thread")
+        if self._state is LoopState.RUNNING:
+            self._state = LoopState.STOPPING
+            try:
+                self._wake[1].send(b"x")
+            except OSError:
+                pass
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"thread {self._thread.name!r} did not stop within {timeout:g} s")
+        self._wake[1].close()
+        self._state = LoopState.STOPPED
+        self._closed()
+
+    def __enter__(self) -> Self:
+        if self._state is LoopState.CREATED:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- for subclasses (run on the caller's thread, before start / after stop) ---
+    def _opened(self) -> None:
+        """Prepare resources before the thread starts (override)."""
+
+    def _closed(self) -> None:
+        """Release resources after the thread has ended (override; must be idempotent)."""
+
+    # --- the server's thread ---
+    def _main(self) -> None:
+        sel = self._sel
+        try:
+            running = True
+            while running:
+                # The listening socket first, drained: new clients wait in the kernel's accept
+                # queue, and taking them all before serving others keeps that queue short.
+                for key, mask in sorted(sel.select(), key=lambda event: event[0].data != "listener"):
+                    if key.data == "wake":
+                        running = False
+                        break
+                    if key.data == "listener":
+                        self._accept()
+                        continue
+                    conn: Connection = key.data
+                    try:
+                        if mask & selectors.EVENT_READ and not conn.closed and (conn.lingering or not conn.closing):
+                            conn.readable()
+                        if mask & selectors.EVENT_WRITE and not conn.closed and conn.outbox:
+                            conn.writable()
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError as error:  # reset by the peer, broken pipe: that client is gone
+                        conn.failed(error)
+                    except Exception:
+                        self._errors.append(traceback.format_exc(limit=3))
+                        conn.close()
+        except Exception:
+            self._errors.append(traceback.format_exc(limit=3))
+        finally:
+            for conn in list(self._conns.values()):
+                conn.close()
+            sel.close()
+            self._listener.close()
+            self._wake[0].close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # out of descriptors, most likely: say so, keep serving
+                self._errors.append(f"accept failed: {error}")
+                return
+            sock.setblocking(False)
+            conn = self.connection_class(self, sock)
+            self._conns[sock.fileno()] = conn
+            self._sel.register(sock, selectors.EVENT_READ, conn)
+            self._gauge.enter()
+
+    def _drop(self, conn: Connection) -> None:
+        try:
+            self._sel.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        self._conns.pop(conn.sock.fileno(), None)
+        conn.sock.close()
+        self._gauge.leave()
+
+
+class _EchoConnection(Connection):
+    def received(self, data: bytes) -> None:
+        self.queue(data)
+        self.server._bytes_echoed += len(data)
+
+
+class SelectorEchoServer(SelectorServer):
+    """Echoes every byte back to its client; one thread, one selector, any number of clients."""
+
+    connection_class = _EchoConnection
+
+    def __init__(self, name: str = "selectors-echo", *, selector: type[selectors.BaseSelector] | None = None) -> None:
+        super().__init__(name, selector=selector)
+        self._bytes_echoed = 0
+
+    @property
+    def bytes_echoed(self) -> int:
+        return self._bytes_echoed
+
+
+def selectors_echo_server(*, name: str = "selectors-echo",
+                          selector: type[selectors.BaseSelector] | None = None) -> SelectorEchoServer:
+    """Start a selectors echo server on 127.0.0.1 (OS-chosen port); ``with`` it to stop it."""
+    return SelectorEchoServer(name, selector=selector).start()

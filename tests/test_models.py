@@ -1,0 +1,45 @@
+"""Tests for helpers.models: the cost of one wait, and the three server models."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import models
+from helpers.models import compare_models, compare_waits, wait_costs
+
+
+def test_wait_costs_has_each_method():
+    costs = wait_costs(10, 2)
+    assert set(costs) == {"select", "poll", "epoll"}
+    assert all(0 < t < 0.01 for t in costs.values())
+    with pytest.raises(ValueError):
+        wait_costs(-1)
+
+
+def test_compare_waits_shapes_and_plot():
+    report = compare_waits((0, 10, 300))
+    assert report.idle_counts == (0, 10, 300)
+    text = report.text()
+    assert "300 idle connections + 1 busy: yes: epoll's wait is faster than select's" in text
+    assert "3 busy connections, nothing idle: select takes about 1× epoll's time (not 10×)" in text
+    picture = report.plot()
+    assert repr(picture) == "<WaitPlot: select, poll, epoll over 3 sizes>"
+    assert picture.png().startswith(b"\x89PNG")
+
+
+def test_compare_waits_scales_down_below_1024(monkeypatch):
+    monkeypatch.setattr(models, "_room_below_ceiling", lambda: 150)
+    report = compare_waits((0, 100, 900))
+    assert report.idle_counts == (0, 100, 150)
+    assert "scaled down from 900 to 150 idle connections" in report.text()
+
+
+def test_compare_models():
+    report = compare_models(40)
+    text = report.text()
+    assert "process per connection:    40/40 byte-exact, +1 process, +1 thread" in text
+    assert "thread per connection:     40/40 byte-exact, +0 process, +1 thread, +1 descriptor" in text
+    assert "event per connection:      40/40 byte-exact, +0 process, +0 thread, +1 descriptor" in text
+    assert report.runs["process"].per_connection("pss_kb") > report.runs["event"].per_connection("pss_kb")
+    with pytest.raises(ValueError):
+        compare_models(0)
