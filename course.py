@@ -2,10 +2,12 @@
 """Switchyard's one entry point: set up the course's environment and run it.
 
     python3 course.py lab        open the course in JupyterLab
-    python3 course.py test       run the whole validation (unit tests + every notebook), in parallel
+    python3 course.py test       run the whole validation (unit tests + every notebook), in parallel;
+                                 the notebooks also on every Python 3.12 / 3.13 found (SWITCHYARD_PYTHONS)
     python3 course.py test 05    validate one chapter: its notebook (run twice), its exercises
     python3 course.py browser    run every chapter in real JupyterLab in Chromium, prove Binder's config
     python3 course.py outputs    re-run every notebook and store its outputs
+    python3 course.py normalise  put every notebook's metadata in canonical form, without running it
     python3 course.py lock       re-pin requirements.txt and the environment files
 
 Every command first makes sure ``.venv/`` (a virtual environment beside this file)
@@ -27,6 +29,7 @@ environment (then run ``pip install -e .`` and the commands below by hand).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import re
 import shutil
@@ -99,10 +102,14 @@ def get_uv(python: Path) -> list[str] | None:
     return [str(python), "-m", "uv"]
 
 
-def install(python: Path, requirement_files: tuple[str, ...], editable: bool) -> None:
-    """Install the pins of ``requirement_files`` (and helpers, editable) into the venv: uv, else pip."""
+def install(python: Path, requirement_files: tuple[str, ...], editable: bool, uv: list[str] | None = None) -> None:
+    """Install the pins of ``requirement_files`` (and helpers, editable) into the venv: uv, else pip.
+
+    ``uv``: the uv command to use (another venv's); by default the venv's own, installed if needed.
+    """
     files = [part for name in requirement_files for part in ("-r", str(ROOT / name))]
-    uv = get_uv(python)
+    if uv is None:
+        uv = get_uv(python)
     if uv is not None:
         try:
             run([*uv, "pip", "install", "--quiet", "--python", python, *files])
@@ -137,6 +144,59 @@ def ensure_venv() -> Path:
     return python
 
 
+def tools_module(name: str):
+    """Import ``tools.<name>`` (standard-library-only modules) before the venv exists."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module(f"tools.{name}")
+    finally:
+        sys.path.remove(str(ROOT))
+
+
+def ensure_other_venvs(python: Path) -> list[str]:
+    """Build or refresh ``.venv-X.Y`` for every other Python the notebooks are validated on.
+
+    Which: ``SWITCHYARD_PYTHONS`` (e.g. ``3.11`` for the reference only, ``3.13``), by
+    default every version of ``tools.pythons.OTHERS`` found on the machine. Each gets the
+    same pins as ``.venv/``, installed with ``.venv``'s uv (else pip). Returns their labels
+    ("3.12", ...), for pytest's ``--pythons``. A version asked for by name but not found,
+    or whose pins do not install, stops the command.
+    """
+    pythons = tools_module("pythons")
+    try:
+        asked = pythons.parse(os.environ.get(pythons.ENV))
+    except ValueError as error:
+        sys.exit(f"course.py: {error}")
+    wanted = pythons.OTHERS if asked is None else [v for v in asked if v != PYTHON_VERSION]
+    uv = get_uv(python)
+    ready: list[str] = []
+    for version in wanted:
+        name = pythons.label(version)
+        venv = pythons.venv_dir(ROOT, version)
+        other = pythons.venv_python(venv)
+        if not (other.exists() and pythons.version_of(str(other)) == version):
+            base = pythons.find_interpreter(version)
+            if base is None:
+                if asked is not None:
+                    sys.exit(f"course.py: {pythons.ENV} asks for Python {name}, and there is no working "
+                             f"python{name} on PATH, under pyenv or in /usr/bin")
+                print(f"course.py: no Python {name} on this machine; its notebook run is skipped", flush=True)
+                continue
+            shutil.rmtree(venv, ignore_errors=True)
+            run([base, "-m", "venv", venv])
+        stamp = venv / ".switchyard-installed"
+        digest = pins_digest()
+        if not (stamp.exists() and stamp.read_text().strip() == digest):
+            try:
+                install(other, ("requirements.txt",), editable=True, uv=uv)
+            except subprocess.CalledProcessError:
+                sys.exit(f"course.py: the pins of requirements.txt do not install on Python {name} (above); "
+                         f"{pythons.ENV}={pythons.label(PYTHON_VERSION)} validates on the reference only")
+            stamp.write_text(digest + "\n")
+        ready.append(name)
+    return ready
+
+
 def ensure_browser_tools(python: Path) -> None:
     """Add the browser test's pins to .venv (once) and make sure Chromium is there."""
     digest = pins_digest((*PINNED_FILES, BROWSER_PINS))
@@ -155,6 +215,9 @@ def lab_options(root_dir: Path) -> list[str]:
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.root_dir={root_dir}",
         "--LabApp.default_url=/lab/tree/00_start_here.ipynb",
+        # Chapters open unmodified: it adds the kernel's Python version to their metadata (the
+        # one field the stored chapters leave out). Importable from this folder (the lab's cwd).
+        "--ServerApp.contents_manager_class=tools.lab.CourseContentsManager",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Common in containers. Jupyter refuses root unless told; it listens on loopback only.
@@ -180,20 +243,15 @@ def test_args(extra: list[str]) -> list[str]:
     """
     if not extra or not (re.fullmatch(r"\d{1,2}", extra[0]) or extra[0].endswith(".ipynb")):
         return extra
-    sys.path.insert(0, str(ROOT))
     try:
-        from tools.chapters import find  # standard library only, like this file
-    finally:
-        sys.path.remove(str(ROOT))
-    try:
-        chapter = find(extra[0])
+        chapter = tools_module("chapters").find(extra[0])  # standard library only, like this file
     except ValueError as error:
         sys.exit(f"course.py test: {error}")
     return ["--chapter", chapter.number, *extra[1:]]
 
 
 def main(argv: list[str]) -> int:
-    commands = ("lab", "test", "browser", "outputs", "lock")
+    commands = ("lab", "test", "browser", "outputs", "normalise", "lock")
     if not argv or argv[0] not in commands:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2
@@ -210,7 +268,9 @@ def main(argv: list[str]) -> int:
         # All options live in pyproject.toml ([tool.pytest.ini_options]), so a
         # bare `pytest` inside the venv runs exactly the same validation. Workers: two per
         # CPU; SWITCHYARD_WORKERS=N or `test -n N` changes that, `-n 0` runs in one process.
-        return in_venv(python, ["-m", "pytest", *extra])
+        # The notebooks run on the reference Python and on every other one found (--pythons).
+        others = ensure_other_venvs(python)
+        return in_venv(python, ["-m", "pytest", f"--pythons={','.join(others)}", *extra])
     if command == "browser":
         ensure_browser_tools(python)
         # One process: the browser tests share one JupyterLab and one Chromium (session fixtures).

@@ -20,9 +20,10 @@ import pytest
 
 import course
 from helpers.exercises import registered
+from tools import pythons
 from tools.chapters import CHAPTERS, written
 from tools.memory import MB, PeakWatch, tree_memory
-from tools.pytest_harness import WORKERS_ENV, chapter_table, default_workers
+from tools.pytest_harness import THIS_PYTHON, WORKERS_ENV, chapter_table, default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 # Each test here runs a whole pytest session in a subprocess (kernels, nbval, workers): about
@@ -244,7 +245,8 @@ def test_one_chapter_runs_its_notebook_twice_and_its_exercises_and_nothing_else(
         f"notebooks/{chapter.filename}::Cell {n} (second run)" for n in range(code)]
     others = [i for i in ids if i not in cells]
     assert others and all(i.startswith("tests/test_exercises.py::") and f"[{chapter.number}." in i for i in others)
-    assert len(others) == 5 * sum(number.startswith(chapter.number + ".") for number in registered())
+    mine = {number for number in registered() if number.startswith(chapter.number + ".")}
+    assert {re.search(r"\[(\d+\.\d+)", i).group(1) for i in others} == mine  # each of its exercises, no other
     everything = collected()
     assert f"notebooks/{chapter.filename}::Cell 0" in everything.stdout
     assert "tests/test_harness.py::" in everything.stdout and "notebooks/00_start_here.ipynb::" in everything.stdout
@@ -284,10 +286,15 @@ def test_the_pytest_option_refuses_an_unknown_chapter_too():
     assert "'99' is not a chapter of the course" in result.stderr
 
 
-def test_the_table_lists_chapters_in_order():
-    lines = chapter_table({"03": {"first": 2.04, "second": 4.5, "peak": 99 * MB}, "01": {"second": 1.0}}, 1024)
-    assert lines[1].split() == ["01_generators", "-", "1.0", "s", "-"]
-    assert lines[2].split() == ["03_greenlet", "2.0", "s", "4.5", "s", "99", "MB"]
+def test_the_table_lists_chapters_in_order_each_on_every_python():
+    lines = chapter_table({("03", "3.11"): {"first": 2.04, "second": 4.5, "peak": 99 * MB},
+                           ("01", "3.13"): {"second": 1.0}, ("03", "3.10"): {"first": 1.0},
+                           ("01", "3.12"): {"first": 3.0}}, 1024)
+    assert lines[0].split()[:2] == ["chapter", "python"]
+    assert lines[1].split() == ["01_generators", "3.12", "3.0", "s", "-", "-"]
+    assert lines[2].split() == ["01_generators", "3.13", "-", "1.0", "s", "-"]
+    assert lines[3].split()[:2] == ["03_greenlet", "3.10"]
+    assert lines[4].split() == ["03_greenlet", "3.11", "2.0", "s", "4.5", "s", "99", "MB"]
     assert "limit 1024 MB" in lines[-1]
 
 
@@ -357,8 +364,88 @@ def test_one_chapter_in_parallel_workers_prints_its_row_of_the_table():
     assert result.returncode == 0, result.stdout[-3000:]
     table = result.stdout.split("time and memory per chapter")[1].splitlines()[1:-2]
     assert [row.split()[0] for row in table[1:]] == [chapter.slug], table  # this chapter and no other
-    found = re.fullmatch(rf"{chapter.slug}\s+(\d+\.\d) s\s+(\d+\.\d) s\s+(\d+) MB", table[1])
+    found = re.fullmatch(rf"{chapter.slug}\s+{THIS_PYTHON}\s+(\d+\.\d) s\s+(\d+\.\d) s\s+(\d+) MB", table[1])
     assert found and 30 < int(found.group(3)) < 1024, table
     code = sum(cell.cell_type == "code" for cell in nbformat.read(chapter.path, 4).cells)
-    exercises = 5 * sum(number.startswith(chapter.number + ".") for number in registered())
+    listed = collected("--chapter", chapter.number).stdout.splitlines()
+    exercises = sum(line.startswith("tests/test_exercises.py::") for line in listed)
+    assert exercises >= 2 * sum(number.startswith(chapter.number + ".") for number in registered())
     assert f" {2 * code + exercises} passed" in result.stdout, result.stdout[-500:]
+
+
+# --------------------------------------------------------------- other Pythons
+
+OTHER = next((v for v in pythons.OTHERS if pythons.venv_python(pythons.venv_dir(ROOT, v)).exists()), None)
+needs_other = pytest.mark.skipif(OTHER is None, reason="no .venv-3.12 or .venv-3.13 (course.py test builds them)")
+
+
+def test_versions_are_chosen_by_name_or_all_found():
+    assert pythons.parse("") is None and pythons.parse(" all ") is None
+    assert pythons.parse("3.13, 3.12 3.13") == [pythons.REFERENCE, (3, 13), (3, 12)]
+    assert pythons.parse("3.11") == [pythons.REFERENCE]
+    for wrong in ("3", "three", "3.10"):
+        with pytest.raises(ValueError, match=pythons.ENV):
+            pythons.parse(wrong)
+
+
+def test_an_interpreter_that_does_not_run_is_passed_over(tmp_path, monkeypatch):
+    """A pyenv shim for a version pyenv has not selected is on PATH but fails: look further."""
+    shims, versions = tmp_path / "shims", tmp_path / "pyenv" / "versions"
+    shims.mkdir()
+    shim = shims / "python3.12"
+    shim.write_text("#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    for patch, answer in (("3.12.1", "3 12"), ("3.12.10", "3 12")):
+        real = versions / patch / "bin" / "python3.12"
+        real.parent.mkdir(parents=True)
+        real.write_text(f"#!/bin/sh\necho {answer}\n")
+    for path in [shim, *versions.glob("*/bin/python3.12")]:
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", str(shims))
+    monkeypatch.setenv("PYENV_ROOT", str(versions.parent))
+    assert pythons.candidates((3, 12))[:3] == [str(shim), str(versions / "3.12.10/bin/python3.12"),
+                                               str(versions / "3.12.1/bin/python3.12")]
+    assert pythons.find_interpreter((3, 12)) == str(versions / "3.12.10/bin/python3.12")  # newest patch
+    assert pythons.find_interpreter((3, 14)) is None
+
+
+def test_course_py_builds_no_other_environment_when_told_the_reference_only(monkeypatch):
+    monkeypatch.setenv(pythons.ENV, "3.11")
+    monkeypatch.setattr(course, "get_uv", lambda python: None)
+    monkeypatch.setattr(course, "run", lambda *a, **k: pytest.fail("nothing to build"))
+    assert course.ensure_other_venvs(course.venv_python()) == []
+    monkeypatch.setenv(pythons.ENV, "3.99")
+    with pytest.raises(SystemExit, match="asks for Python 3.99"):
+        course.ensure_other_venvs(course.venv_python())
+
+
+def test_a_python_without_its_environment_is_a_usage_error():
+    result = collected("--pythons=3.99", "--chapter", "00")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert ".venv-3.99" in result.stderr and "course.py test" in result.stderr
+
+
+@needs_other
+def test_a_chapter_runs_on_each_python_as_a_unit_of_its_own():
+    version = pythons.label(OTHER)
+    chapter = written()[0]
+    result = collected("--chapter", chapter.number, f"--pythons={version}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ids = [line for line in result.stdout.splitlines() if line.startswith("notebooks/")]
+    code = sum(cell.cell_type == "code" for cell in nbformat.read(chapter.path, 4).cells)
+    other = [i for i in ids if f"::python{version}::" in i]
+    assert other[0] == f"notebooks/{chapter.filename}::python{version}::Cell 0"
+    assert len(other) == 2 * code and other[-1].endswith(f"Cell {code - 1} (second run)")
+    assert len(ids) == 4 * code  # and the reference run, both times
+
+
+@needs_other
+def test_the_other_python_runs_the_notebook_in_its_own_kernel(tmp_path):
+    """A notebook whose stored output is only true on the other version: one run fails, that one passes."""
+    version = pythons.label(OTHER)
+    checks = ("import sys, os\nprint(sys.version_info[:2], os.path.basename(os.environ.get('VIRTUAL_ENV', '')))",
+              f"{OTHER} .venv-{version}\n")
+    result = validate(notebook(tmp_path / "version.ipynb", checks), f"--pythons={version}", "-rA")
+    assert result.returncode != 0 and "1 failed, 1 passed" in result.stdout, result.stdout[-2000:]
+    assert re.search(rf"PASSED \S*version.ipynb::python{version}::Cell 0", result.stdout), result.stdout[-2000:]
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED ")]
+    assert len(failed) == 1 and "::Cell 0" in failed[0] and "python3" not in failed[0], failed  # the reference run

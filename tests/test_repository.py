@@ -161,3 +161,18 @@ def test_normalise_joins_a_print_that_arrived_in_two_pieces():
     normalise(nb)
     assert [(out.output_type, out.get("text")) for out in nb.cells[0].outputs] == [
         ("stream", "hello\n"), ("execute_result", None), ("stream", "again\n")]
+
+
+def test_stored_metadata_is_what_jupyterlab_writes_but_the_version():
+    """JupyterLab marks a notebook modified unless language_info is exactly its kernel's (tests/browser/)."""
+    from tools.lab import with_kernel_version
+    from tools.notebooks import CANONICAL_METADATA
+
+    kernel = {"name": "python", "version": "3.12.1", "mimetype": "text/x-python", "file_extension": ".py",
+              "codemirror_mode": {"name": "ipython", "version": 3}, "pygments_lexer": "ipython3",
+              "nbconvert_exporter": "python"}  # ipykernel's kernel_info reply, as JupyterLab stores it
+    assert CANONICAL_METADATA["language_info"] == {key: kernel[key] for key in kernel if key != "version"}
+    model = {"type": "notebook", "content": {"metadata": copy.deepcopy(CANONICAL_METADATA), "cells": []}}
+    assert with_kernel_version(model, "3.12.1")["content"]["metadata"]["language_info"] == kernel
+    assert with_kernel_version(model, "3.13.0")["content"]["metadata"]["language_info"]["version"] == "3.12.1"
+    assert with_kernel_version({"type": "file", "content": "x"}) == {"type": "file", "content": "x"}

@@ -5,4 +5,5 @@
 - ``build``: ``python3 course.py outputs`` / ``lock``.
 - ``pytest_harness``: the pytest plugin that makes a hung notebook fail the validation.
 - ``leaks``: snapshots of threads, sockets and child processes, for leak checks.
+- ``pythons``: the Python versions the notebooks are validated on and their environments.
 """

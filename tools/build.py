@@ -9,6 +9,11 @@ outputs [NOTEBOOK ...]
     and its text outputs are unchanged, the stored picture is kept; pass --redraw to
     store the new ones. Run it twice: the second run leaves ``git diff`` empty.
 
+normalise [NOTEBOOK ...]
+    Put every chapter notebook (or the ones named) in the canonical form stored in git
+    (notebook metadata, cell ids and tags...) without running it: after a change of
+    ``tools.notebooks.CANONICAL_METADATA``, say.
+
 lock
     Re-pin: compile requirements.in into requirements.txt (every package, with
     platform markers, via uv), then write environment.yml and binder/environment.yml
@@ -145,8 +150,21 @@ def execute_file(args: list[str]) -> int:
     return 0
 
 
+def normalise_files(args: list[str]) -> int:
+    """``normalise [NOTEBOOK...]``: put stored notebooks in canonical form (metadata...) without running them."""
+    paths = [Path(arg) for arg in args] or [chapter.path for chapter in written()]
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        before = copy.deepcopy(nb)
+        normalise(nb)
+        if nb != before:
+            nbformat.write(nb, path)
+            print(f"  normalised {path.name}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    commands = {"outputs": outputs, "lock": lock, "execute": execute_file}
+    commands = {"outputs": outputs, "lock": lock, "execute": execute_file, "normalise": normalise_files}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

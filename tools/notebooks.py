@@ -33,9 +33,23 @@ RAISES_TAG = "raises-exception"
 CHECKOUT = f"{NOTEBOOKS.parent}/"  # e.g. "/home/ann/switchyard/" in "…/helpers/trace.py"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
+# What JupyterLab writes into a notebook when its kernel starts (the kernel's spec and its
+# kernel_info reply), except ``language_info.version``: JupyterLab compares the whole
+# language_info with the kernel's, and a notebook stored without exactly these fields opens
+# "modified" (● on its tab, a save prompt on closing it untouched). The version ("3.11.7")
+# differs between Pythons, patch releases included, so it is not stored: the course's
+# JupyterLab (``course.py lab``) fills in its own kernel's version as it opens a notebook
+# (``tools.lab``). ``tests/browser/test_unmodified.py`` proves a chapter opens unmodified.
 CANONICAL_METADATA = {
     "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-    "language_info": {"name": "python", "pygments_lexer": "ipython3"},
+    "language_info": {
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "name": "python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3",
+    },
 }
 
 

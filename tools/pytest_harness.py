@@ -29,8 +29,14 @@ It guards memory: while a notebook's cells run, a :class:`tools.memory.PeakWatch
 its kernel and the processes the kernel started; the cell after which the peak passes
 ``--kernel-memory-limit`` MB (1024: Binder guarantees 1 GB) fails, with the figure.
 
-It ends with a table, chapter -> first run -> second run -> peak memory, built from
-the test reports (so it works under xdist: the figures travel in ``user_properties``).
+It runs the chapters on every Python version given with ``--pythons`` too (the stored
+outputs are made with the reference version, 3.11; they must hold on 3.12 and 3.13):
+``notebooks/04_gevent.ipynb::python3.12::Cell 3`` is chapter 04's cell 3 in a kernel of
+``.venv-3.12/`` (``python3 course.py test`` builds it with the same pins). Each version
+of a chapter is a unit of work of its own, spread over the workers like the others.
+
+It ends with a table, chapter -> Python -> first run -> second run -> peak memory, built
+from the test reports (so it works under xdist: the figures travel in ``user_properties``).
 
 ``tests/browser/`` (every chapter in real JupyterLab in Chromium, Binder's config) needs
 extra pins and a browser, so it is collected only with ``--browser``, which
@@ -40,17 +46,25 @@ extra pins and a browser, so it is collected only with ``--browser``, which
 from __future__ import annotations
 
 import os
+import re
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
+import nbval.kernel
 import pytest
+from nbval.plugin import IPyNbFile
 
 from helpers._checks import seconds
 from tools import leaks
 from tools.chapters import CHAPTERS, find
 from tools.memory import MB, PeakWatch
+from tools.pythons import label, venv_dir, venv_python
 
 # The hooks are found by pytest by name; these are the names other modules may import.
-__all__ = ["MAX_WORKERS", "MEMORY_LIMIT_MB", "WORKERS_ENV", "chapter_table", "default_workers"]
+__all__ = ["MAX_WORKERS", "MEMORY_LIMIT_MB", "WORKERS_ENV", "OtherPythonNotebook", "chapter_table",
+           "default_workers", "other_pythons"]
 
 MEMORY_LIMIT_MB = 1024  # Binder's guarantee; --kernel-memory-limit overrides it (the proof uses a low one)
 WORKERS_ENV = "SWITCHYARD_WORKERS"
@@ -60,13 +74,16 @@ HEAVY = ("tests/test_harness.py::",)  # long single tests (they wait for timeout
 _CHAPTER = "switchyard_chapter"  # user_properties keys that carry the table's figures
 _COLUMN = "switchyard_column"
 _PEAK = "switchyard_peak"
+_PYTHON = "switchyard_python"
+ROOT = Path(__file__).resolve().parent.parent
+THIS_PYTHON = label(sys.version_info[:2])
 
 _start: leaks.Snapshot | None = None
 _watches: dict[str, PeakWatch] = {}   # notebook path -> its kernel's watch (this process)
 _peaks: dict[str, int] = {}           # notebook path -> peak bytes seen so far
 _over: set[str] = set()               # notebooks already failed for memory
 _worker_leftovers: list[str] = []     # controller: what workers reported left behind
-_table: dict[str, dict[str, float]] = {}  # controller: chapter number -> column -> seconds / bytes
+_table: dict[tuple[str, str], dict[str, float]] = {}  # controller: (chapter, python) -> column -> seconds / bytes
 
 
 def _is_notebook_cell(item: pytest.Item) -> bool:
@@ -94,6 +111,81 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+# --------------------------------------------------------------------------- other Pythons
+
+def other_pythons(config: pytest.Config) -> dict[str, Path]:
+    """``--pythons``: version label ("3.12") -> the python of its ``.venv-X.Y``; UsageError if one is missing.
+
+    Empty (the default) runs the notebooks on this Python only; ``python3 course.py test``
+    passes every version it found and built an environment for.
+    """
+    text = config.getoption("pythons") or ""
+    found: dict[str, Path] = {}
+    for name in [part for part in re.split(r"[\s,]+", text) if part]:
+        match = re.fullmatch(r"(\d+)\.(\d+)", name)
+        if not match:
+            raise pytest.UsageError(f"--pythons: {name!r} is not a version such as 3.12")
+        if name == THIS_PYTHON:
+            continue  # the notebooks run on this one anyway
+        python = venv_python(venv_dir(ROOT, (int(match.group(1)), int(match.group(2)))))
+        if not python.exists():
+            raise pytest.UsageError(f"--pythons: no {python} (python3 course.py test builds it from requirements.txt)")
+        found[name] = python
+    return found
+
+
+@contextmanager
+def _kernels_of(python: Path, version: str):
+    """While nbval starts a kernel: a kernel of ``python`` (another venv) instead of this environment's."""
+    venv = python.parent.parent
+    base = nbval.kernel.NbvalKernelspecManager
+
+    class OtherPythonSpecs(base):
+        def get_kernel_spec(self, kernel_name):
+            return self.kernel_spec_class(
+                argv=[str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                display_name=f"Python {version}", language="python", resource_dir=str(venv),
+                env={"VIRTUAL_ENV": str(venv), "PATH": str(python.parent) + os.pathsep + os.environ.get("PATH", "")})
+
+    with mock.patch.object(nbval.kernel, "NbvalKernelspecManager", OtherPythonSpecs):
+        yield
+
+
+class OtherPythonNotebook(IPyNbFile):
+    """A notebook run in a kernel of another Python version (``path::python3.12``); nbval does the rest."""
+
+    def __init__(self, *args, python_version: str, python: Path, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.python_version = python_version
+        self.python = python
+
+    def setup(self):
+        with _kernels_of(self.python, self.python_version):
+            super().setup()
+
+
+class _CollectOn:
+    """Collects every notebook once more, to run on one other Python (one instance per version)."""
+
+    def __init__(self, version: str, python: Path):
+        self.version, self.python = version, python
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector):
+        option = parent.config.option
+        if not ((option.nbval or option.nbval_lax) and file_path.suffix == ".ipynb"):
+            return None
+        try:
+            where = file_path.relative_to(parent.config.rootpath).as_posix()
+        except ValueError:
+            where = file_path.as_posix()
+        return OtherPythonNotebook.from_parent(parent, path=file_path, nodeid=f"{where}::python{self.version}",
+                                               python_version=self.version, python=self.python)
+
+
+def _python_of(item: pytest.Item) -> str:
+    return getattr(item.parent, "python_version", THIS_PYTHON)
+
+
 # --------------------------------------------------------------------------- memory guard
 
 def _kernel_pid(item: pytest.Item) -> int | None:
@@ -109,7 +201,7 @@ def pytest_runtest_setup(item: pytest.Item):
     yield
     if not _is_notebook_cell(item):
         return
-    notebook = str(item.path)
+    notebook = item.parent.nodeid  # one notebook per Python version
     pid = _kernel_pid(item)
     watch = _watches.get(notebook)
     if pid is None or (watch is not None and watch.pid == pid):
@@ -129,7 +221,7 @@ def _stop_watch(notebook: str) -> None:
 
 def _memory_verdict(item: pytest.Item, report: pytest.TestReport) -> None:
     """Record the kernel's peak on the report; fail the cell after which it passed the limit."""
-    notebook = str(item.path)
+    notebook = item.parent.nodeid
     watch = _watches.get(notebook)
     peak = max(_peaks.get(notebook, 0), watch.sample() if watch is not None else 0)
     _peaks[notebook] = peak
@@ -154,7 +246,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     chapter, column = _chapter_of(item)
     if chapter is not None and column:
-        report.user_properties.extend([(_CHAPTER, chapter), (_COLUMN, column)])
+        report.user_properties.extend([(_CHAPTER, chapter), (_COLUMN, column), (_PYTHON, _python_of(item))])
     if _is_notebook_cell(item) and report.when == "call":
         _memory_verdict(item, report)
     # nbval adds this mark to every cell after a timeout or a dead kernel; depending on
@@ -190,6 +282,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help=f"how long the end-of-session leak check waits for processes to go (default {LEAK_GRACE:g})")
     parser.addoption("--second-run", choices=("chapters", "all", "no"), default="chapters",
                      help="run the cells of each chapter (or of every notebook) twice in one kernel (default chapters)")
+    parser.addoption("--pythons", default=None, metavar="3.12,3.13",
+                     help="also run the chapters on these Python versions, each in .venv-X.Y beside the course "
+                          "(default: every .venv-X.Y there; python3 course.py test builds them)")
     parser.addoption("--kernel-memory-limit", type=_positive_int, default=MEMORY_LIMIT_MB, metavar="MB",
                      help=f"fail a notebook whose kernel and children pass this memory (default {MEMORY_LIMIT_MB})")
 
@@ -229,7 +324,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     class NotebookScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return path if path.endswith(".ipynb") else nodeid
+            return nodeid.rsplit("::", 1)[0] if path.endswith(".ipynb") else nodeid  # the notebook on one Python
 
     return NotebookScheduling(config, log)
 
@@ -257,6 +352,8 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.chapter = find(config.getoption("chapter")).number
         except ValueError as error:
             raise pytest.UsageError(f"--chapter: {error}") from None
+    for version, python in other_pythons(config).items():
+        config.pluginmanager.register(_CollectOn(version, python), f"switchyard-python{version}")
 
 
 def _second_run(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]:
@@ -317,22 +414,26 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     chapter = properties.get(_CHAPTER)
     if chapter is None:
         return
-    row = _table.setdefault(chapter, {})
+    row = _table.setdefault((chapter, properties.get(_PYTHON, THIS_PYTHON)), {})
     column = properties.get(_COLUMN, "")
     row[column] = row.get(column, 0.0) + report.duration
     if _PEAK in properties:
         row["peak"] = max(row.get("peak", 0), properties[_PEAK])
 
 
-def chapter_table(table: dict[str, dict[str, float]], limit_mb: int) -> list[str]:
-    """The closing table's lines: chapter, first run's time, second run's time, peak memory."""
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def chapter_table(table: dict[tuple[str, str], dict[str, float]], limit_mb: int) -> list[str]:
+    """The closing table's lines: chapter, Python, first run's time, second run's time, peak memory."""
     names = {chapter.number: chapter.slug for chapter in CHAPTERS}
-    lines = [f"{'chapter':<22}{'first run':>10}{'second':>10}{'peak memory':>14}"]
-    for number in sorted(table):
-        row = table[number]
+    lines = [f"{'chapter':<22}{'python':>7}{'first run':>10}{'second':>10}{'peak memory':>14}"]
+    for number, version in sorted(table, key=lambda key: (key[0], _version_key(key[1]))):
+        row = table[number, version]
         cells = [f"{row[column]:.1f} s" if column in row else "-" for column in ("first", "second")]
         peak = f"{row['peak'] / MB:.0f} MB" if row.get("peak") else "-"
-        lines.append(f"{names.get(number, number):<22}{cells[0]:>10}{cells[1]:>10}{peak:>14}")
+        lines.append(f"{names.get(number, number):<22}{version:>7}{cells[0]:>10}{cells[1]:>10}{peak:>14}")
     lines.append(f"(first run with the kernel's start, second run of the same cells in the same kernel "
                  f"with its stop; peak: the kernel and its processes, limit {limit_mb} MB)")
     return lines

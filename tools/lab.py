@@ -1,0 +1,41 @@
+"""The course's JupyterLab opens a chapter unmodified (``course.py lab`` configures it).
+
+When a notebook's kernel starts, JupyterLab writes the kernel's ``language_info`` into
+the notebook's metadata and, unless it is exactly what was stored, marks the notebook
+modified: ● on its tab, and closing it untouched asks whether to save. The stored
+chapters hold every field JupyterLab writes (``tools.notebooks.CANONICAL_METADATA``)
+except the Python version ("3.11.7"), which differs from one machine to the next. This
+contents manager fills it in as a notebook is opened: the version of the Python that
+serves the lab, which is the one its ``python3`` kernel runs (the same environment).
+Nothing else changes; saving writes what JupyterLab shows.
+
+Standard library and jupyter_server only; imported by the Jupyter server, never by notebooks.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+__all__ = ["CourseContentsManager", "with_kernel_version"]
+
+
+def with_kernel_version(model: dict, version: str | None = None) -> dict:
+    """Add this Python's version to a notebook model's ``language_info`` if it has none (in place)."""
+    if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
+        return model
+    metadata = model["content"].get("metadata") or {}
+    info = metadata.get("language_info")
+    kernel = (metadata.get("kernelspec") or {}).get("name")
+    if isinstance(info, dict) and info.get("name") == "python" and kernel == "python3" and "version" not in info:
+        info["version"] = version or platform.python_version()
+    return model
+
+
+class CourseContentsManager(AsyncLargeFileManager):
+    """Jupyter's default contents manager, plus the kernel's version in a notebook it opens."""
+
+    async def get(self, path, content=True, type=None, format=None, require_hash=False):  # noqa: A002 (the API's names)
+        model = await super().get(path, content=content, type=type, format=format, require_hash=require_hash)
+        return with_kernel_version(model)
