@@ -114,7 +114,8 @@ def _fake_fetch(flying: InFlight, calls: list[str]) -> Callable[[str], Awaitable
 
 
 @exercise("08.3", title="A crawler that reports instead of crashing",
-          hint="one task per URL, all sharing a single semaphore sized by the limit, which each task enters before it fetches; "
+          hint="one task per URL, all sharing a single semaphore sized by the limit, which each task enters "
+               "before it fetches; "
                "catch the error inside that task and write down its type's name and its message; gather the tasks")
 def crawl_all(answer) -> str:
     _needs_async(answer, "check('08.3', crawl_all)")

@@ -172,7 +172,8 @@ class CountedCondition(asyncio.Condition):
 
 
 @exercise("09.4", title="Wait for your own item",
-          hint="while holding the condition (its async with block), let its wait_for wait until your item is on the shelf (it "
+          hint="while holding the condition (its async with block), let its wait_for wait until your item "
+               "is on the shelf (it "
                "re-checks after every notify, and not at all if the item is already there), then remove it "
                "before you leave the block")
 def own_item(answer) -> str:
