@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from helpers.echo import EchoServer
 from helpers.fresh import run_program
 from helpers.selserver import SelectorEchoServer
-from helpers.swarm import SwarmReport, echo_payloads, swarm
+from helpers.swarm import SwarmReport, _mem_available, echo_payloads, swarm  # /proc/meminfo's MemAvailable
 
 __all__ = ["emfile_demo", "fd_limits", "high_descriptor", "hold_connections", "select_ceiling"]  # what notebooks use
 
@@ -126,17 +126,6 @@ def select_ceiling(low: int = 1020, high: int = 1100) -> int | None:
 
 
 # --- how many fit ---------------------------------------------------------------------------
-
-
-def _mem_available() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def _open_fds() -> int:
