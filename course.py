@@ -174,13 +174,14 @@ def ensure_other_venvs(python: Path) -> list[str]:
         name = pythons.label(version)
         venv = pythons.venv_dir(ROOT, version)
         other = pythons.venv_python(venv)
-        if not (other.exists() and pythons.version_of(str(other)) == version):
+        if not (other.exists() and pythons.usable(str(other), version)):
             base = pythons.find_interpreter(version)
             if base is None:
                 if asked is not None:
                     sys.exit(f"course.py: {pythons.ENV} asks for Python {name}, and there is no working "
                              f"python{name} on PATH, under pyenv or in /usr/bin")
-                print(f"course.py: no Python {name} on this machine; its notebook run is skipped", flush=True)
+                print(f"course.py: no usable Python {name} on this machine (releases passed over: "
+                      f"{', '.join(pythons.KNOWN_BAD)}); its notebook run is skipped", flush=True)
                 continue
             shutil.rmtree(venv, ignore_errors=True)
             run([base, "-m", "venv", venv])
