@@ -46,6 +46,7 @@ BROWSER_STAMP = VENV / ".switchyard-browser-installed"
 BROWSER_PINS = "requirements-browser.txt"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; SWITCHYARD_CHROMIUM overrides
 BIN = "Scripts" if os.name == "nt" else "bin"
+CONTENTS_MANAGER = "helpers._lab.CourseContentsManager"  # also in binder/postBuild (a test proves they agree)
 INSTALLER_ENV = "SWITCHYARD_INSTALLER"  # "pip" forces pip; otherwise uv when it can be had
 PIP = ("-m", "pip", "install", "--quiet", "--disable-pip-version-check")
 
@@ -217,8 +218,8 @@ def lab_options(root_dir: Path) -> list[str]:
         f"--ServerApp.root_dir={root_dir}",
         "--LabApp.default_url=/lab/tree/00_start_here.ipynb",
         # Chapters open unmodified: it adds the kernel's Python version to their metadata (the
-        # one field the stored chapters leave out). Importable from this folder (the lab's cwd).
-        "--ServerApp.contents_manager_class=tools.lab.CourseContentsManager",
+        # one field the stored chapters leave out). Binder sets the same (binder/postBuild).
+        f"--ServerApp.contents_manager_class={CONTENTS_MANAGER}",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Common in containers. Jupyter refuses root unless told; it listens on loopback only.

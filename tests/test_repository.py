@@ -165,7 +165,7 @@ def test_normalise_joins_a_print_that_arrived_in_two_pieces():
 
 def test_stored_metadata_is_what_jupyterlab_writes_but_the_version():
     """JupyterLab marks a notebook modified unless language_info is exactly its kernel's (tests/browser/)."""
-    from tools.lab import with_kernel_version
+    from helpers._lab import with_kernel_version
     from tools.notebooks import CANONICAL_METADATA
 
     kernel = {"name": "python", "version": "3.12.1", "mimetype": "text/x-python", "file_extension": ".py",

@@ -39,7 +39,8 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # "modified" (● on its tab, a save prompt on closing it untouched). The version ("3.11.7")
 # differs between Pythons, patch releases included, so it is not stored: the course's
 # JupyterLab (``course.py lab``) fills in its own kernel's version as it opens a notebook
-# (``tools.lab``). ``tests/browser/test_unmodified.py`` proves a chapter opens unmodified.
+# (``helpers._lab``; Binder's postBuild sets it too). ``tests/browser/test_unmodified.py``
+# proves a chapter opens unmodified.
 CANONICAL_METADATA = {
     "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
     "language_info": {

@@ -64,7 +64,7 @@ def isolated_env(workdir: Path) -> dict[str, str]:
         JUPYTERLAB_SETTINGS_DIR=str(workdir / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(workdir / "workspaces"),
         BROWSER="true",  # if a command would open a browser, it opens nothing
-        # course.lab_options names tools.lab; `course.py lab` runs from the checkout, this from workdir
+        # course.lab_options names helpers._lab; `course.py lab` runs from the checkout, this from workdir
         PYTHONPATH=os.pathsep.join(filter(None, [str(Path(course.ROOT)), os.environ.get("PYTHONPATH")])),
     )
     return env

@@ -8,6 +8,7 @@ environment to prove it installs ``helpers``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import course
 from tools.chapters import NOTEBOOKS
 
 ROOT = NOTEBOOKS.parent
@@ -61,7 +63,7 @@ def test_binder_runs_postbuild_after_the_environment_and_the_repository(dockerfi
     assert users[-1] == "${NB_USER}", "postBuild must run as the notebook user, who owns the files"
 
 
-def test_postbuild_installs_helpers(tmp_path):
+def test_postbuild_installs_helpers_and_configures_the_contents_manager(tmp_path):
     """Run binder/postBuild as repo2docker does: from the repository's root, its env first on PATH."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split()
@@ -80,3 +82,18 @@ def test_postbuild_installs_helpers(tmp_path):
     where = subprocess.run([env_dir / "bin" / "python", "-c", "import helpers; print(helpers.__file__)"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert where.stdout.strip() == str(repo / "helpers" / "__init__.py"), where.stderr
+    # The server's config in the environment names the course's contents manager, keeping
+    # what was there (a second run, as on a rebuild, changes nothing else).
+    config = env_dir / "etc" / "jupyter" / "jupyter_server_config.json"
+    config.write_text(json.dumps({"ServerApp": {"ip": "127.0.0.1"}, "Other": {"x": 1}}))
+    for _ in range(2):
+        again = subprocess.run([repo / "binder" / "postBuild"], cwd=repo, env=env,
+                               capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(config.read_text()) == {
+        "ServerApp": {"ip": "127.0.0.1", "contents_manager_class": course.CONTENTS_MANAGER}, "Other": {"x": 1}}
+    # A Jupyter server reading that folder (as Binder's does: its env's etc/jupyter) loads it.
+    shown = subprocess.run([Path(sys.executable).with_name("jupyter"), "server", "--show-config-json"],
+                           env=dict(os.environ, JUPYTER_CONFIG_PATH=str(config.parent)),
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert json.loads(shown.stdout)["ServerApp"]["contents_manager_class"] == course.CONTENTS_MANAGER, shown.stderr

@@ -3,7 +3,7 @@
 JupyterLab writes its kernel's ``language_info`` and ``kernelspec`` into a notebook's
 metadata when the kernel starts, and marks the notebook modified unless that is exactly
 what was stored. The chapters store every field but the Python version, which the
-course's JupyterLab adds as it opens them (``tools.lab``, ``tools.notebooks.CANONICAL_METADATA``).
+course's JupyterLab adds as it opens them (``helpers._lab``, ``tools.notebooks.CANONICAL_METADATA``).
 The control proves the check sees the ●: a notebook with the metadata the chapters used
 to store opens modified.
 """

@@ -1,4 +1,4 @@
-"""The course's JupyterLab opens a chapter unmodified (``course.py lab`` configures it).
+"""The course's JupyterLab opens a chapter unmodified (``course.py lab`` and Binder configure it).
 
 When a notebook's kernel starts, JupyterLab writes the kernel's ``language_info`` into
 the notebook's metadata and, unless it is exactly what was stored, marks the notebook
@@ -9,7 +9,12 @@ contents manager fills it in as a notebook is opened: the version of the Python 
 serves the lab, which is the one its ``python3`` kernel runs (the same environment).
 Nothing else changes; saving writes what JupyterLab shows.
 
-Standard library and jupyter_server only; imported by the Jupyter server, never by notebooks.
+Who uses it: the Jupyter server, never a notebook. ``course.py lab`` passes
+``--ServerApp.contents_manager_class=helpers._lab.CourseContentsManager``; on Binder,
+``binder/postBuild`` writes the same setting into the environment's
+``etc/jupyter/jupyter_server_config.d/switchyard.json``. It lives in ``helpers`` because that is
+the package ``pip install -e .`` makes importable wherever the server starts. Standard library
+and jupyter_server only.
 """
 
 from __future__ import annotations
