@@ -181,8 +181,9 @@ def ensure_other_venvs(python: Path) -> list[str]:
                 if asked is not None:
                     sys.exit(f"course.py: {pythons.ENV} asks for Python {name}, and there is no working "
                              f"python{name} on PATH, under pyenv or in /usr/bin")
-                print(f"course.py: no usable Python {name} on this machine (releases passed over: "
-                      f"{', '.join(pythons.KNOWN_BAD)}); its notebook run is skipped", flush=True)
+                passed_over = f" (releases passed over: {', '.join(pythons.KNOWN_BAD)})" if pythons.KNOWN_BAD else ""
+                print(f"course.py: no usable Python {name} on this machine{passed_over}; its notebook run is skipped",
+                      flush=True)
                 continue
             shutil.rmtree(venv, ignore_errors=True)
             run([base, "-m", "venv", venv])

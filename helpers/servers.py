@@ -244,6 +244,7 @@ class BackgroundServer:
     def __init__(self, name: str) -> None:
         self._loop = BackgroundLoop(name)
         self._address: tuple[str, int] | None = None
+        self._listener: socket.socket | None = None
 
     @property
     def name(self) -> str:
@@ -288,7 +289,7 @@ class BackgroundServer:
             sock.close()
             self._loop.stop()
             raise
-        self._address = address
+        self._address, self._listener = address, sock
         return self
 
     def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -298,6 +299,7 @@ class BackgroundServer:
         """
         try:
             if self.state is LoopState.RUNNING:
+                self._loop.run(self._stop_accepting(), timeout)
                 self._loop.run(self._close(), timeout)
         finally:
             self._loop.stop(timeout)
@@ -309,6 +311,21 @@ class BackgroundServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    async def _stop_accepting(self) -> None:
+        """Accept no more connections, and let those already accepted get their transport.
+
+        asyncio accepts a connection in one turn of the loop and makes its transport in a task
+        a turn later. If the server closes in between, that transport fails halfway (the server
+        is closed), silently, keeping the accepted socket for the garbage collector; Python
+        3.13.0 then prints "Exception ignored in _SelectorTransport.__del__ ... TypeError" (fixed
+        in 3.13.1) in whichever cell happens to run. So the listening socket leaves the selector
+        first, and two turns let pending accepts finish; ``_close()`` then closes them all.
+        """
+        if self._listener is not None and self._listener.fileno() != -1:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+        for _ in range(2):
+            await asyncio.sleep(0)
 
     async def _open(self, sock: socket.socket) -> None:
         raise NotImplementedError
