@@ -15,7 +15,8 @@ run here prints ``skip: <reason>`` instead of a port. The kinds, one per model o
                awaitable sock_accept / sock_recv / sock_sendall
     asyncio    asyncio.start_server with streams (StreamReader.read, StreamWriter.write + drain)
     uvloop     the same asyncio streams server on uvloop's event loop
-    stall      (tests only) accepts connections into the backlog and never answers
+    stall      (tests only) lets connections wait in the backlog and never answers
+    crash      (tests only) prints its port and exits at once: every connect is refused
 
 Nothing else is printed.
 """
@@ -218,6 +219,8 @@ def main(kind: str) -> None:
         _gevent()
     elif kind == "stall":
         _stall()
+    elif kind == "crash":
+        _ready(_listener().getsockname()[1])
     else:
         raise SystemExit(f"unknown kind {kind!r}")
 

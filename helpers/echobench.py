@@ -47,7 +47,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from helpers.fresh import kill_group
 from helpers.models import _census, _kb_band
@@ -277,12 +277,6 @@ class EchoReport:
             lines.append("at 100 clients, throughput: " + str(at_least(
                 ratios["throughput asyncio/homeloop"], 2,
                 "asyncio serves more round trips per second than chapter 06's home-made loop")))
-        if "throughput asyncio/threads" in ratios:
-            lines.append(f"at {top:,} clients, throughput: " + str(at_least(
-                ratios["throughput asyncio/threads"], 1.5,
-                "asyncio serves more round trips per second than a thread per connection")))
-            lines.append(f"at {top:,} clients, slowest 1% of round trips (p99): " + str(at_least(
-                ratios["p99 threads/asyncio"], 2, "threads make them wait longer than asyncio")))
         if "throughput uvloop/asyncio" in ratios:
             lines.append("uvloop's throughput (median over 10+ clients): " + about(
                 ratios["throughput uvloop/asyncio"], 1, (1, 3), unit_name="asyncio's").text
@@ -326,13 +320,6 @@ def _figure(report: EchoReport):
     left.legend(fontsize=8)
     figure.tight_layout()
     return figure
-
-
-_marks: list = []
-
-
-def _mark(what: str) -> None:
-    _marks.append((what, time.perf_counter()))
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -393,7 +380,6 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
         if bar is not None:
             bar.__enter__()
         for model in models:
-            _mark(model)
             server = _Child("helpers._echobench_child", model)
             first = server.readline(START_TIMEOUT)
             if first is None or first.startswith("skip:"):
@@ -459,7 +445,8 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                     throughput=answer["round_trips"] / seconds if seconds > 0 else 0.0,
                     p50=answer["p50"], p99=answer["p99"], mean=answer["mean"], ok=ok,
                     threads=held.threads, processes=held.processes, fds=held.fds,
-                    server_mb=held.pss_kb / 1024, added_kb=held.pss_kb - before.pss_kb, threads_added=held.threads - before.threads,
+                    server_mb=held.pss_kb / 1024, added_kb=held.pss_kb - before.pss_kb,
+                    threads_added=held.threads - before.threads,
                     processes_added=held.processes - before.processes))
                 if bar is not None:
                     bar.advance(note=f"{model} × {n:,}")
