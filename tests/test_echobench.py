@@ -121,7 +121,7 @@ def test_the_text_is_made_of_verdicts_not_seconds():
     assert "at 100 clients the processes server added one of its processes per connection: yes" in text
     assert "yes: a forked process costs more than a thread" in text
     assert "yes: asyncio serves more round trips per second than chapter 06's home-made loop" in text
-    assert "uvloop's throughput (median over 10+ clients): about 1× asyncio's (not 3×)" in text
+    assert "uvloop against asyncio: no verdict" in text
     assert "measured on this machine: 2 cores" in text
     assert " ms" not in text and "seconds" not in text
 
