@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from helpers.fresh import kill_group
 from helpers.models import _census, _kb_band
 from helpers.progress import progress as _progress
-from helpers.timing import about, at_least
+from helpers.timing import at_least
 
 __all__ = ["MODELS", "SETTINGS", "EchoReport", "Setting", "echo_bench"]
 
@@ -104,9 +104,11 @@ class _Child:
         """The next line, or None if none came within ``timeout`` s (or the child ended)."""
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
+        poller = select.poll()  # not select(): a kernel may hold descriptors past 1023
+        poller.register(fd, select.POLLIN)
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 return None
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -278,9 +280,9 @@ class EchoReport:
                 ratios["throughput asyncio/homeloop"], 2,
                 "asyncio serves more round trips per second than chapter 06's home-made loop")))
         if "throughput uvloop/asyncio" in ratios:
-            lines.append("uvloop against asyncio: no verdict: with Python clients on the same cores their throughput "
-                         "ratio moved from below 1× to about 3× from run to run on the reference machine "
-                         "(2 cores), so neither 'about 1×' nor 'about 3×' holds every time; see report.table()")
+            lines.append("uvloop against asyncio: no verdict: with Python clients on the same cores, their throughput "
+                         "ratio swung from below 1× to about 3× between runs on the reference machine (2 cores); "
+                         "see report.table()")
         return lines
 
     def plot(self):
