@@ -420,8 +420,8 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                 answer = load.ask({"cmd": "run", "port": port, "clients": n, "rounds": rounds,
                                    "size": chosen.size, "batch": chosen.batch,
                                    "timeout": chosen.step_timeout}, chosen.step_timeout + 5)
-                if answer is None or (answer["error"] or "").startswith("TimeoutError") \
-                        or "timeout" in (answer["error"] or ""):
+                error = (answer or {}).get("error") or ""
+                if answer is None or "TimeoutError" in error or "timeout" in error:
                     why = f"no answer within {chosen.step_timeout:g} s" if answer is None else answer["error"]
                     rows.append(_row(model, n, "timeout", why))
                     notes.append(f"{model} at {n:,} clients: timeout ({why}); its server was stopped")
