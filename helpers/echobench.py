@@ -23,10 +23,17 @@ and streams), ``uvloop`` (the same streams server on uvloop; skipped, with the r
 uvloop does not import). The clients run in ANOTHER fresh interpreter
 (``python -m helpers._echobench_load``), one epoll loop, so the kernel only coordinates.
 
-Settings (``SETTINGS``): ``"fast"`` (what the validation runs: every model at 1, 10, 100 and
-1,000 clients in about 15 s here, well under 1 GB) and ``"full"`` (ten times the round trips,
-for learners: a few minutes). On 2 cores the clients and the server share the machine: the
-load generator needs about one core, so no server gets more than about the other one.
+Settings (``SETTINGS``): ``"fast"`` (what the validation runs: 2,000 round trips per step,
+every model at 1, 10, 100 and 1,000 clients in 9 to 16 s on the 2-core reference machine, 23 s
+with four benches at once; kernel and children peaked at 200 MB) and ``"full"`` (ten times the
+round trips, for learners: about 1.5 minutes there). On 2 cores the clients and the server
+share the machine: the load generator needs about one core, so no server gets more than about
+the other one.
+
+Memory: a forked server per connection costs about 1 MB here (its copied pages), so before each
+step the server's memory per connection measured at the previous step is projected; a step that
+would pass ``SERVER_BUDGET_MB`` (400 MB) is not run, and the report says so (``processes`` at
+1,000 clients, here).
 
 Timeouts: each step (one model, one client count) has a deadline; a server or load generator
 that overruns is killed with its process group (``helpers.fresh.kill_group``), its row says
@@ -368,7 +375,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                setting: str = "fast", progress: bool = True) -> EchoReport:
     """Run the echo workload against every model at every client count; return an EchoReport.
 
-    Blocks the caller until done (about 15 s in the fast setting here). Raises ValueError for an
+    Blocks the caller until done (9 to 16 s in the fast setting on the reference machine). Raises ValueError for an
     unknown model or setting, or a client count under 1.
     """
     models, clients = _validate(models, clients, setting)
