@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from helpers.fresh import ProgramResult, run_program
+from helpers.heartbeat import program_clock
 
 __all__ = ["Fleet", "Spans", "burn", "cpu_seconds", "echo_fleet", "most_at_once", "overlap_share",
            "pid_square", "run_script", "slow_square", "square", "traced_burn", "usable_cpus", "where_am_i"]
@@ -112,6 +113,19 @@ class Spans:
     checksum: int
     spans: tuple[tuple[float, float], ...] = field(repr=False)
     pid: int = field(repr=False, default=0)
+    program_seconds: float = 0.0  # the job's length on helpers.heartbeat.program_clock
+    cpu_seconds: float = 0.0      # the CPU time its thread used (time.thread_time)
+
+    @property
+    def held_back(self) -> float:
+        """Share (0 to 1) of the job's time it was ready to compute, not waiting for a CPU, yet not computing.
+
+        Time the operating system kept it off the CPU does not count (the program clock stands
+        still then): what is left is time the *program* made it wait, e.g. for the GIL.
+        """
+        if self.program_seconds <= 0:
+            return 0.0
+        return min(1.0, max(0.0, self.program_seconds - self.cpu_seconds) / self.program_seconds)
 
     @property
     def computing(self) -> float:
@@ -127,6 +141,7 @@ def traced_burn(n: int) -> Spans:
     """
     spans: list[tuple[float, float]] = []
     now = time.perf_counter
+    clock0, cpu0 = program_clock(), time.thread_time()
     start = last = now()
     total, done = 0, 0
     while done < n:
@@ -141,7 +156,8 @@ def traced_burn(n: int) -> Spans:
         last = t
     if last > start:
         spans.append((start, last))
-    return Spans(total, tuple(spans), os.getpid())
+    cpu, clock = time.thread_time() - cpu0, program_clock() - clock0
+    return Spans(total, tuple(spans), os.getpid(), clock, cpu)
 
 
 def _edges(runs: Sequence[Spans]) -> list[tuple[float, int]]:
