@@ -24,6 +24,7 @@ A chapter reads like a lesson; the plumbing lives here, one module per concern:
     heartbeat  the longest silence of a beating task, on a clock the OS's load does not advance
     fresh      run a program in a fresh interpreter (optionally gevent-patched) with a timeout
     programs   a fresh-interpreter program that keeps running while the cell talks to it (a server)
+    procs      chapter 10's pool jobs, a CPU job that records when it computed, an echo fleet of processes
     exercises  self-checking exercises: ``check("00.1", answer)``
     stepper    step through any generator by hand: the logic, and an ipywidgets view of it
     echobench  chapter 11's showdown: one echo workload against a server of every model, 1 to 1,000 clients
