@@ -23,7 +23,6 @@ Nothing else is printed.
 
 from __future__ import annotations
 
-import importlib
 import os
 import selectors
 import signal
@@ -143,8 +142,8 @@ def _asyncio(kind: str) -> None:
 
     factory = None
     if kind == "uvloop":
-        try:  # optional: pinned in requirements.txt where wheels exist, not a dependency of the helpers
-            uvloop = importlib.import_module("uvloop")
+        try:  # a dependency where it has wheels (not on Windows): elsewhere the model is skipped
+            import uvloop
         except ImportError as error:  # no wheel for this Python or platform
             print(f"skip: uvloop does not import here ({error})", flush=True)
             _wait_for_eof()
