@@ -29,6 +29,7 @@ Threads: everything runs in the caller's thread and blocks it; nothing prints.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import math
@@ -76,9 +77,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def uvloop_available() -> bool:
-    """True when uvloop imports here (it has no Windows build)."""
+    """True when uvloop imports here (it has no Windows build, and is not a dependency of the helpers)."""
     try:
-        import uvloop  # noqa: F401
+        importlib.import_module("uvloop")
     except ImportError:
         return False
     return True
