@@ -15,13 +15,15 @@ run here prints ``skip: <reason>`` instead of a port. The kinds, one per model o
                awaitable sock_accept / sock_recv / sock_sendall
     asyncio    asyncio.start_server with streams (StreamReader.read, StreamWriter.write + drain)
     uvloop     the same asyncio streams server on uvloop's event loop
-    stall      (tests only) accepts connections into the backlog and never answers
+    stall      (tests only) lets connections wait in the backlog and never answers
+    crash      (tests only) prints its port and exits at once: every connect is refused
 
 Nothing else is printed.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import selectors
 import signal
@@ -141,8 +143,8 @@ def _asyncio(kind: str) -> None:
 
     factory = None
     if kind == "uvloop":
-        try:
-            import uvloop
+        try:  # optional: pinned in requirements.txt where wheels exist, not a dependency of the helpers
+            uvloop = importlib.import_module("uvloop")
         except ImportError as error:  # no wheel for this Python or platform
             print(f"skip: uvloop does not import here ({error})", flush=True)
             _wait_for_eof()
@@ -218,9 +220,24 @@ def main(kind: str) -> None:
         _gevent()
     elif kind == "stall":
         _stall()
+    elif kind == "crash":
+        _ready(_listener().getsockname()[1])
     else:
         raise SystemExit(f"unknown kind {kind!r}")
 
 
+def _raise_fd_limit() -> None:
+    """Many systems start with 1,024 descriptors (soft): take the hard limit, one per connection."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+        except (ValueError, OSError):
+            pass
+
+
 if __name__ == "__main__":
+    _raise_fd_limit()
     main(sys.argv[1])

@@ -28,16 +28,28 @@ from typing import Any
 __all__ = ["Progress", "progress"]
 
 
+def _shell() -> Any:
+    """The kernel's shell when running inside a Jupyter (ipykernel) kernel, else None.
+
+    A kernel has imported IPython before any cell runs; plain python has not, and then
+    nothing is imported here (ipywidgets brings IPython with it, for the kernel's side).
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell if getattr(shell, "kernel", None) is not None else None
+
+
 def in_kernel() -> bool:
     """True when running inside a Jupyter (ipykernel) kernel that can show widgets."""
-    if "IPython" not in sys.modules:  # plain python never imported it: no kernel here
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython half-installed
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    return _shell() is not None
+
+
+def _display(view: Any) -> None:
+    """Show ``view`` once in the running cell's output (what ``IPython.display.display`` does)."""
+    shell = _shell()
+    if shell is not None:
+        data = view._repr_mimebundle_()
+        shell.display_pub.publish(data=data, metadata={})
 
 
 class _View:
@@ -84,13 +96,12 @@ class Progress:
         self.note = ""
         if self.show:
             import ipywidgets as w
-            from IPython.display import display
 
             self.bar = w.IntProgress(value=0, min=0, max=max(self.total, 1), description=self.label,
                                      bar_style="info", style={"description_width": "initial"})
             self.status = w.Label(value="")
             self.view = _View(w.HBox([self.bar, self.status]), self.text)
-            display(self.view)
+            _display(self.view)
         return self
 
     def advance(self, n: int = 1, note: str = "") -> None:

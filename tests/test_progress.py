@@ -40,7 +40,7 @@ def test_bad_advance():
 
 def test_with_widgets_the_text_form_is_fixed_and_updates_go_to_the_widget(monkeypatch):
     shown = []
-    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    monkeypatch.setattr("helpers.progress._display", lambda obj: shown.append(obj))
     bar = Progress(4, "bench", show=True)
     with bar:
         bar.advance(note="threads x 1")
