@@ -67,7 +67,7 @@ class Setting:
 
 
 SETTINGS = {
-    "fast": Setting(count=10_000, threads=2_000, processes=50, traced=1_000, rounds=2_000, batches=20, timeout=40),
+    "fast": Setting(count=10_000, threads=2_000, processes=50, traced=500, rounds=1_000, batches=12, timeout=40),
     "full": Setting(count=30_000, threads=10_000, processes=300, traced=2_000, rounds=20_000, batches=50,
                     timeout=120),
 }
@@ -478,9 +478,25 @@ def choose(sleep: SleepReport, switch: SwitchReport, echo: object | None = None)
         "- learning how it all works: chapter 06's home-made loop; in production, asyncio (or uvloop), which "
         "adds timers, cancellation and transports",
     ]
-    if echo is not None and hasattr(echo, "text"):
-        lines.append("- serving many clients: see the echo bench above, measured on this machine")
+    if echo is not None and getattr(echo, "rows", None):
+        lines.append(_echo_line(echo))
     return "\n".join(lines)
+
+
+def _echo_line(echo) -> str:
+    """The map's line on serving many clients, from an EchoReport's rows (helpers.echobench)."""
+    def at_most(model: str) -> dict | None:
+        rows = [r for r in echo.rows if r.get("model") == model and r.get("ok")]
+        return max(rows, key=lambda r: r["clients"]) if rows else None
+
+    loop, threads = at_most("asyncio"), at_most("threads")
+    if loop is None or threads is None:
+        return "- serving many clients: the echo bench did not run both asyncio and threads here"
+    one = "in the one thread it started with" if loop.get("threads") == 1 else "with a few threads"
+    per = ("a thread per connection" if threads.get("threads", 0) >= threads["clients"]
+           else "fewer threads than connections")
+    return (f"- serving many clients at once: asyncio served {loop['clients']:,} clients {one}; the threaded "
+            f"server needed {per} (echo bench above)")
 
 
 # --- pictures ---------------------------------------------------------------------------------
