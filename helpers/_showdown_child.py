@@ -9,7 +9,8 @@ object per line on stdout and nothing else:
                                   process's memory (and its children's) while all of them sleep,
                                   then start TRACED more under tracemalloc; print one line
     switch ROUNDS BATCHES MODEL.. for each MODEL, the best of BATCHES batches of ROUNDS round trips
-                                  (A hands control to B, B hands it back); one line per model
+                                  (A hands control to B, B hands it back), the models taking turns
+                                  batch by batch; one line per batch done, then one per model
 
 The sleepers never wake: the interpreter ends (and its process group is killed) once they
 are counted. Sleeping is what each model offers: a thread waits on an Event with a timeout, a
@@ -28,6 +29,7 @@ import heapq
 import importlib
 import itertools
 import json
+import math
 import os
 import sys
 import threading
@@ -252,11 +254,6 @@ def sleepers(model: str, count: int, traced: int) -> dict:
 # --- switch cost: one round trip = A hands control to B, B hands it back -------------------------
 
 
-def _best(batch, rounds: int, batches: int) -> float:
-    """Seconds per round trip: the best of ``batches`` runs of ``batch(rounds)`` (which returns seconds)."""
-    return min(batch(rounds) for _ in range(batches)) / rounds
-
-
 def switch_generator(rounds: int) -> float:
     def echo():
         value = None
@@ -396,11 +393,16 @@ def main(argv: list[str]) -> None:
         print(json.dumps(sleepers(model, count, traced)), flush=True)
         os._exit(0)  # sleepers never wake; the caller kills the process group
     elif command == "switch":
-        rounds, batches = int(argv[1]), int(argv[2])
-        for model in argv[3:]:
+        rounds, batches, models = int(argv[1]), int(argv[2]), argv[3:]
+        best = {model: math.inf for model in models}
+        for batch in range(batches):  # the models take turns: a burst of load hits them all alike
+            for model in models:
+                n = max(rounds // 10, 1) if model in SLOW else rounds
+                best[model] = min(best[model], SWITCHES[model](n) / n)
+            print(json.dumps({"batch": batch + 1}), flush=True)
+        for model in models:
             n = max(rounds // 10, 1) if model in SLOW else rounds
-            seconds = _best(SWITCHES[model], n, batches)
-            print(json.dumps({"model": model, "rounds": n, "batches": batches, "seconds": seconds}), flush=True)
+            print(json.dumps({"model": model, "rounds": n, "batches": batches, "seconds": best[model]}), flush=True)
     else:
         raise SystemExit(f"unknown command {command!r}")
 

@@ -62,12 +62,12 @@ class Setting:
     processes: int     # sleeping processes (their memory per process is extrapolated)
     traced: int        # more sleepers started under tracemalloc (processes: a tenth of this, at most)
     rounds: int        # round trips per batch (threads and processes: a tenth)
-    batches: int       # best of this many batches
+    batches: int       # best of this many batches (the models take turns, batch by batch)
     timeout: float     # seconds one model's interpreter may run before it is killed
 
 
 SETTINGS = {
-    "fast": Setting(count=10_000, threads=2_000, processes=50, traced=500, rounds=1_000, batches=12, timeout=40),
+    "fast": Setting(count=10_000, threads=2_000, processes=50, traced=500, rounds=500, batches=24, timeout=40),
     "full": Setting(count=30_000, threads=10_000, processes=300, traced=2_000, rounds=20_000, batches=50,
                     timeout=120),
 }
@@ -407,12 +407,15 @@ def switch_costs(setting: str | Setting = "fast", models: Sequence[str] = SWITCH
     s = _setting(setting)
     chosen = _models(models, SWITCH_MODELS)
     rows = []
-    bar = progress_bar(len(chosen), "switch costs") if progress else _Silent()
+    bar = progress_bar(s.batches, "switch costs") if progress else _Silent()
     with bar:
         try:
-            for found in _child_lines(["switch", str(s.rounds), str(s.batches), *chosen], len(chosen), s.timeout):
-                rows.append(SwitchRow(**found))
-                bar.advance(note=found["model"])
+            for found in _child_lines(["switch", str(s.rounds), str(s.batches), *chosen], s.batches + len(chosen),
+                                      s.timeout):
+                if "batch" in found:
+                    bar.advance()
+                else:
+                    rows.append(SwitchRow(**found))
         except TimeoutError:
             pass
     done = {row.model for row in rows}
