@@ -245,13 +245,14 @@ class SleepReport:
             return "asyncio: not measured"
         total = row.started * row.per_task_seconds  # 10,000 tasks: 0.1-0.5 s here, idle or loaded
         held = row.started == row.asked and row.started >= 10_000 and total < 10
+        full = SETTINGS["full"].count
+        more = f' (SETTING = "full" starts {full:,})' if row.asked < full else ""
         return "\n".join([
             'claim: "one CPU can run tens of thousands of coroutines"',
             f"measured: {row.started:,} of {row.asked:,} asyncio tasks asleep at once in one thread, "
             f"{memory_band(row.rss_per_task_kb)} each, all started in "
             + ("well under 10 s" if total < 10 else "10 s or more"),
-            f"held here: {'yes' if held else 'no'}"
-            + (f" (SETTING = \"full\" starts {SETTINGS['full'].count:,})" if row.asked < SETTINGS["full"].count else ""),
+            f"held here: {'yes' if held else 'no'}" + more,
         ])
 
     def thread_limit(self) -> str:
