@@ -28,6 +28,7 @@ A chapter reads like a lesson; the plumbing lives here, one module per concern:
     exercises  self-checking exercises: ``check("00.1", answer)``
     stepper    step through any generator by hand: the logic, and an ipywidgets view of it
     echobench  chapter 11's showdown: one echo workload against a server of every model, 1 to 1,000 clients
+    showdown   chapter 11's showdown: thousands of sleepers and the cost of one switch, every model
     progress   a progress bar for long measurements: a widget in a kernel, silent elsewhere
     pep380     chapter 02's table of cases; run two delegating generators through them and compare
 
