@@ -38,7 +38,6 @@ Threads: everything runs in the caller's thread and blocks it; nothing prints.
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import math
@@ -86,9 +85,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def uvloop_available() -> bool:
-    """True when uvloop imports here (it has no Windows build, and is not a dependency of the helpers)."""
+    """True when uvloop imports here (a dependency of the helpers, but it has no Windows build)."""
     try:
-        importlib.import_module("uvloop")
+        import uvloop  # noqa: F401 (imported to see whether it can be)
     except ImportError:
         return False
     return True
