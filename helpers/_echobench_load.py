@@ -134,18 +134,8 @@ def main() -> None:
         print(json.dumps(answer), flush=True)
 
 
-def _raise_fd_limit() -> None:
-    """Many systems start with 1,024 descriptors (soft): take the hard limit, one per connection."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
-        except (ValueError, OSError):
-            pass
-
-
 if __name__ == "__main__":
+    from helpers.swarm import _raise_fd_limit  # soft descriptor limit up to the hard one
+
     _raise_fd_limit()
     main()

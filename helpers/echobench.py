@@ -45,7 +45,6 @@ reaped and every socket closed when ``echo_bench`` returns, raises or is interru
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -56,6 +55,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from helpers import _figures
 from helpers.fresh import kill_group
 from helpers.models import _census, _kb_band
 from helpers.progress import progress as _progress
@@ -295,14 +295,11 @@ class EchoReport:
 
 
 def _figure(report: EchoReport):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     class EchoFigure(Figure):
         def _repr_png_(self) -> bytes:
-            buffer = io.BytesIO()
-            FigureCanvasAgg(self).print_png(buffer, metadata={"Software": None})
-            return buffer.getvalue()
+            return _figures.png(self)
 
     figure = EchoFigure(figsize=(10, 4), dpi=80)
     left, right = figure.subplots(1, 2)

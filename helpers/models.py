@@ -21,7 +21,6 @@ from the caller's thread, reads the server's processes, threads, descriptors and
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import select
@@ -32,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from helpers import _figures
 from helpers.fresh import kill_group
 from helpers.timing import about, at_least
 
@@ -212,11 +212,7 @@ class WaitPlot:
         return self._figure
 
     def png(self) -> bytes:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        buffer = io.BytesIO()
-        FigureCanvasAgg(self.figure).print_png(buffer, metadata={"Software": None})
-        return buffer.getvalue()
+        return _figures.png(self.figure)
 
     def _repr_png_(self) -> bytes:
         return self.png()

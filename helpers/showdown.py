@@ -38,7 +38,6 @@ Threads: everything runs in the caller's thread and blocks it; nothing prints.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -49,6 +48,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers import _figures
 from helpers.fresh import kill_group
 from helpers.progress import progress as progress_bar
 from helpers.timing import Verdict, about, at_least
@@ -535,11 +535,7 @@ class Picture:
         return self._figure
 
     def png(self) -> bytes:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        buffer = io.BytesIO()
-        FigureCanvasAgg(self.figure).print_png(buffer, metadata={"Software": None})
-        return buffer.getvalue()
+        return _figures.png(self.figure)
 
     def _repr_png_(self) -> bytes:
         return self.png()

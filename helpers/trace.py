@@ -33,11 +33,12 @@ that record into a Tracer: :mod:`helpers.greenlets` (greenlet, gevent) and
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+
+from helpers import _figures
 
 __all__ = ["Tracer", "Event", "Bar", "Timeline", "bars", "segments", "round_robin", "KINDS", "STATES", "CLOCKS"]
 
@@ -303,11 +304,7 @@ class Timeline:
 
     def png(self) -> bytes:
         """The picture as PNG bytes (identical bytes for identical events and clock)."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        buffer = io.BytesIO()
-        FigureCanvasAgg(self.figure).print_png(buffer, metadata={"Software": None})
-        return buffer.getvalue()
+        return _figures.png(self.figure)
 
     def _repr_png_(self) -> bytes:
         return self.png()
