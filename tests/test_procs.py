@@ -46,6 +46,10 @@ def test_most_at_once_and_overlap_share():
     assert procs.most_at_once(together) == 3
     assert procs.overlap_share(together) == pytest.approx(1 / 3)
     assert procs.most_at_once([]) == 0 and procs.overlap_share([]) == 0.0
+    # A job resumed less than GAP after the other took over seems to compute over its end: not "two at once".
+    blind = [spans((0, 0.5)), spans((0.5, 1.0005)), spans((1.0, 1.5))]
+    assert procs.most_at_once(blind) == 1
+    assert procs.most_at_once(blind, lasting=0) == 2
 
 
 def test_held_back_share():
