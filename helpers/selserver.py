@@ -37,8 +37,8 @@ from __future__ import annotations
 import errno
 import selectors
 import socket
-import time
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Self
