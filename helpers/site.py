@@ -20,13 +20,14 @@ clients work; "Connection: close" is honoured):
     ?delay=SECONDS           on the delayed routes: this request's delay instead (0..30, else 400)
     anything else            404 with a short HTML page
 Numbers are written in ASCII digits without leading zeros (one URL per page): "/page/007",
-"/page/%31" (a percent-escaped "1") and "/page/" followed by 5,000 digits are 404s like "/page/0".
-Another method than GET or HEAD on a route above gets 405 with "Allow: GET, HEAD". A request
-followed by the client's half-close (SHUT_WR) is answered, then the connection closes. Every answer, errors included, is one of the
-site's own HTML pages and is recorded in ``requests`` (a failure of the site itself is a 500
-page, recorded, with the traceback's last line in ``errors``). Bytes that are not HTTP (garbage,
-a method HTTP does not know, a header line over 8 KB) never reach the site: aiohttp's parser
-answers a bare 400 and closes; they are not in ``requests``, and aiohttp's note is in ``errors``.
+"/page/%31" (a percent-escaped "1") and "/page/" followed by 5,000 digits are 404s like
+"/page/0". Another method than GET or HEAD on a route above gets 405 with "Allow: GET, HEAD". A
+request followed by the client's half-close (SHUT_WR) is answered, then the connection closes.
+Every answer, errors included, is one of the site's own HTML pages and is recorded in
+``requests`` (a failure of the site itself is a 500 page, recorded, with the traceback's last
+line in ``errors``). Bytes that are not HTTP (garbage, a method HTTP does not know, a header
+line over 8 KB) never reach the site: aiohttp's parser answers a bare 400 and closes; they are
+not in ``requests``, and aiohttp's note is in ``errors``.
 
 What it records, into a ``helpers.trace.Tracer`` (its own, ``site.tracer``, or one passed in so that
 a cell's clients and the site share one timeline): a lane "server" (spawn "listening", exit
