@@ -246,7 +246,7 @@ class BookSite(BackgroundServer):
         app.router.add_route("*", "/{anything:.*}", self._not_found)
         options = {} if self.keepalive is None else {"keepalive_timeout": self.keepalive}
         self._runner = AnsweringRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
-                                     handler_cancellation=True, **options)  # a connection that breaks cancels its request
+                                     handler_cancellation=True, **options)  # a broken connection cancels its request
         await self._runner.setup()
         await web.SockSite(self._runner, sock, backlog=BACKLOG).start()
 
