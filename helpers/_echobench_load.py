@@ -135,6 +135,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import signal  # Python's own Ctrl-C even if the parent ignored SIGINT (SIG_IGN survives exec)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from helpers.swarm import _raise_fd_limit  # soft descriptor limit up to the hard one
 
     _raise_fd_limit()

@@ -93,4 +93,6 @@ def main(kind: str) -> None:
 
 
 if __name__ == "__main__":
+    # Python's own Ctrl-C even if the parent ignored SIGINT (SIG_IGN survives exec)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     main(sys.argv[1])

@@ -411,4 +411,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    import signal  # Python's own Ctrl-C even if the parent ignored SIGINT (SIG_IGN survives exec)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     main(sys.argv[1:])

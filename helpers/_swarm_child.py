@@ -12,4 +12,6 @@ from helpers.swarm import _child_main
 __all__: list[str] = []
 
 if __name__ == "__main__":
+    import signal  # Python's own Ctrl-C even if the parent ignored SIGINT (SIG_IGN survives exec)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _child_main()

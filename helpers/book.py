@@ -19,7 +19,9 @@ Routes (GET or HEAD; every page GBK with a Content-Length):
                                   to every chapter but ``missing``, then "afterword.html" (a 404)
     /book/chapter-<i>.html        chapter i of 1..chapters, after the delay: <h1> title, then the
                                   text's paragraphs inside <div id="text">
-    anything else                 404, at once (a GBK page too)
+    anything else                 404, at once (a GBK page too), percent-escaped paths included
+                                  ("chapter-%31.html"): one URL per page
+A request followed by the client's half-close (SHUT_WR) is answered, then the connection closes.
 
 Faults, to practise error handling: ``faults={3: ["reset"], 5: ["stall", "stall"]}`` makes the
 first request of chapter 3 reset its connection (a TCP RST: the client reads "connection reset"),
@@ -60,6 +62,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from helpers._checks import seconds
+from helpers._http import AnsweringRunner, is_canonical
 from helpers.gauge import InFlight
 from helpers.servers import BACKLOG, BackgroundServer
 from helpers.trace import Tracer
@@ -242,8 +245,8 @@ class BookSite(BackgroundServer):
         app.router.add_get(r"/book/chapter-{i:[1-9][0-9]?}.html", self._chapter)
         app.router.add_route("*", "/{anything:.*}", self._not_found)
         options = {} if self.keepalive is None else {"keepalive_timeout": self.keepalive}
-        self._runner = web.AppRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
-                                     handler_cancellation=True, **options)  # a client that leaves cancels its request
+        self._runner = AnsweringRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
+                                     handler_cancellation=True, **options)  # a broken connection cancels its request
         await self._runner.setup()
         await web.SockSite(self._runner, sock, backlog=BACKLOG).start()
 
@@ -255,12 +258,14 @@ class BookSite(BackgroundServer):
                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         path = request.raw_path if len(request.raw_path) <= 60 else request.raw_path[:59] + "…"
         slot = [path, "in flight"]
-        lane = path.rsplit("/", 1)[1] or path
+        lane = path.rsplit("/", 1)[-1] or path  # "OPTIONS *", "CONNECT host:443" have no "/"
         _SLOT.set(slot)
         _LANE.set(lane)
         self._hits.append(slot)  # in arrival order; the outcome is filled in below
         self.tracer.record(lane, "spawn", request.method)
         self.tracer.record(lane, "run")
+        if not is_canonical(request.raw_path):  # "chapter-%31.html": not the site's spelling of a URL
+            handler = self._not_found
         with self._in_flight:
             try:
                 response = await handler(request)

@@ -33,18 +33,24 @@ expected reply), ``FileServer`` (the class behind ``file_server``).
 
 Threads: the server's sockets live on its thread "switchyard-<name>" (see ``helpers.selserver``);
 the caller's thread starts and stops it and reads ``outcomes``/``errors``/``stored_checksums()``.
-Bad input (unknown command, bad length, a name that leaves the folder, a file too big, a client
-that closes early) gets an ``ERR`` reply when the client can still read, is counted in
-``outcomes``, and closes that connection only. Nothing prints.
+Bad input (unknown command, bad length, a name that leaves the folder or ends in the server's own
+``.partial``, a file too big, a full folder, a client that closes early) gets an ``ERR`` reply
+when the client can still read, is counted in ``outcomes``, and closes that connection only. So
+does a failure on the server's side (disk full, a folder or a symlink where the file should be:
+the server opens nothing through a symlink, and removes its half-written ``.partial``). A client
+that sends requests but never reads the replies is served as fast as it reads: the server stops
+reading from it while it holds ``Connection.max_outbox`` bytes of replies. Nothing prints.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import shutil
 import socket
+import stat
 import struct
 import tempfile
 import threading
@@ -60,6 +66,8 @@ __all__ = ["ask", "file_server", "frame", "get", "put", "transfer_payloads"]  # 
 LENGTH = struct.Struct("!H")        # the header's length, 2 bytes big-endian
 MAX_HEADER = 1024                  # a longer (or empty) header is a "bad length"
 MAX_FILE = 4 * 1024 * 1024         # a PUT larger than this is "too big"
+MAX_FOLDER = 64 * 1024 * 1024      # a PUT that would make the folder hold more is "folder full"
+TEMP_SUFFIX = ".partial"           # a PUT is written to <name>.partial, then renamed: not a client's name
 NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")  # no "/", no leading ".": stays in the folder
 
 
@@ -190,6 +198,14 @@ class _Refused(Exception):
         self.detail = detail or kind
 
 
+def _server_error(error: OSError, name: str) -> _Refused:
+    """A failure on the server's side (disk full, a folder or a symlink under the name): ERR, recorded."""
+    reason = os.strerror(error.errno) if error.errno else type(error).__name__
+    if error.errno == errno.ELOOP:
+        reason = "a symbolic link (not followed)"
+    return _Refused("server error", f"server error: {name}: {reason}")
+
+
 class _FileConnection(Connection):
     """Parses frames from the bytes received so far; acts only on whole frames."""
 
@@ -202,10 +218,14 @@ class _FileConnection(Connection):
     def received(self, data: bytes) -> None:
         self.inbox += data
         try:
-            while not self.closing and self._one_request():
+            # Paused (the client is not reading our replies): the rest waits in inbox until drained().
+            while not self.closing and not self.paused and self._one_request():
                 pass
         except _Refused as refusal:
             self._refuse(refusal)
+
+    def drained(self) -> None:
+        self.received(b"")  # the requests put off while the client was not reading
 
     def failed(self, error: OSError) -> None:
         if self.inbox:  # in the middle of a request: record what was lost
@@ -256,6 +276,9 @@ class _FileConnection(Connection):
             size = int(words[2])
             if size > self.server.max_file:
                 raise _Refused("too big", f"too big: {size} bytes (at most {self.server.max_file})")
+            if (held := self.server._folder_bytes(except_name=name)) + size > self.server.max_folder:
+                raise _Refused("folder full", f"folder full: {held} + {size} bytes would pass "
+                                              f"{self.server.max_folder}")
             if len(self.inbox) < end + size:
                 return False
             body = bytes(self.inbox[end:end + size])
@@ -269,23 +292,46 @@ class _FileConnection(Connection):
     def _name(self, name: str) -> str:
         if not NAME.fullmatch(name):
             raise _Refused("bad name", f"bad name: {name[:40]!r} (letters, digits, . _ -; no folders)")
+        if name.endswith(TEMP_SUFFIX):
+            raise _Refused("bad name", f"bad name: {name[:40]!r} (names ending in {TEMP_SUFFIX} are the server's)")
         return name
 
     def _get(self, name: str) -> None:
         try:
-            with open(os.path.join(self.server.folder, name), "rb") as file:
-                data = file.read()
+            # O_NOFOLLOW: a symlink planted in the folder is refused, never followed out of it
+            fd = os.open(os.path.join(self.server.folder, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             raise _Refused("no such file", f"no such file: {name}") from None
+        except OSError as error:
+            raise _server_error(error, name) from None
+        try:
+            with open(fd, "rb") as file:
+                if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                    raise _Refused("server error", f"server error: {name}: not a regular file")
+                data = file.read()
+        except OSError as error:
+            raise _server_error(error, name) from None
         self.queue(frame(f"OK {len(data)} {sha256(data)}", data))
         self.server._record("get")
 
     def _put(self, name: str, body: bytes) -> None:
         path = os.path.join(self.server.folder, name)
-        partial = path + ".partial"
-        with open(partial, "wb") as file:
-            file.write(body)
-        os.replace(partial, path)  # readers never see half a file
+        partial = path + TEMP_SUFFIX
+        try:
+            try:
+                os.unlink(partial)  # whatever is there, a planted symlink included: not followed
+            except FileNotFoundError:
+                pass
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with open(fd, "wb") as file:
+                file.write(body)
+            os.replace(partial, path)  # readers never see half a file
+        except OSError as error:
+            try:
+                os.unlink(partial)  # no half-written file left behind
+            except OSError:
+                pass
+            raise _server_error(error, name) from None
         self.queue(frame(f"STORED {len(body)} {sha256(body)}"))
         self.server._record("put")
 
@@ -299,24 +345,35 @@ class _FileConnection(Connection):
 class FileServer(SelectorServer):
     """Serves GET and PUT (see the module docstring) from a temporary folder it creates and removes.
 
-    ``files``: name -> bytes to put in the folder before serving. ``max_file``: the largest PUT.
+    ``files``: name -> bytes to put in the folder before serving. ``max_file``: the largest PUT;
+    ``max_folder``: the most bytes the folder may hold.
     ``outcomes`` counts "get", "put" and each kind of refusal; ``refusals`` lists the reasons sent.
     """
 
     connection_class = _FileConnection
 
     def __init__(self, name: str = "files", *, files: Mapping[str, bytes] | None = None,
-                 max_file: int = MAX_FILE) -> None:
+                 max_file: int = MAX_FILE, max_folder: int = MAX_FOLDER) -> None:
         super().__init__(name)
         self.max_file = max_file
+        self.max_folder = max_folder
         self._files = dict(files or {})
         for file_name in self._files:
-            if not NAME.fullmatch(file_name):
+            if not NAME.fullmatch(file_name) or file_name.endswith(TEMP_SUFFIX):
                 raise ValueError(f"bad file name {file_name!r}")
         self.folder: str | None = None
         self._outcomes: Counter[str] = Counter()
         self._refusals: list[str] = []
         self._lock = threading.Lock()  # the server's thread writes, the caller's thread reads
+
+    def _folder_bytes(self, except_name: str = "") -> int:
+        """Bytes the folder holds now, not counting ``except_name`` (a PUT replaces it)."""
+        total = 0
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if entry.name != except_name and entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+        return total
 
     def _record(self, kind: str, detail: str | None = None) -> None:
         with self._lock:
@@ -352,7 +409,7 @@ class FileServer(SelectorServer):
             raise RuntimeError("the server is not running: its folder is gone")
         sums = {}
         for file_name in sorted(os.listdir(self.folder)):
-            if not file_name.endswith(".partial"):
+            if not file_name.endswith(TEMP_SUFFIX):
                 with open(os.path.join(self.folder, file_name), "rb") as file:
                     sums[file_name] = sha256(file.read())
         return sums
@@ -363,6 +420,6 @@ class FileServer(SelectorServer):
 
 
 def file_server(*, files: Mapping[str, bytes] | None = None, name: str = "files",
-                max_file: int = MAX_FILE) -> FileServer:
+                max_file: int = MAX_FILE, max_folder: int = MAX_FOLDER) -> FileServer:
     """Start a FileServer on 127.0.0.1 (OS-chosen port) holding ``files``; ``with`` it to stop and clean up."""
-    return FileServer(name, files=files, max_file=max_file).start()
+    return FileServer(name, files=files, max_file=max_file, max_folder=max_folder).start()

@@ -20,7 +20,8 @@ captured so far. A KeyboardInterrupt (the learner pressing stop) kills the group
 same way and then propagates. Nothing is left running afterwards.
 
 The program sees: ``__name__ == "__main__"``, ``sys.argv == ["program.py", *args]``,
-tracebacks that name ``File "program.py", line N``, an empty stdin (``input()``
+tracebacks that name ``File "program.py", line N``, Python's own Ctrl-C (SIGINT raises
+KeyboardInterrupt even if the kernel or a ``nohup`` ignored it), an empty stdin (``input()``
 raises EOFError), a fresh empty working directory, and the environment variables
 PYTHONUNBUFFERED=1 (output arrives as it is printed), PYTHONHASHSEED=0 (the order
 of sets of strings and similar is the same on every run, so stored notebook output
@@ -47,8 +48,11 @@ STDERR_TAIL_LINES = 20  # how much of stderr a ProgramFailed message shows
 
 # Runs first in the fresh interpreter: patch (maybe), then run program.py as __main__.
 # argv: [-c, "patch"|"plain", path of program.py, *args]
+# SIGINT first: a parent that ignored it (nohup, a background job, some CI runners) passes
+# SIG_IGN on through exec, and Python then installs no KeyboardInterrupt handler of its own.
 _BOOTSTRAP = """\
-import sys
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 if sys.argv[1] == "patch":
     from gevent import monkey
     monkey.patch_all()

@@ -19,10 +19,20 @@ a handler that computes without ever waiting cannot be interrupted by any timeou
 never gives the hub a turn. On leaving, the listening socket is closed and every handler still
 running is killed (``StreamServer.stop``), also after an error. Nothing here prints; a handler's
 exception is raised again in the caller by ``serve_one_client``.
+
+Hostile clients: a client that resets its connection is an ordinary end of it, so a handler that
+ends with ``ConnectionResetError`` or ``BrokenPipeError`` is counted in ``server.resets``, not
+reported with a traceback; any other error still is (gevent prints it, as the chapter shows).
+When accept fails for want of descriptors, the server stops accepting for
+``ACCEPT_RETRY_DELAY`` s and tries again, counted in ``server.accept_failures`` by error,
+instead of gevent's traceback on stderr for each attempt.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +44,36 @@ __all__ = ["serve_one_client", "stream_server"]
 HOST = "127.0.0.1"
 MAX_TIMEOUT = 600.0
 Handler = Callable[[Any, tuple[str, int]], object]
+ACCEPT_RETRY_DELAY = 0.25  # seconds without accepting after accept failed for want of descriptors
+OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+CLIENT_GONE = (ConnectionResetError, BrokenPipeError)  # how a handler learns that its client left
+
+
+@functools.cache
+def _server_class() -> type:
+    """gevent's StreamServer, counting what it would print about clients and descriptors."""
+    from gevent.server import StreamServer
+
+    class CountingStreamServer(StreamServer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.resets = 0
+            self.accept_failures: Counter[str] = Counter()
+
+        def do_read(self) -> Any:
+            try:
+                return super().do_read()
+            except OSError as error:
+                if error.errno not in OUT_OF_RESOURCES:
+                    raise
+                self.accept_failures[errno.errorcode[error.errno]] += 1
+                # gevent's own back-off (stop accepting, a timer starts again), without its report
+                self.stop_accepting()
+                self._timer = self.loop.timer(ACCEPT_RETRY_DELAY)
+                self._timer.start(self._start_accepting_if_started)
+                return None
+
+    return CountingStreamServer
 
 
 def _check_handler(handler: object) -> None:
@@ -48,14 +88,21 @@ def stream_server(handler: Handler, *, timeout: float = 5.0) -> Iterator[Any]:
     Yields the server: ``server.address`` is ``("127.0.0.1", port)``. On exit the listening
     socket is closed and handlers still running get ``timeout`` seconds, then are killed
     (gevent's own ``StreamServer.stop`` kills them only when they run in a pool, as here).
+    ``server.resets``: handlers ended by a client that reset its connection;
+    ``server.accept_failures``: failed accepts by error (EMFILE: out of descriptors).
     """
     _check_handler(handler)
     timeout = seconds(timeout, "timeout", maximum=MAX_TIMEOUT)
     from gevent.pool import Pool
-    from gevent.server import StreamServer
+
+    def handle(sock: Any, address: tuple[str, int]) -> None:
+        try:
+            handler(sock, address)
+        except CLIENT_GONE:  # an ordinary end of a connection, not a traceback in the cell
+            server.resets += 1
 
     # Handlers spawned in a pool: that is what lets stop() kill the ones still running.
-    server = StreamServer((HOST, 0), handler, spawn=Pool())  # loopback only, port picked by the OS
+    server = _server_class()((HOST, 0), handle, spawn=Pool())  # loopback only, port picked by the OS
     server.start()
     try:
         yield server

@@ -24,13 +24,21 @@ Threads: only the server's thread touches its sockets and connections; the calle
 calls start()/stop() and reads counters (``stats``) and copies of lists (``errors``).
 Blocking: start() and stop() block the caller for at most ``timeout`` s (RuntimeError after).
 Nothing prints: unexpected errors go to ``errors``.
+
+Hostile clients: a connection holds at most ``Connection.max_outbox`` bytes of replies its client
+has not read; past that the server stops reading from it until it has drained to half (the
+client's own sends then block, in its kernel, not in our memory). When accept fails (out of
+descriptors, most likely) the server stops accepting for ``ACCEPT_RETRY_DELAY`` s and tries again,
+as asyncio does, instead of spinning; ``errors`` holds one line per kind of failure, with a count.
 """
 
 from __future__ import annotations
 
+import errno
 import selectors
 import socket
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Self
@@ -40,6 +48,11 @@ from helpers.gauge import InFlight
 from helpers.servers import BACKLOG, CHUNK, DEFAULT_TIMEOUT, LoopState, loopback_socket
 
 __all__: list[str] = []  # notebooks use it through helpers.filexfer and helpers.c10k
+
+MAX_OUTBOX = 256 * 1024     # replies a connection may hold for a client that does not read them
+ACCEPT_RETRY_DELAY = 0.25   # seconds without accepting after accept failed (asyncio waits 1 s)
+# accept() errors that a pause may cure; any other one is recorded and retried the same way
+OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 @dataclass(frozen=True)
 class ServerStats:
@@ -56,7 +69,12 @@ class Connection:
     ``queue(data)`` sends data as the socket accepts it (partial sends are kept, write interest
     is switched on with ``sel.modify`` and off again when everything has gone);
     ``close_when_sent()`` closes after the last queued byte; ``close()`` closes now.
+    Back-pressure: while ``outbox`` holds ``max_outbox`` bytes or more, the server does not read
+    from this client; :meth:`drained` runs once it is down to half (override to resume work
+    that was put off, e.g. requests already received).
     """
+
+    max_outbox = MAX_OUTBOX
 
     def __init__(self, server: SelectorServer, sock: socket.socket) -> None:
         self.server = server
@@ -66,6 +84,7 @@ class Connection:
         self._linger = False
         self.lingering = False  # sent our last byte; reading and dropping the client's until EOF
         self.closed = False
+        self.paused = False  # not reading: the client has not read max_outbox bytes of replies
 
     # --- for subclasses ---
     def readable(self) -> None:
@@ -85,6 +104,9 @@ class Connection:
     def eof(self) -> None:
         """The client closed its side: send what is queued, then close (override to do more)."""
         self.close_when_sent()
+
+    def drained(self) -> None:
+        """The outbox is down to half of ``max_outbox`` after a pause; reading resumes (override)."""
 
     def failed(self, error: OSError) -> None:
         """The connection broke (reset by the peer, broken pipe): close it (override to record it)."""
@@ -133,14 +155,24 @@ class Connection:
     def writable(self) -> None:
         sent = self.sock.send(self.outbox[:CHUNK])
         del self.outbox[:sent]
+        if self.paused and len(self.outbox) <= self.max_outbox // 2 and not self.closing:
+            self.paused = False
+            self.drained()
+            if self.closed:
+                return
         if not self.outbox:
             if self.closing:
                 self._finish()
             else:
                 self._interest()
+        elif not self.paused:
+            self._interest()
 
     def _interest(self) -> None:
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbox else 0)
+        if len(self.outbox) >= self.max_outbox:
+            self.paused = True
+        reading = 0 if self.paused else selectors.EVENT_READ
+        events = reading | (selectors.EVENT_WRITE if self.outbox else 0)
         if self.closing and self.outbox:
             events = selectors.EVENT_WRITE  # nothing more to read: just flush
         if self.lingering:
@@ -172,6 +204,8 @@ class SelectorServer:
         self._thread: threading.Thread | None = None
         self._sel: selectors.BaseSelector | None = None
         self._conns: dict[int, Connection] = {}
+        self._failures: dict[str, tuple[int, int]] = {}  # kind -> (index in _errors, count)
+        self._accept_paused_until = 0.0
 
     # --- for the caller ---
     @property
@@ -264,15 +298,37 @@ class SelectorServer:
     def _closed(self) -> None:
         """Release resources after the thread has ended (override; must be idempotent)."""
 
+    @property
+    def held(self) -> int:
+        """Bytes of replies the server holds now for clients that have not read them yet."""
+        return sum(len(conn.outbox) for conn in list(self._conns.values()))
+
+    def _record_once(self, kind: str, text: str) -> None:
+        """Record a failure that may repeat as ONE line of ``errors``, with how often it happened."""
+        index, count = self._failures.get(kind, (len(self._errors), 0))
+        line = f"{text} ({count + 1:,} times)" if count else text
+        if count:
+            self._errors[index] = line
+        else:
+            self._errors.append(line)
+        self._failures[kind] = (index, count + 1)
+
     # --- the server's thread ---
     def _main(self) -> None:
         sel = self._sel
         try:
             running = True
             while running:
+                timeout = None
+                if self._accept_paused_until:  # accept failed a moment ago: try again later
+                    timeout = self._accept_paused_until - time.monotonic()
+                    if timeout <= 0:
+                        self._accept_paused_until = 0.0
+                        sel.register(self._listener, selectors.EVENT_READ, "listener")
+                        timeout = None
                 # The listening socket first, drained: new clients wait in the kernel's accept
                 # queue, and taking them all before serving others keeps that queue short.
-                for key, mask in sorted(sel.select(), key=lambda event: event[0].data != "listener"):
+                for key, mask in sorted(sel.select(timeout), key=lambda event: event[0].data != "listener"):
                     if key.data == "wake":
                         running = False
                         break
@@ -307,8 +363,13 @@ class SelectorServer:
                 sock, _addr = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as error:  # out of descriptors, most likely: say so, keep serving
-                self._errors.append(f"accept failed: {error}")
+            except ConnectionAbortedError:  # the client left before we took it
+                continue
+            except OSError as error:  # out of descriptors, most likely: pause, record once, keep serving
+                kind = errno.errorcode.get(error.errno, "?") if error.errno in OUT_OF_RESOURCES else "other"
+                self._record_once(f"accept {kind}", f"accept failed, paused {ACCEPT_RETRY_DELAY:g} s: {error}")
+                self._sel.unregister(self._listener)
+                self._accept_paused_until = time.monotonic() + ACCEPT_RETRY_DELAY
                 return
             sock.setblocking(False)
             conn = self.connection_class(self, sock)

@@ -19,13 +19,15 @@ clients work; "Connection: close" is honoured):
     /book/chapter-{i}.html   chapter i of 1..chapters, 1-4 KB of text that is the same on every run
     ?delay=SECONDS           on the delayed routes: this request's delay instead (0..30, else 400)
     anything else            404 with a short HTML page
-Numbers are written in ASCII digits without leading zeros (one URL per page): "/page/007" and
-"/page/" followed by 5,000 digits are 404s like "/page/0". Another method than GET or HEAD on a
-route above gets 405 with "Allow: GET, HEAD". Every answer, errors included, is one of the
-site's own HTML pages and is recorded in ``requests`` (a failure of the site itself is a 500
-page, recorded, with the traceback's last line in ``errors``). Bytes that are not HTTP (garbage,
-a method HTTP does not know, a header line over 8 KB) never reach the site: aiohttp's parser
-answers a bare 400 and closes; they are not in ``requests``, and aiohttp's note is in ``errors``.
+Numbers are written in ASCII digits without leading zeros (one URL per page): "/page/007",
+"/page/%31" (a percent-escaped "1") and "/page/" followed by 5,000 digits are 404s like
+"/page/0". Another method than GET or HEAD on a route above gets 405 with "Allow: GET, HEAD". A
+request followed by the client's half-close (SHUT_WR) is answered, then the connection closes.
+Every answer, errors included, is one of the site's own HTML pages and is recorded in
+``requests`` (a failure of the site itself is a 500 page, recorded, with the traceback's last
+line in ``errors``). Bytes that are not HTTP (garbage, a method HTTP does not know, a header
+line over 8 KB) never reach the site: aiohttp's parser answers a bare 400 and closes; they are
+not in ``requests``, and aiohttp's note is in ``errors``.
 
 What it records, into a ``helpers.trace.Tracer`` (its own, ``site.tracer``, or one passed in so that
 a cell's clients and the site share one timeline): a lane "server" (spawn "listening", exit
@@ -63,6 +65,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from helpers._checks import seconds
+from helpers._http import AnsweringRunner, is_canonical
 from helpers.gauge import InFlight
 from helpers.servers import BACKLOG, BackgroundServer
 from helpers.trace import Tracer
@@ -269,7 +272,7 @@ class SlowSite(BackgroundServer):
             app.router.add_route("*", path, self._not_allowed)  # any other method on the same path
         app.router.add_route("*", "/{anything:.*}", self._not_found)  # checked last
         options = {} if self.keepalive is None else {"keepalive_timeout": self.keepalive}
-        self._runner = web.AppRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
+        self._runner = AnsweringRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
                                      **options)
         await self._runner.setup()
         await web.SockSite(self._runner, sock, backlog=BACKLOG).start()
@@ -289,6 +292,8 @@ class SlowSite(BackgroundServer):
         _LANE.set(lane)
         self.tracer.record(lane, "spawn", f"{request.method} {_shorten(request.raw_path, 60)}")
         self.tracer.record(lane, "run")
+        if not is_canonical(request.raw_path):  # "/page/%31": not the site's spelling of a URL
+            handler = self._not_found
         with self._in_flight:
             try:
                 response = await handler(request)

@@ -223,3 +223,42 @@ def test_the_trace_has_a_lane_per_page_and_a_retry_shows_on_its_lane():
     assert repr(book.tracer.timeline(clock="time")) == "<Timeline: 3 tasks, 6 turns, time clock>"
     book.reset()
     assert book.tracer.events == ()
+
+
+# --- hostile clients ----------------------------------------------------------------------------
+
+
+def raw_exchange(address: tuple[str, int], request: bytes, half_close: bool = False) -> bytes:
+    with socket.create_connection(address, timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("request_line", [b"OPTIONS * HTTP/1.1", b"CONNECT example.com:443 HTTP/1.1"])
+def test_requests_without_a_path_get_a_404_not_a_500(request_line):
+    with book_site(delay=0) as book:
+        raw = raw_exchange(book.address, request_line + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 404")
+        assert [hit.outcome for hit in book.hits] == ["404"]
+        assert book.errors == []
+
+
+def test_a_request_followed_by_a_half_close_is_answered():
+    with book_site(delay=0.1) as book:
+        raw = raw_exchange(book.address, b"GET /book/chapter-2.html HTTP/1.1\r\nHost: x\r\n\r\n", half_close=True)
+        assert raw.startswith(b"HTTP/1.1 200 OK")
+        assert raw.partition(b"\r\n\r\n")[2].decode("gbk").count(book.chapter_title(2)) >= 1
+        assert [str(hit) for hit in book.hits] == ["/book/chapter-2.html 200"]
+
+
+@pytest.mark.parametrize("path", ["/book/chapter-%31.html", "/book/%69ndex.html", "/%62ook/"])
+def test_percent_escaped_paths_are_not_second_urls_of_a_page(path):
+    with book_site(delay=0) as book:
+        status, _, _ = fetch(book.url(path))
+        assert status == 404
+        assert [str(hit) for hit in book.hits] == [f"{path} 404"]

@@ -162,3 +162,115 @@ def test_stopped_server_has_no_folder():
     server.stop()
     with pytest.raises(RuntimeError):
         server.stored_checksums()
+
+
+# --- hostile clients and a hostile folder ------------------------------------------------------
+
+
+def test_out_of_descriptors_the_file_server_pauses_records_once_and_serves_again():
+    from tests.hostile import descriptors_exhausted, times_recorded
+
+    with file_server(files={"a.txt": b"alpha"}) as server:
+        waiting = socket.socket()
+        try:
+            with descriptors_exhausted():
+                waiting.settimeout(TIMEOUT)
+                waiting.connect(server.address)
+                time.sleep(1.0)
+                errors = server.errors
+            assert len(errors) == 1 and "Too many open files" in errors[0], errors[:3]
+            assert times_recorded(errors[0]) <= 10
+            send_frame(waiting, "GET a.txt")
+            assert recv_frame(waiting)[1] == b"alpha"
+        finally:
+            waiting.close()
+        assert [get(server.address, "a.txt") for _ in range(5)] == [b"alpha"] * 5
+
+
+def test_pipelined_gets_never_read_are_held_one_reply_at_a_time():
+    from helpers.selserver import MAX_OUTBOX
+
+    data = os.urandom(1024 * 1024)
+    with file_server(files={"big.bin": data}) as server, \
+            socket.create_connection(server.address, timeout=TIMEOUT) as sock:
+        sock.sendall(frame("GET big.bin") * 40)  # 560 bytes asking for 40 MiB, then not reading
+        time.sleep(1.0)
+        held = server.held
+        assert held <= MAX_OUTBOX + len(data) + 200, f"the server holds {held:,} bytes for one client"
+        for _ in range(40):  # every reply still comes, whole, once the client reads
+            header, body = recv_frame(sock)
+            assert header.startswith("OK") and body == data
+        assert server.outcomes["get"] == 40
+
+
+def test_a_folder_under_the_name_is_a_server_error_answered_recorded_and_cleaned_up():
+    with file_server() as server:
+        os.mkdir(os.path.join(server.folder, "d"))
+        assert ask(server.address, frame("GET d")).startswith("ERR server error: d")
+        assert ask(server.address, frame("PUT d 3", b"abc")) == "ERR server error: d: Is a directory"
+        assert sorted(os.listdir(server.folder)) == ["d"]  # no d.partial left behind
+        assert server.outcomes["server error"] == 2 and len(server.refusals) == 2
+        assert put(server.address, "after.txt", b"ok").startswith("STORED")
+    assert server.errors == []
+
+
+def test_a_disk_full_put_gets_err_and_leaves_no_partial(monkeypatch):
+    import helpers.filexfer as filexfer
+
+    real_open = open
+
+    class Full:
+        def __init__(self, fd, mode):
+            self.file = real_open(fd, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data[:10])
+            raise OSError(28, os.strerror(28))  # ENOSPC after 10 bytes
+
+    def full_disk_open(fd, mode="r", *args, **kwargs):
+        return Full(fd, mode) if mode == "wb" else real_open(fd, mode, *args, **kwargs)
+
+    monkeypatch.setattr(filexfer, "open", full_disk_open, raising=False)
+    with file_server() as server:
+        reply = ask(server.address, frame("PUT n.txt 100", b"x" * 100))
+        assert reply == "ERR server error: n.txt: No space left on device"
+        assert os.listdir(server.folder) == []
+        assert server.refusals == ["server error: n.txt: No space left on device"]
+
+
+def test_the_servers_temp_suffix_is_not_a_name_a_client_may_use():
+    with file_server() as server:
+        assert ask(server.address, frame("PUT x.partial 3", b"abc")).startswith("ERR bad name")
+        assert ask(server.address, frame("GET x.partial")).startswith("ERR bad name")
+        assert os.listdir(server.folder) == []
+        assert server.outcomes["bad name"] == 2
+
+
+def test_symlinks_planted_in_the_folder_are_not_followed(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"secret")
+    with file_server() as server:
+        os.symlink(outside, os.path.join(server.folder, "leak"))
+        reply = ask(server.address, frame("GET leak"))
+        assert reply == "ERR server error: leak: a symbolic link (not followed)", reply
+        os.symlink(outside, os.path.join(server.folder, "x.partial"))
+        assert put(server.address, "x", b"mine").startswith("STORED")
+        assert outside.read_bytes() == b"secret"  # not written through the planted link
+        assert not os.path.islink(os.path.join(server.folder, "x"))
+        assert get(server.address, "x") == b"mine"
+        assert server.outcomes["server error"] == 1
+
+
+def test_the_folder_has_a_size_limit():
+    with file_server(max_folder=10_000) as server:
+        assert put(server.address, "a", b"a" * 6000).startswith("STORED")
+        assert put(server.address, "b", b"b" * 6000) == "ERR folder full: 6000 + 6000 bytes would pass 10000"
+        assert put(server.address, "a", b"A" * 9000).startswith("STORED")  # replacing a file frees its bytes
+        assert os.listdir(server.folder) == ["a"]
+        assert server.outcomes == {"put": 2, "folder full": 1}

@@ -101,3 +101,60 @@ def test_bad_arguments(kwargs, error, match):
         with pytest.raises(error, match=match), stream_server(arguments["handler"],
                                                               timeout=kwargs.get("timeout", 5)):
             pass
+
+
+# --- hostile clients --------------------------------------------------------------------------
+
+
+def test_clients_that_reset_are_counted_not_printed(capfd):
+    import socket
+    import struct
+
+    def slow_echo(sock, address):
+        data = sock.recv(1024)
+        gevent.sleep(0.1)  # the client resets meanwhile
+        for _ in range(3):
+            sock.sendall(data * 1000)
+
+    with stream_server(slow_echo) as server:
+        for _ in range(25):
+            client = gsocket.create_connection(server.address, timeout=5)
+            client.sendall(b"x")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()  # a reset, not an orderly close
+        gevent.sleep(0.5)
+        resets = getattr(server, "resets", None)
+    captured = capfd.readouterr()
+    assert captured.err == ""  # today's gevent: a traceback per client
+    assert resets == 25
+
+
+def test_out_of_descriptors_the_server_backs_off_quietly_and_serves_again(capfd):
+    from helpers.gservers import ACCEPT_RETRY_DELAY
+    from tests.hostile import descriptors_exhausted
+
+    def echo_line(sock, address):
+        sock.sendall(sock.recv(1024))
+
+    with stream_server(echo_line) as server:
+        waiting = [gsocket.socket() for _ in range(3)]
+        try:
+            with descriptors_exhausted():
+                for sock in waiting:
+                    sock.settimeout(5)
+                    sock.connect(server.address)
+                gevent.sleep(1.0)
+            assert capfd.readouterr().err == ""  # today's gevent: a traceback per attempt
+            failures = sum(getattr(server, "accept_failures", {}).values())
+            assert 1 <= failures <= 1.0 / ACCEPT_RETRY_DELAY + 2, failures
+            for sock in waiting:  # served once descriptors are free again
+                sock.sendall(b"waited")
+                assert sock.recv(100) == b"waited"
+        finally:
+            for sock in waiting:
+                sock.close()
+        for i in range(5):
+            with gsocket.create_connection(server.address, timeout=5) as sock:
+                sock.sendall(b"new %d" % i)
+                assert sock.recv(100) == b"new %d" % i
+    assert capfd.readouterr().err == ""

@@ -217,3 +217,54 @@ def test_two_loops_cannot_run_at_once():
     with Loop() as loop, pytest.raises(RuntimeError, match="another home-made loop"):
         loop.run_until_complete(main())
     inner.close()
+
+
+def test_out_of_descriptors_the_accept_task_lives_on_and_serves_new_clients():
+    from tests.hostile import descriptors_exhausted
+
+    async def echo(client):
+        with client:
+            while data := await homeloop.sock_recv(client, 65536):
+                await homeloop.sock_sendall(client, data)
+
+    async def serve(listener):
+        while True:
+            client, _ = await homeloop.sock_accept(listener)
+            Task(echo(client), "echo")
+
+    def clients(address, n):
+        socks = [socket.create_connection(address, timeout=10) for _ in range(n)]
+        for i, sock in enumerate(socks):
+            sock.sendall(f"client {i}\n".encode())
+        return socks
+
+    before = sum(homeloop.accept_refused.values())
+    with Loop() as loop, socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        server = Task(serve(listener), "server", loop)
+        loop.run_for(0.05)
+        waiting = [socket.socket() for _ in range(3)]
+        try:
+            with descriptors_exhausted():
+                for sock in waiting:
+                    sock.settimeout(10)
+                    sock.connect(listener.getsockname())
+                started = time.process_time()
+                loop.run_for(0.5)
+                cpu = time.process_time() - started
+            assert not server.done(), "the accept task died"
+            assert cpu < 0.25, f"the loop spun: {cpu:.2f} s of CPU in 0.5 s"
+            assert sum(homeloop.accept_refused.values()) - before == 3
+            for sock in waiting:  # closed at once, not left hanging
+                assert sock.recv(10) == b""
+        finally:
+            for sock in waiting:
+                sock.close()
+        new = clients(listener.getsockname(), 5)
+        try:
+            loop.run_for(0.3)
+            assert [sock.recv(100) for sock in new] == [f"client {i}\n".encode() for i in range(5)]
+        finally:
+            for sock in new:
+                sock.close()
+        loop.run_for(0.1)

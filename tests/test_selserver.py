@@ -9,6 +9,7 @@ from __future__ import annotations
 import selectors
 import socket
 import struct
+import time
 
 import pytest
 
@@ -106,3 +107,49 @@ def test_rerun_and_bad_name():
     with pytest.raises(ValueError):
         SelectorEchoServer("")
     SelectorEchoServer("never-started").stop()  # harmless
+
+
+# --- hostile clients --------------------------------------------------------------------------
+
+
+def test_out_of_descriptors_the_server_pauses_records_once_and_serves_again():
+    from helpers.selserver import ACCEPT_RETRY_DELAY
+    from tests.hostile import descriptors_exhausted, echo_check, times_recorded
+
+    with selectors_echo_server() as server:
+        waiting = [socket.socket() for _ in range(3)]  # made before: connect needs no new descriptor
+        try:
+            with descriptors_exhausted():
+                for sock in waiting:
+                    sock.settimeout(TIMEOUT)
+                    sock.connect(server.address)  # lands in the accept queue; accept() gets EMFILE
+                time.sleep(1.0)
+                errors = server.errors
+            # One line, counted: one attempt per pause, not one per turn of a spinning loop.
+            assert len(errors) == 1, errors[:3]
+            assert "Too many open files" in errors[0]
+            assert 1 <= times_recorded(errors[0]) <= 1.0 / ACCEPT_RETRY_DELAY + 2
+            for sock in waiting:  # the clients that waited are served once descriptors are free
+                sock.sendall(b"waited")
+                assert recv_exactly(sock, 6) == b"waited"
+        finally:
+            for sock in waiting:
+                sock.close()
+        assert echo_check(server.address, 5) == 5
+        assert server.stats.connections == 8
+
+
+def test_a_client_that_never_reads_makes_the_server_stop_reading_not_buffer():
+    from helpers.selserver import MAX_OUTBOX
+    from helpers.servers import CHUNK
+    from tests.hostile import send_without_reading
+
+    with selectors_echo_server() as server, socket.create_connection(server.address, timeout=TIMEOUT) as sock:
+        sent = send_without_reading(sock, 32 * 1024 * 1024)
+        held = server.held
+        assert held <= MAX_OUTBOX + CHUNK, f"the server holds {held:,} bytes for a client that does not read"
+        assert sent < 32 * 1024 * 1024  # the sender was stalled by its own full socket buffers
+        # Nothing was lost by pausing: every byte comes back once the client reads.
+        expected = (bytes(range(256)) * 256 * (sent // 65536 + 1))[:sent]
+        assert recv_exactly(sock, sent) == expected
+        assert server.errors == []

@@ -510,3 +510,46 @@ def test_keepalive_closes_an_idle_connection_after_the_given_seconds():
 def test_bad_keepalive_is_refused(keepalive):
     with pytest.raises((TypeError, ValueError), match="keepalive"):
         slow_site(keepalive=keepalive)
+
+
+# --- hostile clients ----------------------------------------------------------------------------
+
+
+def half_closed_exchange(address: tuple[str, int], request: bytes) -> bytes:
+    """Send ``request``, half-close (SHUT_WR: "I send nothing more"), read until the server closes."""
+    with socket.create_connection(address, timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("path", ["/", "/page/3"])  # at once, and after the delay
+def test_a_request_followed_by_a_half_close_is_answered(path):
+    with slow_site(delay=0.1) as site:
+        raw = half_closed_exchange(site.address, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        status, _, body = split_response(raw)
+        assert status == "HTTP/1.1 200 OK"
+        assert body == site.expected_page(path)
+        assert [str(r) for r in site.requests] == [f"GET {path} 200"]
+
+
+@pytest.mark.parametrize("path", ["/page/%31", "/page/%31%30", "/book/chapter-%31.html", "/%62ook/",
+                                  "/page/1%3Fdelay=0"])
+def test_percent_escaped_paths_are_not_second_urls_of_a_page(path):
+    with slow_site(delay=0) as site:
+        status, _, _ = fetch(site.url(path))
+        assert status == 404
+        assert site.requests == [Request("GET", path, 404)]
+        with pytest.raises(ValueError):
+            site.expected_page(path)
+
+
+@pytest.mark.parametrize("request_line", [b"OPTIONS * HTTP/1.1", b"CONNECT example.com:443 HTTP/1.1"])
+def test_requests_without_a_path_get_a_404_page(request_line):
+    with slow_site(delay=0) as site:
+        status, _, _ = split_response(raw_exchange(site, request_line + b"\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        assert status.startswith("HTTP/1.1 404")
+        assert site.errors == []
