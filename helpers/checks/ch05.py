@@ -39,6 +39,13 @@ def _wait_accepted(server, n: int, what: str) -> None:
         time.sleep(0.005)
 
 
+def _settle(server, wait: float = 1.0) -> None:
+    """A server that died closes its sockets before its thread records the error: give it a moment."""
+    deadline = time.monotonic() + wait
+    while server.error is None and server._thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _read_exactly(sock: socket.socket, n: int, timeout: float) -> bytes:
     """Read n bytes from a blocking socket, or fewer if the peer goes quiet for ``timeout`` s or closes."""
     data = bytearray()
@@ -101,24 +108,27 @@ def broadcast_server(answer) -> str:
                 extra = f" (your server raised {server.error!r})" if server.error else ""
                 raise Wrong(f"one client sent {hello!r}; another received {got!r}{extra}: "
                             "what one client sends goes to every other client")
+            time.sleep(0.1)
+            talker.setblocking(False)
+            try:
+                echoed = talker.recv(CHUNK)
+            except BlockingIOError:
+                echoed = b""
+            talker.setblocking(True)
+            if echoed:
+                raise Wrong("the talker got its own bytes back: send each message to every *other* client")
             reset_connection(rude)  # it has the hello unread: the kernel sends RST
             for start in range(0, STREAM, CHUNK):
                 talker.sendall(stream[start:start + CHUNK])
                 got = _read_exactly(listener, CHUNK, 2.0)
                 if got != stream[start:start + CHUNK]:
+                    _settle(server)
                     if server.error is not None:
                         raise Wrong(f"after a client reset its connection your server raised {server.error!r}: "
                                     "a reset must cost only that client")
                     raise Wrong(f"a listener that reads got {start + len(got):,} of the {STREAM:,} bytes "
                                 "another client sent, then nothing for 2 s: a client that never reads "
                                 "must not hold up the others")
-            try:
-                talker.setblocking(False)
-                echoed = talker.recv(CHUNK)
-            except BlockingIOError:
-                echoed = b""
-            if echoed:
-                raise Wrong("the talker got its own bytes back: send each message to every *other* client")
             dropped, owed = _dropped(slow)
             if not dropped:
                 raise Wrong(f"a client that never reads is still connected, owed {STREAM:,} bytes: keep at "

@@ -49,7 +49,8 @@ def serve(listener, stop):
                     continue
                 outbox[s] = outbox[s][sent:]
             for s in gone:
-                outbox.pop(s).close()
+                del outbox[s]
+                s.close()
     finally:
         for conn in outbox:
             conn.close()
@@ -101,7 +102,8 @@ def _broadcast(limit, catch, to_sender=False, stall=False):
                         continue
                     outbox[s] = outbox[s][sent:]
                 for s in gone:
-                    outbox.pop(s).close()
+                    del outbox[s]
+                    s.close()
         finally:
             for conn in outbox:
                 conn.close()
