@@ -295,20 +295,20 @@ BOUNDED = 256 * 1024      # "the server stopped reading": it took at most this m
 def taken_verdict(taken: int, offered: int) -> str:
     """How much a client that never reads managed to hand a server, as a stable sentence.
 
-    At most :data:`BOUNDED` bytes: the server stopped reading it (back-pressure); everything offered:
-    the server kept reading into memory; in between: it slowed down but did not stop.
+    At most :data:`BOUNDED` bytes: the server stopped reading it (back-pressure). More: the server
+    kept reading it into memory (how much more depends on how fast the server copies, so the
+    sentence gives only the bound it broke; ``RudeClients.taken`` has the figures).
     """
     if isinstance(taken, bool) or not isinstance(taken, int) or taken < 0:
         raise ValueError(f"taken must be a count of bytes >= 0, not {taken!r}")
     if isinstance(offered, bool) or not isinstance(offered, int) or offered <= 0:
         raise ValueError(f"offered must be a count of bytes > 0, not {offered!r}")
     of = f"of the {offered / 2**20:g} MB it offered"
-    if taken >= offered:
-        return f"took all {offered / 2**20:g} MB it offered: the server kept reading and buffering (no back-pressure)"
     if taken <= BOUNDED:
         return (f"took at most {BOUNDED // 1024} KB {of}: the server stopped reading it "
                 "(back-pressure), the rest waits in the client")
-    return f"took more than {BOUNDED // 1024} KB but not all {of}: the server slowed down, but held more than a bound"
+    return (f"took more than {BOUNDED // 1024} KB {of}: the server kept reading it into memory "
+            "(no back-pressure)")
 
 
 class RudeClients:
@@ -331,7 +331,7 @@ class RudeClients:
         if self.resets:
             lines.append(f"{self.reset} of {self.resets} clients connected, sent, and reset their connection (RST)")
         if self.hogs:
-            lines.append(f"{self.hogs} clients sent without ever reading; the server "
+            lines.append(f"{self.hogs} client{'s' if self.hogs != 1 else ''} sent without ever reading; the server "
                          + taken_verdict(self.most_taken, self.hog_bytes))
         return "\n".join(lines)
 
@@ -499,15 +499,18 @@ def delayed_echo(delay: float = 0.1) -> Iterator[DelayedEcho]:
 
 
 def cpu_share(cpu: float, wall: float) -> Verdict:
-    """CPU seconds spent per wall-clock second, as a verdict: a core kept busy, or near zero.
+    """CPU seconds spent per wall-clock second, as a verdict: busy, or near zero.
 
-    The boundary is 0.01: a busy loop on a loaded machine gets a tenth of a core or more (still
-    "busy"), while a thread asleep in select uses CPU only for a few system calls, microseconds
-    whatever the load (CPU time, not wall time), so it reads "near zero".
+    The boundary is 0.01 (1% of a core): a thread asleep in select uses CPU only for a few system
+    calls, microseconds whatever the load (CPU time, not wall time), so it reads "near zero"; a
+    busy loop uses every slice the scheduler gives it, a whole core on an idle machine but less
+    when other programs share the cores, so the sentence names the bound, not "one core".
+    ``ratio`` keeps this run's figure.
     """
     cpu = seconds(cpu, "cpu", zero_ok=True)
     wall = seconds(wall, "wall")
     ratio = cpu / wall
     if ratio >= 0.01:
-        return Verdict("about 1 CPU second per wall second: a core kept busy doing nothing useful", ratio, True)
+        return Verdict("busy: more than 1% of a core the whole time (all the CPU it was given), "
+                       "for nothing useful", ratio, True)
     return Verdict("near 0 CPU seconds per wall second: asleep in the kernel until data came", ratio, False)
