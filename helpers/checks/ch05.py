@@ -83,7 +83,7 @@ def _dropped(sock: socket.socket, timeout: float = 1.0) -> tuple[bool, int]:
           hint=("When one listener never reads, its outbox grows with every message: should the "
                 "talkers wait for it, or should it go? And what should a reset cost the others?",
                 "keep one outbox of bytes per client; data read from one client is added to every "
-                "other client's outbox; a client whose outbox passes LIMIT is closed and forgotten; "
+                "other client's outbox; a client whose outbox passes MAX_OWED is closed and forgotten; "
                 "a ConnectionError from recv or send drops only that client; ask select for writing "
                 "only where an outbox is not empty"))
 def broadcast_server(answer) -> str:
@@ -132,7 +132,7 @@ def broadcast_server(answer) -> str:
             dropped, owed = _dropped(slow)
             if not dropped:
                 raise Wrong(f"a client that never reads is still connected, owed {STREAM:,} bytes: keep at "
-                            f"most LIMIT = {LIMIT:,} bytes for a client, and close it when it falls further behind")
+                            f"most MAX_OWED = {LIMIT:,} bytes for a client, and close it when it falls further behind")
             for sock in (talker, listener):
                 sock.close()
             time.sleep(0.2)

@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 
 
-LIMIT = 1024 * 1024
+MAX_OWED = 1024 * 1024
 
 
 def serve(listener, stop):
@@ -37,7 +37,7 @@ def serve(listener, stop):
                 for other in outbox:
                     if other is not s:
                         outbox[other] += data
-                        if len(outbox[other]) > LIMIT:
+                        if len(outbox[other]) > MAX_OWED:
                             gone.add(other)               # it does not keep up: drop it
             for s in writable:
                 if s in gone:
@@ -62,7 +62,7 @@ def _broadcast(limit, catch, to_sender=False, stall=False):
         outbox = {}
         try:
             while True:
-                full = stall and any(len(owed) > LIMIT for owed in outbox.values())
+                full = stall and any(len(owed) > MAX_OWED for owed in outbox.values())
                 readers = [] if full else list(outbox)            # stall: stop reading everyone
                 writers = [c for c, owed in outbox.items() if owed]
                 readable, writable, _ = select.select([listener, stop, *readers], writers, [])
@@ -88,7 +88,7 @@ def _broadcast(limit, catch, to_sender=False, stall=False):
                     for other in outbox:
                         if other is not s or to_sender:
                             outbox[other] += data
-                            if limit and len(outbox[other]) > LIMIT:
+                            if limit and len(outbox[other]) > MAX_OWED:
                                 gone.add(other)
                 for s in writable:
                     if s in gone:
@@ -177,12 +177,18 @@ def accept_leaving_blocking(listener):
 
 
 def _chapter_function(name):
-    """A function exactly as chapter 05's notebook defines it (the cell that says ``def name(``)."""
+    """A function exactly as chapter 05's notebook defines it (the cell that says ``def name(``), with
+    the chapter's module-level constants (``LIMIT = ...``) from the cells that set them."""
     notebook = json.loads((Path(__file__).parents[2] / "notebooks" / "05_io_models.ipynb").read_text("utf-8"))
-    for cell in notebook["cells"]:
+    namespace = {"select": select, "selectors": selectors, "socket": socket, "struct": struct}
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    for cell in code:
         source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and f"def {name}(" in source:
-            namespace = {"select": select, "selectors": selectors, "socket": socket, "struct": struct}
+        if source.startswith("LIMIT = "):
+            exec(compile(source, f"05_io_models.ipynb:{cell['id']}", "exec"), namespace)
+    for cell in code:
+        source = "".join(cell["source"])
+        if f"def {name}(" in source:
             exec(compile(source, f"05_io_models.ipynb:{cell['id']}", "exec"), namespace)
             return namespace[name]
     raise LookupError(f"chapter 05 defines no function {name!r}")
