@@ -44,8 +44,8 @@ def test_compare_triggers_counts_and_verdict():
     report = models.compare_triggers(sockets=40, rounds=5, runs=1)
     text = report.text()
     assert report.messages == 50
-    assert "level-triggered: 10 waits, 50 recv calls (1.0 per message)" in text
-    assert "edge-triggered:  10 waits, 100 recv calls (2.0 per message)" in text
+    assert "level-triggered:  10 waits, 50 recv calls (1.0 per message)" in text
+    assert "edge-triggered:   10 waits, 100 recv calls (2.0 per message)" in text
     faster = models.TriggerReport({"level": 2.0, "edge": 1.0}, report.waits, report.recvs, 50).text()
     slower = models.TriggerReport({"level": 1.0, "edge": 2.0}, report.waits, report.recvs, 50).text()
     assert "yes: edge-triggered's loop is faster (by at least 1.25×)" in faster
