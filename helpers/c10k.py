@@ -9,8 +9,10 @@ Who calls it: chapter 05's notebook, cell by cell:
     plan_connections(10_000)       how many connections fit here, and why fewer if fewer (used by
                                    hold_connections; not in ``__all__``)
     hold_connections(kind, n)      n clients (in a second process) connect, all held at once, each
-                                   echoes one line; "selectors" server (one thread, epoll) or
-                                   "asyncio" (helpers.echo); returns a HoldReport with verdicts
+                                   echoes one line; ``kind``: a notebook's own ``serve(listener, stop)``
+                                   (run with ``helpers.selectdemo.serve_in_thread``), "selectors"
+                                   (helpers.selserver, one thread, epoll) or "asyncio" (helpers.echo,
+                                   its tracer switched off); returns a HoldReport with verdicts
 
 Threads: the server under test runs on its own thread in the kernel (``helpers.selserver`` or
 ``helpers.echo``); a sampler thread "switchyard-memory" reads this process's resident memory every
@@ -33,14 +35,22 @@ import tracemalloc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import selectors
+import weakref
+from collections.abc import Callable
+from typing import Any
+
 from helpers.echo import EchoServer
+from helpers.selectdemo import Listener, ThreadedServer
+from helpers.trace import Tracer
 from helpers.fresh import run_program
 from helpers.selserver import SelectorEchoServer
 from helpers.swarm import SwarmReport, _mem_available, echo_payloads, swarm  # /proc/meminfo's MemAvailable
 
 __all__ = ["emfile_demo", "fd_limits", "high_descriptor", "hold_connections", "select_ceiling"]  # what notebooks use
 
-KINDS = {"selectors": "selectors/epoll server (one thread)", "asyncio": "asyncio server (helpers.echo)"}
+KINDS = {"selectors": "selectors/epoll server (one thread)",
+         "asyncio": "asyncio server (helpers.echo, its tracer off)"}
 MEMORY_BUDGET = 1024 * 2**20   # what Binder guarantees a learner's kernel and its children
 BYTES_PER_CONNECTION = 40 * 1024  # generous: server + client + kernel socket buffers, per connection
 SPARE_FDS = 200                # descriptors left for the kernel's own use
@@ -161,8 +171,12 @@ def plan_connections(wanted: int = 10_000) -> tuple[int, str]:
 
 
 def _rss() -> int:
-    with open("/proc/self/statm", encoding="ascii") as file:
-        return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    """This process's resident memory in bytes (Linux /proc; elsewhere 0: the figure is not shown)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as file:
+            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 class _PeakRss:
@@ -264,7 +278,7 @@ class HoldReport:
     def text(self) -> str:
         r = self.swarm
         lines = [
-            f"{KINDS[self.kind]}: {self.why}",
+            f"{KINDS.get(self.kind, self.kind)}: {self.why}",
             f"connections open at once: {r.most_in_flight:,}, all accepted by the one server thread: "
             f"{self.server_accepted == r.clients}",
             f"lines echoed byte-exact: {r.exact:,} of {r.clients:,}; failures: "
@@ -277,11 +291,81 @@ class HoldReport:
         return "\n".join(lines)
 
 
-def _server(kind: str, name: str) -> SelectorEchoServer | EchoServer:
-    return SelectorEchoServer(f"c10k-{name}") if kind == "selectors" else EchoServer(f"c10k-{name}")
+class _Untraced(Tracer):
+    """A tracer that records nothing: the C10K run measures the server, not the course's timeline."""
+
+    def record(self, task: str, kind: str, detail: str = "") -> None:  # type: ignore[override]
+        return None
 
 
-def hold_connections(kind: str = "selectors", wanted: int = 10_000, *, timeout: float = 45.0,
+class _CountingListener(Listener):
+    """A Listener that counts what it accepted and holds the sockets only weakly (10,000 of them
+    kept alive by the stage would count as the server's memory)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.open: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        conn, address = socket.socket.accept(self)
+        self.count += 1
+        self.open.add(conn)
+        return conn, address
+
+    def close_all(self) -> int:
+        left = sum(1 for conn in list(self.open) if conn.fileno() != -1)
+        for conn in list(self.open):
+            conn.close()
+        self.close()
+        return left
+
+
+@dataclass(frozen=True)
+class _Stats:
+    connections: int
+    max_concurrent: int
+
+
+class _NotebookServer:
+    """A notebook's ``serve(listener, stop)`` in a thread (as serve_in_thread runs it), for the lab."""
+
+    def __init__(self, serve: Callable[[socket.socket, socket.socket], Any]) -> None:
+        self._server = ThreadedServer(serve, timeout=10.0)
+        self._server.listener.close()
+        self._server.listener = _CountingListener()
+        self.address = self._server.address = self._server.listener.getsockname()
+
+    def __enter__(self) -> _NotebookServer:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.close()
+        if self._server.error is not None:
+            raise RuntimeError(f"the server under test failed: {self._server.error!r}") from self._server.error
+
+    @property
+    def stats(self) -> _Stats:
+        return _Stats(self._server.listener.count, 0)
+
+
+def _server(kind: object, name: str) -> Any:
+    if callable(kind):
+        return _NotebookServer(kind)
+    if kind == "selectors":
+        return SelectorEchoServer(f"c10k-{name}")
+    return EchoServer(f"c10k-{name}", tracer=_Untraced())
+
+
+def _label(kind: object) -> str:
+    if callable(kind):
+        return f"your {getattr(kind, '__name__', 'server')} (one thread, {selectors.DefaultSelector.__name__})"
+    return KINDS[kind]
+
+
+def hold_connections(kind: str | Callable[[socket.socket, socket.socket], Any] = "selectors",
+                     wanted: int = 10_000, *, timeout: float = 45.0,
                      sample: int = MEMORY_SAMPLE) -> HoldReport:
     """Start a ``kind`` server here, connect ``wanted`` clients from a second process (scaled down if
     they do not fit), hold them all, echo one line on each, stop everything; return the report.
@@ -290,8 +374,8 @@ def hold_connections(kind: str = "selectors", wanted: int = 10_000, *, timeout: 
     (which slows allocation down 2 to 3 times, so the big run is timed without it); the big run
     records this kernel's peak resident memory.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
+    if not callable(kind) and kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)} or a function serve(listener, stop), not {kind!r}")
     n, why = plan_connections(wanted)
     sample = min(sample, n)
     with _server(kind, "sample") as server, _PythonMemory() as python:
@@ -301,5 +385,5 @@ def hold_connections(kind: str = "selectors", wanted: int = 10_000, *, timeout: 
     with _server(kind, "hold") as server, _PeakRss() as rss:
         report = swarm(server.address, echo_payloads(n), hold=True, where="process", timeout=timeout)
         stats = server.stats
-    return HoldReport(kind, wanted, why, report, (python.peak - python.before) / sample, stats.max_concurrent,
+    return HoldReport(_label(kind), wanted, why, report, (python.peak - python.before) / sample, stats.max_concurrent,
                       rss.peak, stats.connections)

@@ -12,6 +12,9 @@ gives it a stage, so that no cell can hang or leave a socket behind:
                                (the self-pipe trick); the caller hits ``server.address`` with
                                ``helpers.swarm``; leaving the block wakes the loop and joins the thread
     stubborn_client(address)   a client that sends 1 MB before it reads a byte: partial sends happen
+    rude_clients(address)      clients that reset their connection mid-request, and clients that send
+                               and never read (they measure how much a server takes from them:
+                               back-pressure), in a background thread for the length of a block
     delayed_echo(delay)        a peer that echoes each message after ``delay`` s (one I/O wait of known
                                length, for the synchronous / threaded / event-driven timelines)
     cpu_share(cpu, wall)       "CPU seconds per wall second" as a stable verdict
@@ -41,8 +44,9 @@ from helpers._checks import seconds
 from helpers.servers import BACKLOG, HOST
 from helpers.timing import Verdict
 
-__all__ = ["HAVE_EPOLL", "NO_EPOLL", "Listener", "StagedClients", "ThreadedServer", "DelayedEcho",
-           "StubbornResult", "cpu_share", "delayed_echo", "serve_in_thread", "staged_clients", "stubborn_client"]
+__all__ = ["HAVE_EPOLL", "NO_EPOLL", "Listener", "RudeClients", "StagedClients", "ThreadedServer", "DelayedEcho",
+           "StubbornResult", "cpu_share", "delayed_echo", "reset_connection", "rude_clients", "serve_in_thread", "staged_clients",
+           "stubborn_client", "taken_verdict"]
 
 HAVE_EPOLL = hasattr(select, "epoll")
 NO_EPOLL = ("select.epoll does not exist on this platform: epoll is Linux-only (macOS and the BSDs have "
@@ -54,12 +58,14 @@ READ_CHUNK = 64 * 1024
 class Listener(socket.socket):
     """A listening TCP socket on 127.0.0.1 (port picked by the OS) that remembers what it accepted."""
 
-    def __init__(self, send_buffer: int | None = None) -> None:
+    def __init__(self, send_buffer: int | None = None, receive_buffer: int | None = None) -> None:
         super().__init__(socket.AF_INET, socket.SOCK_STREAM)
         self.accepted: list[socket.socket] = []
         try:
             if send_buffer is not None:  # accepted connections inherit it (Linux): sends fill up sooner
                 self.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+            if receive_buffer is not None:  # likewise: a server that stops reading stops its clients sooner
+                self.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
             self.bind((HOST, 0))
             self.listen(BACKLOG)
             self.setblocking(False)
@@ -149,12 +155,12 @@ class ThreadedServer:
     """
 
     def __init__(self, serve: Callable[[socket.socket, socket.socket], Any], timeout: float,
-                 send_buffer: int | None = None) -> None:
+                 send_buffer: int | None = None, receive_buffer: int | None = None) -> None:
         if not callable(serve):
             raise TypeError(f"serve must be a function serve(listener, stop), not {serve!r}")
         self.serve = serve
         self.timeout = seconds(timeout)
-        self.listener = Listener(send_buffer)
+        self.listener = Listener(send_buffer, receive_buffer)
         self.address: tuple[str, int] = self.listener.getsockname()
         self._stop_send, self.stop = socket.socketpair()
         self.result: Any = None
@@ -198,15 +204,18 @@ class ThreadedServer:
 
 @contextmanager
 def serve_in_thread(serve: Callable[[socket.socket, socket.socket], Any], *,
-                    timeout: float = 5.0, send_buffer: int | None = None) -> Iterator[ThreadedServer]:
+                    timeout: float = 5.0, send_buffer: int | None = None,
+                    receive_buffer: int | None = None) -> Iterator[ThreadedServer]:
     """Run ``serve(listener, stop)`` in a background thread for the length of the block.
 
     ``listener``: a non-blocking listening socket on 127.0.0.1 (OS-chosen port). ``stop``: a socket
     that becomes readable when the block ends; serve must watch it and return. Leaving the block
     waits at most ``timeout`` s for serve to return, then closes every socket (if serve does not
-    return, its thread is left as a daemon and ``error`` says so).
+    return, its thread is left as a daemon and ``error`` says so). ``send_buffer`` /
+    ``receive_buffer``: kernel buffer sizes (bytes) every accepted connection gets; small ones make
+    partial sends and back-pressure show after kilobytes instead of megabytes.
     """
-    server = ThreadedServer(serve, timeout, send_buffer)
+    server = ThreadedServer(serve, timeout, send_buffer, receive_buffer)
     try:
         server.start()
         yield server
@@ -273,6 +282,135 @@ def stubborn_client(address: tuple[str, int], size: int = 1_000_000, *, timeout:
     finally:
         sock.close()
     return StubbornResult(sent, len(received), bytes(received) == payload)
+
+
+# --- clients that reset, and clients that never read -----------------------------------------------
+
+RESET_SEND = 256 * 1024   # bytes a resetting client offers before it resets (the server gets echo work)
+HOG_BUFFER = 4096         # a hog's own send and receive buffers: small, so it measures the server
+STALL = 0.5               # seconds without progress after which a hog counts as stopped by the server
+BOUNDED = 256 * 1024      # "the server stopped reading": it took at most this much from a hog
+
+
+def taken_verdict(taken: int, offered: int) -> str:
+    """How much a client that never reads managed to hand a server, as a stable sentence.
+
+    At most :data:`BOUNDED` bytes: the server stopped reading it (back-pressure). More: the server
+    kept reading it into memory (how much more depends on how fast the server copies, so the
+    sentence gives only the bound it broke; ``RudeClients.taken`` has the figures).
+    """
+    if isinstance(taken, bool) or not isinstance(taken, int) or taken < 0:
+        raise ValueError(f"taken must be a count of bytes >= 0, not {taken!r}")
+    if isinstance(offered, bool) or not isinstance(offered, int) or offered <= 0:
+        raise ValueError(f"offered must be a count of bytes > 0, not {offered!r}")
+    of = f"of the {offered / 2**20:g} MB it offered"
+    if taken <= BOUNDED:
+        return (f"took at most {BOUNDED // 1024} KB {of}: the server stopped reading it "
+                "(back-pressure), the rest waits in the client")
+    return (f"took more than {BOUNDED // 1024} KB {of}: the server kept reading it into memory "
+            "(no back-pressure)")
+
+
+class RudeClients:
+    """What :func:`rude_clients` did: ``reset`` connections it reset, ``taken`` bytes each hog handed over."""
+
+    def __init__(self, resets: int, hogs: int, hog_bytes: int) -> None:
+        self.resets, self.hogs, self.hog_bytes = resets, hogs, hog_bytes
+        self.reset = 0
+        self.taken: list[int] = []
+        self.hog_sockets: list[socket.socket] = []
+
+    @property
+    def most_taken(self) -> int:
+        """The most bytes one never-reading client handed the server."""
+        return max(self.taken, default=0)
+
+    def text(self) -> str:
+        """Stable lines: how many resets happened, and how much the server took from a client that never reads."""
+        lines = []
+        if self.resets:
+            lines.append(f"{self.reset} of {self.resets} clients connected, sent, and reset their connection (RST)")
+        if self.hogs:
+            lines.append(f"{self.hogs} client{'s' if self.hogs != 1 else ''} sent without ever reading; the server "
+                         + taken_verdict(self.most_taken, self.hog_bytes))
+        return "\n".join(lines)
+
+
+def reset_connection(sock: socket.socket) -> None:
+    """Close with SO_LINGER 0: the kernel sends RST instead of FIN, the peer's next call fails."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
+@contextmanager
+def rude_clients(address: tuple[str, int], *, resets: int = 50, hogs: int = 2, hog_bytes: int = 8 * 2**20,
+                 timeout: float = 10.0) -> Iterator[RudeClients]:
+    """Be rude to the server at ``address`` before the block starts; keep the hogs connected during it.
+
+    ``resets`` clients each connect, offer 256 KB (a partial send is fine), wait a moment for the
+    echo to start, then reset the connection: the server's next ``recv`` or ``send`` on it raises
+    ``ConnectionResetError`` or ``BrokenPipeError``. ``hogs`` clients, with small buffers of their
+    own, send up to ``hog_bytes`` and never read: each stops when the server has taken nothing for
+    0.5 s, and ``taken`` records how much it handed over. Runs in the calling thread (bounded by
+    ``timeout`` s); the hogs stay connected, stalled, until the block ends, then everything is closed.
+    """
+    for name, value in (("resets", resets), ("hogs", hogs), ("hog_bytes", hog_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "hog_bytes" else 0):
+            raise ValueError(f"{name} must be a whole number >= {1 if name == 'hog_bytes' else 0}, not {value!r}")
+    timeout = seconds(timeout)
+    deadline = time.monotonic() + timeout
+    rude = RudeClients(resets, hogs, hog_bytes)
+    try:
+        for _ in range(hogs):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            rude.hog_sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, HOG_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, HOG_BUFFER)
+            sock.settimeout(5)
+            sock.connect(address)
+            sock.setblocking(False)
+        offer = bytes(range(256)) * (RESET_SEND // 256)
+        for _ in range(resets):
+            if time.monotonic() > deadline:
+                break
+            sock = socket.create_connection(address, timeout=5)
+            try:
+                sock.setblocking(False)
+                try:
+                    sock.send(offer)
+                except BlockingIOError:
+                    pass
+                time.sleep(0.002)  # the server reads, and starts echoing
+            finally:
+                reset_connection(sock)
+            rude.reset += 1
+        chunk = bytes(range(256)) * 256  # 64 KB
+        taken = [0] * hogs
+        last = [time.monotonic()] * hogs
+        while time.monotonic() < deadline:
+            busy = [i for i in range(hogs) if taken[i] < hog_bytes and time.monotonic() - last[i] < STALL]
+            if not busy:
+                break
+            with selectors.DefaultSelector() as sel:  # not select(): descriptors may be past 1024
+                for i in busy:
+                    sel.register(rude.hog_sockets[i], selectors.EVENT_WRITE)
+                writable = {key.fileobj for key, _ in sel.select(0.05)}
+            for i in busy:
+                if rude.hog_sockets[i] in writable:
+                    try:
+                        sent = rude.hog_sockets[i].send(chunk[:hog_bytes - taken[i]])
+                    except BlockingIOError:
+                        continue
+                    except ConnectionError:
+                        last[i] = 0.0  # the server dropped it: it takes nothing more
+                        continue
+                    taken[i] += sent
+                    last[i] = time.monotonic()
+        rude.taken = taken
+        yield rude
+    finally:
+        for sock in rude.hog_sockets:
+            sock.close()
 
 
 # --- a peer that answers after a delay ---------------------------------------------------------------
@@ -361,15 +499,18 @@ def delayed_echo(delay: float = 0.1) -> Iterator[DelayedEcho]:
 
 
 def cpu_share(cpu: float, wall: float) -> Verdict:
-    """CPU seconds spent per wall-clock second, as a verdict: a core kept busy, or near zero.
+    """CPU seconds spent per wall-clock second, as a verdict: busy, or near zero.
 
-    The boundary is 0.01: a busy loop on a loaded machine gets a tenth of a core or more (still
-    "busy"), while a thread asleep in select uses CPU only for a few system calls, microseconds
-    whatever the load (CPU time, not wall time), so it reads "near zero".
+    The boundary is 0.01 (1% of a core): a thread asleep in select uses CPU only for a few system
+    calls, microseconds whatever the load (CPU time, not wall time), so it reads "near zero"; a
+    busy loop uses every slice the scheduler gives it, a whole core on an idle machine but less
+    when other programs share the cores, so the sentence names the bound, not "one core".
+    ``ratio`` keeps this run's figure.
     """
     cpu = seconds(cpu, "cpu", zero_ok=True)
     wall = seconds(wall, "wall")
     ratio = cpu / wall
     if ratio >= 0.01:
-        return Verdict("about 1 CPU second per wall second: a core kept busy doing nothing useful", ratio, True)
+        return Verdict("busy: more than 1% of a core the whole time (all the CPU it was given), "
+                       "for nothing useful", ratio, True)
     return Verdict("near 0 CPU seconds per wall second: asleep in the kernel until data came", ratio, False)

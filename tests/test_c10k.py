@@ -68,3 +68,14 @@ def test_hold_rejects_unknown_kind():
 def test_band_picks_the_nearest_on_a_log_scale():
     assert c10k.band(1000, c10k.MEMORY_BANDS, c10k._kb) == "about 1 KB (not 128 B or 8 KB or 64 KB)"
     assert c10k.band(6000, c10k.MEMORY_BANDS, c10k._kb).startswith("about 8 KB")
+
+
+def test_hold_connections_runs_a_notebooks_own_server():
+    from tests.solutions.ch05 import _chapter_function
+
+    serve = _chapter_function("selectors_server")
+    report = hold_connections(serve, 300, sample=100)
+    assert report.ok, report.text()
+    assert report.text().startswith("your selectors_server (one thread, ")
+    assert "connections open at once: 300, all accepted by the one server thread: True" in report.text()
+    assert 100 < report.bytes_per_connection < 50_000

@@ -27,6 +27,31 @@ def test_compare_waits_shapes_and_plot():
     assert picture.png().startswith(b"\x89PNG")
 
 
+def test_wait_verdicts_follow_the_figures():
+    def report(one_shot):
+        return models.WaitReport((0, 900), {m: [1e-6, 1e-6] for m in models.METHODS},
+                                 {"select": 1e-6, "epoll": 1e-6}, one_shot)
+    right = report({"select": 1e-6, "epoll": 1.1e-6, "one-shot": 2.2e-6}).text()
+    assert "epoll with one modify per wait takes about 1× select's time (not 3×)" in right
+    assert "takes about 2× epoll used right (not 1× or 4×)" in right
+    slow = report({"select": 1e-6, "epoll": 3.5e-6, "one-shot": 3.6e-6}).text()
+    assert "epoll with one modify per wait takes about 3× select's time (not 1×)" in slow
+    assert "takes about 1× epoll used right (not 2× or 4×)" in slow
+    assert "900 idle connections + 1 busy: no: epoll's wait is faster than select's" in slow
+
+
+def test_compare_triggers_counts_and_verdict():
+    report = models.compare_triggers(sockets=40, rounds=5, runs=1)
+    text = report.text()
+    assert report.messages == 50
+    assert "level-triggered:  10 waits, 50 recv calls (1.0 per message)" in text
+    assert "edge-triggered:   10 waits, 100 recv calls (2.0 per message)" in text
+    faster = models.TriggerReport({"level": 2.0, "edge": 1.0}, report.waits, report.recvs, 50).text()
+    slower = models.TriggerReport({"level": 1.0, "edge": 2.0}, report.waits, report.recvs, 50).text()
+    assert "yes: edge-triggered's loop is faster (by at least 1.25×)" in faster
+    assert "no: edge-triggered's loop is faster (by less than 1.25×)" in slower
+
+
 def test_compare_waits_scales_down_below_1024(monkeypatch):
     monkeypatch.setattr(models, "_room_below_ceiling", lambda: 150)
     report = compare_waits((0, 100, 900))

@@ -15,6 +15,8 @@ from helpers.selectdemo import (
     Listener,
     StubbornResult,
     cpu_share,
+    rude_clients,
+    taken_verdict,
     delayed_echo,
     serve_in_thread,
     staged_clients,
@@ -132,6 +134,63 @@ def test_listener_closes_what_it_accepted():
     listener.accept()
     assert listener.close_all() == 1
     client.close()
+
+
+def test_taken_verdict_follows_the_figure():
+    assert "stopped reading it (back-pressure)" in taken_verdict(90_000, 8 * 2**20)
+    assert "kept reading it into memory" in taken_verdict(300_000, 8 * 2**20)
+    assert "kept reading it into memory" in taken_verdict(8 * 2**20, 8 * 2**20)
+    with pytest.raises(ValueError):
+        taken_verdict(-1, 10)
+
+
+def sink_server(listener, stop, read=True):
+    """Reads every client into memory and never answers (read=False: accepts, never reads)."""
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    sel.register(stop, selectors.EVENT_READ, "stop")
+    kept, conns = {}, []
+    try:
+        while True:
+            for key, _ in sel.select():
+                if key.data == "stop":
+                    return sum(map(len, kept.values()))
+                if key.data == "accept":
+                    conn, _ = listener.accept()
+                    conns.append(conn)
+                    if read:
+                        conn.setblocking(False)
+                        sel.register(conn, selectors.EVENT_READ, "conn")
+                        kept[conn] = bytearray()
+                    continue
+                try:
+                    data = key.fileobj.recv(65536)
+                except ConnectionError:
+                    data = b""
+                if data:
+                    kept[key.fileobj] += data
+                else:
+                    sel.unregister(key.fileobj)
+    finally:
+        sel.close()
+        for conn in conns:
+            conn.close()
+
+
+def test_rude_clients_against_a_server_without_and_with_back_pressure():
+    with serve_in_thread(sink_server, receive_buffer=4096) as server:
+        with rude_clients(server.address, resets=5, hogs=1, hog_bytes=2**20) as rude:
+            pass
+    assert server.error is None and rude.reset == 5 and rude.taken == [2**20]
+    assert "1 client sent without ever reading; the server took more than 256 KB" in rude.text()
+    with serve_in_thread(lambda listener, stop: sink_server(listener, stop, read=False),
+                         receive_buffer=4096) as server:
+        with rude_clients(server.address, resets=0, hogs=2, hog_bytes=2**20) as rude:
+            pass
+    assert rude.text().startswith("2 clients sent without ever reading; the server took at most 256 KB")
+    with pytest.raises(ValueError):
+        with rude_clients(("127.0.0.1", 1), resets=-1):
+            pass
 
 
 def test_cpu_share_verdicts():

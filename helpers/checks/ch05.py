@@ -1,20 +1,22 @@
-"""Exercises of chapter 05 (I/O models): fix a broken select loop, framing in an event-driven server, drain a socket.
+"""Exercises of chapter 05 (I/O models): a broadcast server that survives rude clients, framing, accepting on an edge.
 
-05.1 runs the learner's ``serve(listener, stop)`` in a thread (``helpers.selectdemo``) against
-swarm clients and a stubborn client; 05.2 feeds the learner's splitter buffers cut at awkward
-places; 05.3 gives the learner's drain a real non-blocking socketpair. Nothing is left
-running: every socket is closed, the server thread is joined (or reported).
+05.1 runs the learner's broadcast ``serve(listener, stop)`` in a thread (``helpers.selectdemo``)
+with a talker, a listener that reads, one that never reads and one that resets; 05.2 feeds the
+learner's splitter buffers cut at awkward places; 05.3 gives the learner's ``accept_all`` a real
+non-blocking listener with several clients waiting behind one edge-triggered epoll event (on Linux;
+elsewhere the same queue without epoll). Nothing is left running: every socket is closed, the
+server thread is joined (or reported).
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import time
 
 from helpers.exercises import Wrong, exercise
-from helpers.selectdemo import serve_in_thread, stubborn_client
-from helpers.swarm import echo_payloads, swarm
+from helpers.selectdemo import HAVE_EPOLL, Listener, reset_connection, serve_in_thread
 
 IDLE = 0.5  # seconds during which an idle server must use (almost) no CPU
 SPINNING = 0.005  # CPU seconds per wall second above which an idle server is spinning: a thread
@@ -22,32 +24,126 @@ SPINNING = 0.005  # CPU seconds per wall second above which an idle server is sp
                   # gets far more than 1% of a core even on a machine loaded twentyfold
 
 
-@exercise("05.1", title="Fix a broken select loop",
-          hint="read from the socket select says is ready; on EOF stop reading it but finish sending; "
-               "keep what send did not take; close a client once it is done both ways, and every "
-               "remaining one when stop is readable")
-def fixed_select_loop(answer) -> str:
+LIMIT = 1024 * 1024  # 05.1: the most bytes a broadcast server may keep for one client
+CHUNK = 64 * 1024
+STREAM = 2 * LIMIT  # what the talker sends after its hello: twice what a listener may owe
+
+
+def _wait_accepted(server, n: int, what: str) -> None:
+    deadline = time.monotonic() + 3.0
+    while len(server.listener.accepted) < n:
+        if server.error is not None:
+            raise Wrong(f"your server raised {server.error!r} {what}")
+        if time.monotonic() > deadline:
+            raise Wrong(f"{n} clients connected, your server accepted {len(server.listener.accepted)} within 3 s")
+        time.sleep(0.005)
+
+
+def _settle(server, wait: float = 1.0) -> None:
+    """A server that died closes its sockets before its thread records the error: give it a moment."""
+    deadline = time.monotonic() + wait
+    while server.error is None and server._thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _read_exactly(sock: socket.socket, n: int, timeout: float) -> bytes:
+    """Read n bytes from a blocking socket, or fewer if the peer goes quiet for ``timeout`` s or closes."""
+    data = bytearray()
+    sock.settimeout(timeout)
+    try:
+        while len(data) < n:
+            chunk = sock.recv(min(CHUNK, n - len(data)))
+            if not chunk:
+                break
+            data += chunk
+    except (TimeoutError, ConnectionError):
+        pass
+    return bytes(data)
+
+
+def _dropped(sock: socket.socket, timeout: float = 1.0) -> tuple[bool, int]:
+    """Read a client until the server closes it (True) or it stays open and quiet (False); bytes read."""
+    got = 0
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + 5.0
+    try:
+        while time.monotonic() < deadline:
+            chunk = sock.recv(CHUNK)
+            if not chunk:
+                return True, got
+            got += len(chunk)
+    except TimeoutError:
+        return False, got
+    except ConnectionError:
+        return True, got
+    return False, got
+
+
+@exercise("05.1", title="A broadcast server that survives rude clients",
+          hint=("When one listener never reads, its outbox grows with every message: should the "
+                "talkers wait for it, or should it go? And what should a reset cost the others?",
+                "keep one outbox of bytes per client; data read from one client is added to every "
+                "other client's outbox; a client whose outbox passes MAX_OWED is closed and forgotten; "
+                "a ConnectionError from recv or send drops only that client; ask select for writing "
+                "only where an outbox is not empty"))
+def broadcast_server(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('05.1', serve)")
+    hello = b"hello, everyone\n"
+    stream = bytes(range(256)) * (STREAM // 256)
+    clients: list[socket.socket] = []
     with serve_in_thread(answer, timeout=3.0, send_buffer=4096) as server:
-        for _ in range(20):  # the stub raises NotImplementedError at once: don't make clients wait for it
-            if isinstance(server.error, NotImplementedError):
-                raise server.error
-            time.sleep(0.01)
-        report = swarm(server.address, echo_payloads(40, size=300, lines=3), timeout=3)
-        stubborn = stubborn_client(server.address, size=1_000_000, timeout=2.0) if report.ok else None
-        before, start = server.cpu_seconds(), time.perf_counter()
-        time.sleep(IDLE)
-        idle_cpu, idle_wall = server.cpu_seconds() - before, time.perf_counter() - start
+        try:
+            for _ in range(20):  # the stub raises NotImplementedError at once: don't make clients wait for it
+                if isinstance(server.error, NotImplementedError):
+                    raise server.error
+                time.sleep(0.01)
+            talker, listener, slow, rude = (socket.create_connection(server.address, timeout=5) for _ in range(4))
+            clients += [talker, listener, slow, rude]
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            _wait_accepted(server, 4, "while clients connected")
+            talker.sendall(hello)
+            got = _read_exactly(listener, len(hello), 2.0)
+            if got != hello:
+                extra = f" (your server raised {server.error!r})" if server.error else ""
+                raise Wrong(f"one client sent {hello!r}; another received {got!r}{extra}: "
+                            "what one client sends goes to every other client")
+            time.sleep(0.1)
+            talker.setblocking(False)
+            try:
+                echoed = talker.recv(CHUNK)
+            except BlockingIOError:
+                echoed = b""
+            talker.setblocking(True)
+            if echoed:
+                raise Wrong("the talker got its own bytes back: send each message to every *other* client")
+            reset_connection(rude)  # it has the hello unread: the kernel sends RST
+            for start in range(0, STREAM, CHUNK):
+                talker.sendall(stream[start:start + CHUNK])
+                got = _read_exactly(listener, CHUNK, 2.0)
+                if got != stream[start:start + CHUNK]:
+                    _settle(server)
+                    if server.error is not None:
+                        raise Wrong(f"after a client reset its connection your server raised {server.error!r}: "
+                                    "a reset must cost only that client")
+                    raise Wrong(f"a listener that reads got {start + len(got):,} of the {STREAM:,} bytes "
+                                "another client sent, then nothing for 2 s: a client that never reads "
+                                "must not hold up the others")
+            dropped, owed = _dropped(slow)
+            if not dropped:
+                raise Wrong(f"a client that never reads is still connected, owed {STREAM:,} bytes: keep at "
+                            f"most MAX_OWED = {LIMIT:,} bytes for a client, and close it when it falls further behind")
+            for sock in (talker, listener):
+                sock.close()
+            time.sleep(0.2)
+            before, start = server.cpu_seconds(), time.perf_counter()
+            time.sleep(IDLE)
+            idle_cpu, idle_wall = server.cpu_seconds() - before, time.perf_counter() - start
+        finally:
+            for sock in clients:
+                sock.close()
     if isinstance(server.error, NotImplementedError):
         raise server.error
-    if not report.ok:
-        extra = f" (your server raised {server.error!r})" if server.error else ""
-        raise Wrong(f"40 swarm clients were not all served byte-exact{extra}:\n{report.text()}")
-    if not stubborn.intact:
-        extra = f"; your server raised {server.error!r}" if server.error else ""
-        raise Wrong(f"a client that sends 1 MB before reading got {stubborn.echoed:,} bytes back, not all "
-                    f"1,000,000 intact{extra}: send may take fewer bytes than you give it")
     if idle_cpu > SPINNING * idle_wall:
         raise Wrong("with every client gone your server kept the CPU busy: a closed socket stays readable "
                     "(recv returns b'') until you stop watching it")
@@ -58,7 +154,8 @@ def fixed_select_loop(answer) -> str:
     if server.left_open:
         raise Wrong(f"your server left {server.left_open} client socket(s) open: close each one when it "
                     "is done, and the rest when you return")
-    return "every client echoed byte-exact, the stubborn one too; idle means asleep; every socket closed."
+    return ("2 MB reached the listener that reads; the one that never read was dropped past the limit; "
+            "a reset cost nobody else; idle means asleep; every socket closed.")
 
 
 def _frame(body: bytes) -> bytes:
@@ -85,9 +182,11 @@ def _result(got: object, call: str) -> tuple[list, bytes]:
 
 
 @exercise("05.2", title="Framing in an event-driven server",
-          hint="look at the first 4 bytes (if there are 4), unpack the length, and check whether the "
-               "whole body is there yet; repeat from the end of that message; whatever is left over "
-               "is the rest")
+          hint=("How many bytes must the buffer hold before you even know how long its first message "
+                "is, and how many more before that message is complete?",
+                "look at the first 4 bytes (if there are 4), unpack the length, and check whether the "
+                "whole body is there yet; repeat from the end of that message; whatever is left over "
+                "is the rest"))
 def framing_splitter(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('05.2', split_frames)")
@@ -116,47 +215,76 @@ def framing_splitter(answer) -> str:
     return "partial headers and bodies wait, glued messages come apart, and 60 messages in odd pieces all arrive."
 
 
-class WatchedSocket:
-    """Wraps a real non-blocking socket and counts recv calls that return b''."""
+class WatchedListener:
+    """Wraps a real non-blocking listening socket and counts accept calls."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.empty = 0
+        self.calls = 0
 
-    def recv(self, n: int) -> bytes:
-        data = self.sock.recv(n)
-        if not data:
-            self.empty += 1
-            if self.empty > 3:
-                raise Wrong("you kept calling recv after it returned b'' (the peer has closed): "
-                            "b'' means stop")
-        return data
+    def accept(self) -> tuple[socket.socket, object]:
+        self.calls += 1
+        if self.calls > 100:
+            raise Wrong("you kept calling accept after it raised BlockingIOError: that exception means "
+                        "'nobody else is waiting', stop there")
+        return self.sock.accept()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            raise Wrong("the listening socket must stay non-blocking: a blocking accept would freeze "
+                        "the whole event loop until the next client comes")
 
 
-@exercise("05.3", title="Drain an edge-triggered socket",
-          hint="a loop with two ways out: an exception that means 'nothing more for now', and a "
-               "return value that means 'the peer has closed'; collect what each recv gave")
-def drain_socket(answer) -> str:
+def _connections(got: object, call: str) -> list[socket.socket]:
+    if not isinstance(got, list) or not all(isinstance(conn, socket.socket) for conn in got):
+        raise Wrong(f"{call} should return a list of the accepted sockets, got {got!r:.80}")
+    return got
+
+
+@exercise("05.3", title="Accept everything one edge brings",
+          hint=("After one edge-triggered event on a listening socket, how many clients may be waiting "
+                "in its queue, and how does accept tell you that none is left?",
+                "call accept in a loop, make each new connection non-blocking and collect it, and leave "
+                "the loop on the exception that means 'nobody else is waiting right now'"))
+def accept_everything(answer) -> str:
     if not callable(answer):
-        raise Wrong("pass the function itself: check('05.3', drain)")
-    a, b = socket.socketpair()
+        raise Wrong("pass the function itself: check('05.3', accept_all)")
+    listener = Listener()
+    clients: list[socket.socket] = []
+    accepted: list[socket.socket] = []
+    ep = select.epoll() if HAVE_EPOLL else None
     try:
-        a.setblocking(False)
-        data = bytes(range(256)) * 200  # 51,200 bytes: more than one recv of the usual sizes
-        b.sendall(data)
-        got = answer(WatchedSocket(a))
-        if got != data:
-            raise Wrong(f"51,200 bytes were waiting; drain returned {len(got):,} bytes"
-                        if isinstance(got, (bytes, bytearray)) else f"drain should return bytes, got {got!r}")
-        got = answer(WatchedSocket(a))
-        if got != b"":
-            raise Wrong(f"with nothing waiting, drain should return b'', got {got!r}")
-        b.sendall(b"last words")
-        b.close()
-        got = answer(WatchedSocket(a))
-        if got != b"last words":
-            raise Wrong(f"the peer sent b'last words' and closed; drain returned {got!r}")
+        if ep is not None:
+            ep.register(listener.fileno(), select.EPOLLIN | select.EPOLLET)
+        for wave in (5, 0, 3):
+            for _ in range(wave):
+                clients.append(socket.create_connection(listener.getsockname(), timeout=5))
+            if ep is not None and wave:
+                deadline = time.monotonic() + 2.0
+                edges = ep.poll(0.5)
+                while not edges and time.monotonic() < deadline:
+                    edges = ep.poll(0.1)
+                if not edges:
+                    raise RuntimeError("no edge for waiting connections within 2 s")
+            watched = WatchedListener(listener)
+            got = _connections(answer(watched), "accept_all(listener)")
+            accepted += got
+            if len(got) != wave:
+                if wave == 0:
+                    raise Wrong(f"nobody was waiting; accept_all returned {len(got)} connection(s)")
+                raise Wrong(f"{wave} clients were waiting behind one edge; accept_all returned {len(got)}: with "
+                            "edge-triggered epoll the others wait until the next client arrives, maybe forever")
+            if any(conn.getblocking() for conn in got):
+                raise Wrong("make every accepted connection non-blocking before you hand it to the event loop")
+            if ep is not None and ep.poll(0.05):
+                raise Wrong("accept_all left clients in the queue: the listener is still ready")
     finally:
-        a.close()
-        b.close()
-    return "everything waiting, nothing when empty, and the last words before EOF."
+        for sock in clients + accepted:
+            sock.close()
+        if ep is not None:
+            ep.close()
+        listener.close()
+    return "5 clients behind one edge, none when the queue was empty, then 3 more: every one accepted."

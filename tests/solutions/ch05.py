@@ -1,154 +1,119 @@
 """Reference solutions (and answers that must fail) for chapter 05's exercises."""
 
+import json
 import select
+import selectors
+import socket
 import struct
+from pathlib import Path
+
+
+MAX_OWED = 1024 * 1024
 
 
 def serve(listener, stop):
-    inputs, outputs, pending = [listener, stop], [], {}
+    """Broadcast: what one client sends goes to every other; slow listeners and resets are dropped."""
+    outbox = {}                                           # client -> bytes it is still owed
     try:
         while True:
-            readable, writable, _ = select.select(inputs, outputs, [])
+            writers = [c for c, owed in outbox.items() if owed]
+            readable, writable, _ = select.select([listener, stop, *outbox], writers, [])
             if stop in readable:
                 return
+            gone = set()
             for s in readable:
                 if s is listener:
                     conn, _ = listener.accept()
                     conn.setblocking(False)
-                    inputs.append(conn)
-                    pending[conn] = b""
-                elif data := s.recv(65536):
-                    pending[s] += data
-                    if s not in outputs:
-                        outputs.append(s)
-                else:
-                    inputs.remove(s)
+                    outbox[conn] = b""
+                    continue
+                try:
+                    data = s.recv(65536)
+                except ConnectionError:
+                    data = b""
+                if not data:
+                    gone.add(s)
+                    continue
+                for other in outbox:
+                    if other is not s:
+                        outbox[other] += data
+                        if len(outbox[other]) > MAX_OWED:
+                            gone.add(other)               # it does not keep up: drop it
             for s in writable:
-                sent = s.send(pending[s])
-                pending[s] = pending[s][sent:]
-                if not pending[s]:
-                    outputs.remove(s)
-            for s in [s for s in pending if s not in inputs and s not in outputs]:
+                if s in gone:
+                    continue
+                try:
+                    sent = s.send(outbox[s])
+                except ConnectionError:
+                    gone.add(s)
+                    continue
+                outbox[s] = outbox[s][sent:]
+            for s in gone:
+                del outbox[s]
                 s.close()
-                del pending[s]
     finally:
-        for conn in pending:
+        for conn in outbox:
             conn.close()
 
 
-def serve_stale_variable(listener, stop):
-    """The stub with its NotImplementedError removed: reads from the last accepted connection."""
-    inputs, outputs, pending = [listener, stop], [], {}
-    while True:
-        readable, writable, _ = select.select(inputs, outputs, [])
-        if stop in readable:
-            return
-        for s in readable:
-            if s is listener:
-                conn, _ = listener.accept()
-                conn.setblocking(False)
-                inputs.append(conn)
-                pending[conn] = b""
-            else:
-                data = conn.recv(65536)  # the stale variable: the bug
-                if data:
-                    pending[s] += data
-                    if s not in outputs:
-                        outputs.append(s)
-        for s in writable:
-            s.send(pending[s])
-            pending[s] = b""
-            outputs.remove(s)
+def _broadcast(limit, catch, to_sender=False, stall=False):
+    """Broadcast servers with one thing wrong each (built from one template, like the learners' attempts)."""
+    def serve(listener, stop):
+        outbox = {}
+        try:
+            while True:
+                full = stall and any(len(owed) > MAX_OWED for owed in outbox.values())
+                readers = [] if full else list(outbox)            # stall: stop reading everyone
+                writers = [c for c, owed in outbox.items() if owed]
+                readable, writable, _ = select.select([listener, stop, *readers], writers, [])
+                if stop in readable:
+                    return
+                gone = set()
+                for s in readable:
+                    if s is listener:
+                        conn, _ = listener.accept()
+                        conn.setblocking(False)
+                        outbox[conn] = b""
+                        continue
+                    if catch:
+                        try:
+                            data = s.recv(65536)
+                        except ConnectionError:
+                            data = b""
+                    else:
+                        data = s.recv(65536)
+                    if not data:
+                        gone.add(s)
+                        continue
+                    for other in outbox:
+                        if other is not s or to_sender:
+                            outbox[other] += data
+                            if limit and len(outbox[other]) > MAX_OWED:
+                                gone.add(other)
+                for s in writable:
+                    if s in gone:
+                        continue
+                    try:
+                        sent = s.send(outbox[s])
+                    except ConnectionError:
+                        if not catch:
+                            raise
+                        gone.add(s)
+                        continue
+                    outbox[s] = outbox[s][sent:]
+                for s in gone:
+                    del outbox[s]
+                    s.close()
+        finally:
+            for conn in outbox:
+                conn.close()
+    return serve
 
 
-def serve_partial_send(listener, stop):
-    """Right socket, EOF handled, but the result of send ignored."""
-    inputs, outputs, pending = [listener, stop], [], {}
-    try:
-        while True:
-            readable, writable, _ = select.select(inputs, outputs, [])
-            if stop in readable:
-                return
-            for s in readable:
-                if s is listener:
-                    conn, _ = listener.accept()
-                    conn.setblocking(False)
-                    inputs.append(conn)
-                    pending[conn] = b""
-                elif data := s.recv(65536):
-                    pending[s] += data
-                    if s not in outputs:
-                        outputs.append(s)
-                else:
-                    inputs.remove(s)
-            for s in writable:
-                s.send(pending[s])
-                pending[s] = b""
-                outputs.remove(s)
-            for s in [s for s in pending if s not in inputs and s not in outputs]:
-                s.close()
-                del pending[s]
-    finally:
-        for conn in pending:
-            conn.close()
-
-
-def serve_spinning(listener, stop):
-    """Correct echo, but closed sockets stay in inputs: the loop spins once the clients leave."""
-    inputs, outputs, pending, done = [listener, stop], [], {}, set()
-    try:
-        while True:
-            readable, writable, _ = select.select(inputs, outputs, [])
-            if stop in readable:
-                return
-            for s in readable:
-                if s is listener:
-                    conn, _ = listener.accept()
-                    conn.setblocking(False)
-                    inputs.append(conn)
-                    pending[conn] = b""
-                elif data := s.recv(65536):
-                    pending[s] += data
-                    if s not in outputs:
-                        outputs.append(s)
-                else:
-                    done.add(s)  # noted, but still watched for reading
-            for s in writable:
-                sent = s.send(pending[s])
-                pending[s] = pending[s][sent:]
-                if not pending[s]:
-                    outputs.remove(s)
-                    if s in done:
-                        s.shutdown(1)  # the client sees EOF, yet the socket stays in inputs
-    finally:
-        for conn in pending:
-            conn.close()
-
-
-def serve_leaving_sockets_open(listener, stop):
-    """Correct echo and no spinning, but nothing is ever closed."""
-    inputs, outputs, pending = [listener, stop], [], {}
-    while True:
-        readable, writable, _ = select.select(inputs, outputs, [])
-        if stop in readable:
-            return
-        for s in readable:
-            if s is listener:
-                conn, _ = listener.accept()
-                conn.setblocking(False)
-                inputs.append(conn)
-                pending[conn] = b""
-            elif data := s.recv(65536):
-                pending[s] += data
-                if s not in outputs:
-                    outputs.append(s)
-            else:
-                inputs.remove(s)
-        for s in writable:
-            sent = s.send(pending[s])
-            pending[s] = pending[s][sent:]
-            if not pending[s]:
-                outputs.remove(s)
+serve_without_limit = _broadcast(limit=False, catch=True)
+serve_dying_on_reset = _broadcast(limit=True, catch=False)
+serve_echoing_the_sender = _broadcast(limit=True, catch=True, to_sender=True)
+serve_stalling_everyone = _broadcast(limit=False, catch=True, stall=True)
 
 
 def split_frames(buffer):
@@ -180,11 +145,61 @@ def split_too_early(buffer):
     return messages, buffer
 
 
-def drain(sock):
+def accept_all(listener):
+    conns = []
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return conns
+        conn.setblocking(False)
+        conns.append(conn)
+
+
+def accept_one(listener):
+    """One accept per event: what the seeds' edge-triggered server did."""
+    try:
+        conn, _ = listener.accept()
+    except BlockingIOError:
+        return []
+    conn.setblocking(False)
+    return [conn]
+
+
+def accept_leaving_blocking(listener):
+    conns = []
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return conns
+        conns.append(conn)
+
+
+def _chapter_function(name):
+    """A function exactly as chapter 05's notebook defines it (the cell that says ``def name(``), with
+    the chapter's module-level constants (``LIMIT = ...``) from the cells that set them."""
+    notebook = json.loads((Path(__file__).parents[2] / "notebooks" / "05_io_models.ipynb").read_text("utf-8"))
+    namespace = {"select": select, "selectors": selectors, "socket": socket, "struct": struct}
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    for cell in code:
+        source = "".join(cell["source"])
+        if source.startswith("LIMIT = "):
+            exec(compile(source, f"05_io_models.ipynb:{cell['id']}", "exec"), namespace)
+    for cell in code:
+        source = "".join(cell["source"])
+        if f"def {name}(" in source:
+            exec(compile(source, f"05_io_models.ipynb:{cell['id']}", "exec"), namespace)
+            return namespace[name]
+    raise LookupError(f"chapter 05 defines no function {name!r}")
+
+
+def chapter_drain(sock):
+    """Chapter 05's edge-triggered drain (the epoll_read cell's inner loop) with an EOF branch: the old 05.3."""
     data = b""
     while True:
         try:
-            chunk = sock.recv(65536)
+            chunk = sock.recv(1024)
         except BlockingIOError:
             return data
         if not chunk:
@@ -192,30 +207,36 @@ def drain(sock):
         data += chunk
 
 
-def drain_once(sock):
-    try:
-        return sock.recv(1024)
-    except BlockingIOError:
-        return b""
-
-
-def drain_ignoring_eof(sock):
-    data = b""
-    while True:
-        try:
-            data += sock.recv(65536)
-        except BlockingIOError:
-            return data
+def chapter_split_frames(buffer):
+    """Chapter 05's file-server framing (a 2-byte length before each header), applied to a buffer."""
+    messages = []
+    while len(buffer) >= 2:
+        (length,) = struct.unpack("!H", buffer[:2])
+        if len(buffer) - 2 < length:
+            break
+        messages.append(buffer[2:2 + length])
+        buffer = buffer[2 + length:]
+    return messages, buffer
 
 
 SOLUTIONS = {
     "05.1": serve,
     "05.2": split_frames,
-    "05.3": drain,
+    "05.3": accept_all,
 }
 
 WRONG = {
-    "05.1": [serve_stale_variable, serve_partial_send, serve_spinning, serve_leaving_sockets_open, "serve"],
+    "05.1": [serve_without_limit, serve_dying_on_reset, serve_echoing_the_sender, serve_stalling_everyone,
+             "serve"],
     "05.2": [split_one_per_buffer, split_too_early, b"message"],
-    "05.3": [drain_once, drain_ignoring_eof, 42],
+    "05.3": [accept_one, accept_leaving_blocking, 42],
+}
+
+# The chapter's own code, as a learner might hand it in: none of it may pass (the exercises need the
+# idea in a new setting). Loaded from the notebook itself, so that it stays the chapter's code.
+CHAPTER_CODE = {
+    "05.1": [_chapter_function("select_server"), _chapter_function("robust_select_server"),
+             _chapter_function("selectors_server")],
+    "05.2": [chapter_split_frames],
+    "05.3": [chapter_drain, _chapter_function("robust_select_server")],
 }

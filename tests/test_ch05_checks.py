@@ -1,0 +1,40 @@
+"""Chapter 05's exercises: the chapter's own code does not pass them, and each wrong answer fails for its reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.exercises import evaluate, registered
+from tests.solutions import ch05
+
+pytestmark = pytest.mark.chapter("05")
+
+
+@pytest.mark.parametrize("number", sorted(ch05.CHAPTER_CODE))
+def test_the_chapters_own_code_does_not_pass(number: str):
+    for answer in ch05.CHAPTER_CODE[number]:
+        result = evaluate(number, answer)
+        assert result.status in ("wrong", "error"), f"{getattr(answer, '__name__', answer)}: {result}"
+
+
+def test_every_chapter_05_exercise_has_chapter_code_and_two_hint_stages():
+    numbers = [number for number in registered() if number.startswith("05.")]
+    assert sorted(numbers) == sorted(ch05.CHAPTER_CODE)
+    for number in numbers:
+        hints = registered()[number].hints
+        assert len(hints) >= 2, number
+        assert hints[0].rstrip().endswith("?"), f"the first hint of {number} is a question"
+
+
+@pytest.mark.parametrize(("number", "answer", "reason"), [
+    ("05.1", ch05.serve_without_limit, "never reads is still connected"),
+    ("05.1", ch05.serve_dying_on_reset, "reset"),
+    ("05.1", ch05.serve_echoing_the_sender, "its own bytes back"),
+    ("05.1", ch05.serve_stalling_everyone, "must not hold up the others"),
+    ("05.3", ch05.accept_one, "were waiting behind one edge"),
+    ("05.3", ch05.accept_leaving_blocking, "non-blocking"),
+])
+def test_wrong_answers_fail_for_their_reason(number: str, answer, reason: str):
+    result = evaluate(number, answer)
+    assert result.status == "wrong", str(result)
+    assert reason in str(result), str(result)
