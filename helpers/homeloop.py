@@ -18,7 +18,8 @@ transports (the chapter's closing section says what real asyncio adds)::
 
 For notebooks: :class:`Loop`, :class:`Future`, :class:`Task`, :func:`get_loop`, the futures
 :func:`readable` and :func:`writable`, the awaitable socket operations :func:`sock_accept`,
-:func:`sock_recv`, :func:`sock_sendall`, :func:`sock_connect`, and :class:`LoopDeadline`.
+:func:`sock_recv`, :func:`sock_sendall`, :func:`sock_connect`, :class:`LoopDeadline`, and
+:class:`Cancelled` (for exercise 06.3, which writes cancel()).
 ``Loop(recorder=LoopRecorder(tracer))`` (:mod:`helpers.asynctrace`) records every task's
 steps into a Tracer, with the words ``trace_tasks`` uses for asyncio ("wait Future",
 "wait task 'b'", "exit returned 3").
@@ -44,7 +45,7 @@ import time
 from collections import deque
 from typing import Any
 
-__all__ = ["Future", "Loop", "LoopDeadline", "Task", "get_loop", "readable", "writable",
+__all__ = ["Cancelled", "Future", "Loop", "LoopDeadline", "Task", "get_loop", "readable", "writable",
            "sock_accept", "sock_connect", "sock_recv", "sock_sendall"]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -55,6 +56,10 @@ _short.maxstring = _short.maxother = 40
 
 class LoopDeadline(TimeoutError):
     """The loop was still busy when its deadline came: the program hangs or is too slow."""
+
+
+class Cancelled(Exception):
+    """Raised inside a task's coroutine to cancel it (asyncio's CancelledError; exercise 06.3 writes cancel())."""
 
 
 def get_loop() -> Loop:
