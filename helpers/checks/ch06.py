@@ -209,7 +209,7 @@ def cancellation(answer) -> str:
             except homeloop.LoopDeadline:
                 raise Wrong(f"cancel on {when}: awaiting the task had not finished after 3 s: the task must "
                             "go on running, with Cancelled raised inside it, so that it can finish") from None
-            except Wrong:
+            except (Wrong, NotImplementedError):
                 raise
             except Exception as error:
                 raise Wrong(f"cancel on {when}: awaiting the task raised {error!r}, not Cancelled: throw "
