@@ -19,7 +19,8 @@ transports (the chapter's closing section says what real asyncio adds)::
 
 For notebooks: :class:`Loop`, :class:`Future`, :class:`Task`, :func:`get_loop`, the futures
 :func:`readable` and :func:`writable`, the awaitable socket operations :func:`sock_accept`,
-:func:`sock_recv`, :func:`sock_sendall`, :func:`sock_connect`, and :class:`LoopDeadline`.
+:func:`sock_recv`, :func:`sock_sendall`, :func:`sock_connect`, :class:`LoopDeadline`, and
+:class:`Cancelled` (for exercise 06.3, which writes cancel()).
 ``Loop(recorder=LoopRecorder(tracer))`` (:mod:`helpers.asynctrace`) records every task's
 steps into a Tracer, with the words ``trace_tasks`` uses for asyncio ("wait Future",
 "wait task 'b'", "exit returned 3").
@@ -46,7 +47,7 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-__all__ = ["Future", "Loop", "LoopDeadline", "Task", "get_loop", "readable", "writable",
+__all__ = ["Cancelled", "Future", "Loop", "LoopDeadline", "Task", "get_loop", "readable", "writable",
            "sock_accept", "sock_connect", "sock_recv", "sock_sendall"]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -57,6 +58,10 @@ _short.maxstring = _short.maxother = 40
 
 class LoopDeadline(TimeoutError):
     """The loop was still busy when its deadline came: the program hangs or is too slow."""
+
+
+class Cancelled(Exception):
+    """Raised inside a task's coroutine to cancel it (asyncio's CancelledError; exercise 06.3 writes cancel())."""
 
 
 def get_loop() -> Loop:
@@ -70,6 +75,7 @@ class Future:
     """A result that is not there yet, and the callbacks waiting for it; ``await future`` waits for it."""
 
     waits_on = None  # what a trace says a task waits for ("read", "write"); None: "Future"
+    _asyncio_future_blocking = False  # the mark a Task looks for, as asyncio's does (duck typing)
 
     def __init__(self, loop=None):
         self.loop = loop or get_loop()
@@ -106,8 +112,15 @@ class Future:
         else:
             self._callbacks.append(callback)
 
+    def remove_done_callback(self, callback):
+        """Forget ``callback`` (every time it was added); return how many were removed."""
+        kept = [other for other in self._callbacks if other != callback]
+        removed, self._callbacks[:] = len(self._callbacks) - len(kept), kept
+        return removed
+
     def __iter__(self):
         if not self._done:
+            self._asyncio_future_blocking = True  # asyncio's mark: "I am a future, and I wait"
             yield self  # to the Task driving us: "wake me when this future is done"
         return self.result()
 
@@ -120,6 +133,7 @@ class Task(Future):
     def __init__(self, coro, name=None, loop=None):
         super().__init__(loop)
         self.coro = coro  # a coroutine, or a generator that yields futures
+        self.waiting_for = None  # the future whose done-callback will wake this task (asyncio: _fut_waiter)
         self.name = name or f"task {next(self.loop._numbers)}"
         self.loop.record("spawn", self.name, f"by {self.loop.current.name}" if self.loop.current else "")
         self.loop.tasks.add(self)
@@ -145,13 +159,16 @@ class Task(Future):
             if future is None:  # a bare `yield`: "let the others run, then me" (asyncio's sleep(0))
                 self.loop.call_soon(self._step, None, None)
                 return
-            if not hasattr(future, "add_done_callback"):  # asyncio too duck-types futures, and throws this back
-                self.loop.call_soon(self._step, None, TypeError(f"a task must wait for a Future, not {future!r}"))
+            if getattr(future, "_asyncio_future_blocking", None) is None:  # not a future: asyncio's answer
+                self.loop.call_soon(self._step, None, RuntimeError(f"Task got bad yield: {future!r}"))
                 return
+            future._asyncio_future_blocking = False
             self.loop.record("wait", self.name, getattr(future, "waits_on", None) or self._label(future))
+            self.waiting_for = future
             future.add_done_callback(self._wakeup)
 
     def _wakeup(self, future):
+        self.waiting_for = None
         try:
             value = future.result()
         except Exception as exc:

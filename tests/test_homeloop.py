@@ -82,7 +82,7 @@ def test_generator_tasks_and_bare_yield():
         assert loop.run_until_complete(main()) == 2
 
 
-def test_yielding_something_else_throws_a_type_error_into_the_task():
+def test_yielding_something_else_throws_asyncios_runtime_error_into_the_task():
     @types.coroutine
     def wrong():
         yield 42
@@ -90,11 +90,52 @@ def test_yielding_something_else_throws_a_type_error_into_the_task():
     async def main():
         try:
             await wrong()
-        except TypeError as error:
-            return str(error)
+        except RuntimeError as error:
+            return repr(error)
 
     with Loop() as loop:
-        assert loop.run_until_complete(main()) == "a task must wait for a Future, not 42"
+        ours = loop.run_until_complete(main())
+    assert ours == "RuntimeError('Task got bad yield: 42')"
+    assert ours == asyncio.run(main())  # asyncio's own words
+
+
+def test_a_task_duck_types_futures_through_asyncios_mark():
+    class Foreign:  # not a homeloop.Future, but it carries the mark and the method a Task uses
+        _asyncio_future_blocking = False
+
+        def __init__(self):
+            self.callbacks = []
+
+        def add_done_callback(self, callback):
+            self.callbacks.append(callback)
+
+    foreign = Foreign()
+
+    @types.coroutine
+    def wait_for_it():
+        return (yield foreign)
+
+    with Loop() as loop:
+        task = Task(wait_for_it(), "t", loop)
+        loop.run_for(0.01)
+        assert task.waiting_for is foreign and foreign.callbacks == [task._wakeup]
+        done = Future(loop)
+        done.set_result(7)
+        foreign.callbacks[0](done)  # "foreign is done", with the result of `done`
+        assert loop.run_until_complete(task) == 7
+        assert task.waiting_for is None
+
+
+def test_remove_done_callback_forgets_it():
+    with Loop() as loop:
+        future, called = Future(loop), []
+        future.add_done_callback(called.append)
+        future.add_done_callback(called.append)
+        assert future.remove_done_callback(called.append) == 2
+        assert future.remove_done_callback(called.append) == 0
+        future.set_result(1)
+        loop.run_for(0.01)
+        assert called == []
 
 
 def test_deadline_stops_a_program_that_never_ends():

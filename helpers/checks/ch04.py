@@ -1,10 +1,12 @@
-"""Exercises of chapter 04 (gevent): a crawler polite to each host, a timeout-safe fetch, any loop made to share.
+"""Exercises of chapter 04 (gevent): a crawler polite to each host, one deadline for a chain of pages, any loop made to share.
 
 The checkers run the learner's code in this kernel's gevent hub, with fake "fetches" that
 only sleep (gevent.sleep), so they need no network and leave nothing running.
 """
 
 from __future__ import annotations
+
+import time
 
 import gevent
 
@@ -76,50 +78,75 @@ def polite_crawler(answer) -> str:
     return "12 pages in order, never more than 2 per host, and the hosts did not wait for each other."
 
 
-@exercise("04.2", title="A timeout-safe fetch",
-          hint=("gevent has an object that raises an exception in whoever is waiting when the time is up. "
-                "It works as a context manager, and it can be told to end the block silently.",
-                "Put the fetch call in a with block on gevent.Timeout, passing False as the exception so "
-                "that the block just ends when time is up; if it ended without a page, return None. "
-                "Catch nothing else: other errors must pass through."))
-def timeout_safe(answer) -> str:
+@exercise("04.2", title="One deadline for a chain of pages",
+          hint=("A timer around each fetch limits one page. What should the timer measure here, and what "
+                "must happen to the pages fetched before it fired? And when a Timeout reaches you, whose "
+                "is it: yours, or one that fetch started for itself?",
+                "Make the list of pages before starting one gevent.Timeout that covers the whole walk along "
+                "the chain. Stop quietly only for that timer: the silent form (False as its exception) does "
+                "exactly that, or compare the caught Timeout with yours by identity and re-raise any "
+                "other. Return the list either way."))
+def chain_deadline(answer) -> str:
     if not callable(answer):
-        raise Wrong("pass the function itself: check('04.2', fetch_or_none)")
-    stopped = []
+        raise Wrong("pass the function itself: check('04.2', follow)")
+    started, finished = [], []
 
-    def slow(url):
+    def chain(length: int, delay: float):
+        def fetch(url: str):
+            number = int(url.rsplit("/", 1)[1])
+            started.append(url)
+            gevent.sleep(delay)
+            finished.append(url)
+            return f"page {number}", (f"/page/{number + 1}" if number < length else None)
+        return fetch
+
+    with gevent.Timeout(3, Wrong("follow(fetch, '/page/1', 1.0) on a chain of 3 quick pages took over 3 s")):
+        got = answer(chain(3, 0.01), "/page/1", 1.0)
+    if got != ["page 1", "page 2", "page 3"]:
+        raise Wrong(f"a chain of 3 quick pages, well within the time, should give "
+                    f"['page 1', 'page 2', 'page 3'], got {got!r}")
+    started.clear(), finished.clear()
+    begin = time.monotonic()
+    with gevent.Timeout(3, Wrong("follow(fetch, '/page/1', 0.5) was still going after 3 s")):
+        got = answer(chain(5, 0.2), "/page/1", 0.5)
+    took = time.monotonic() - begin
+    if isinstance(got, list) and len(got) == 5:
+        raise Wrong("five pages of 0.2 s each, with 0.5 s for the whole chain: you fetched all five. Each fetch "
+                    "was within the time, but the chain was not: one deadline must cover them all")
+    if got != ["page 1", "page 2"]:
+        raise Wrong(f"pages of 0.2 s with 0.5 s for the whole chain should give the 2 pages fetched in time, "
+                    f"['page 1', 'page 2'], got {got!r}")
+    if took > 0.5 + 0.25:
+        raise Wrong(f"the chain had 0.5 s, but follow returned after {took:.2f} s: interrupt the page in "
+                    "progress, don't wait for it")
+    gevent.sleep(0.25)  # a fetch left running in the background would finish now
+    if finished != ["/page/1", "/page/2"]:
+        raise Wrong(f"after follow returned, these fetches finished: {finished[2:]}: the page in progress at "
+                    "the deadline must be interrupted, not left running")
+
+    def own_timer(url: str):
+        with gevent.Timeout(0.01):  # fetch's own, shorter timer: its Timeout is an error of fetch
+            gevent.sleep(1)
+
+    with gevent.Timeout(3, Wrong("follow with a fetch that times out on its own was still going after 3 s")):
         try:
-            gevent.sleep(5)
-        finally:
-            stopped.append(url)  # runs when the timeout interrupts the sleep
-        return "too late"
+            got = answer(own_timer, "/page/1", 1.0)
+        except gevent.Timeout:
+            pass
+        else:
+            raise Wrong(f"fetch raised a gevent.Timeout of its own (its own 0.01 s timer, long before your "
+                        f"deadline), and you returned {got!r}: catch only your own timer's Timeout")
 
-    def fast(url):
-        gevent.sleep(0.01)
-        return f"page of {url}"
-
-    def broken(url):
+    def broken(url: str):
         raise ValueError(f"bad url {url}")
 
-    with gevent.Timeout(3, Wrong("fetch_or_none(fast, ...) took longer than 3 s")):
-        got = answer(fast, "/page/1", 1.0)
-    if got != "page of /page/1":
-        raise Wrong(f"a fetch that answers in time should give its page, got {got!r}")
-    with gevent.Timeout(3, Wrong("fetch_or_none(slow, '/page/2', 0.1) was still waiting after 3 s")):
-        got = answer(slow, "/page/2", 0.1)
-    if got is not None:
-        raise Wrong(f"a fetch slower than the timeout should give None, got {got!r}")
-    gevent.sleep(0)  # give an abandoned fetch one chance to show it is still running
-    if stopped != ["/page/2"]:
-        raise Wrong("you returned None, but the slow fetch was left running in the background: "
-                    "interrupt it (a Timeout raised inside it), don't just stop waiting")
     try:
-        got = answer(broken, "/page/3", 1.0)
+        got = answer(broken, "/page/1", 1.0)
     except ValueError:
         pass
     else:
-        raise Wrong(f"a fetch that raises ValueError should raise it, not return {got!r}: catch only the timeout")
-    return "in time: the page; too slow: None and the fetch interrupted; other errors pass through."
+        raise Wrong(f"a fetch that raises ValueError should raise it, not return {got!r}")
+    return "one deadline for the whole chain, the pages fetched in time kept, the last one interrupted, other errors through."
 
 
 @exercise("04.3", title="Make any loop share",

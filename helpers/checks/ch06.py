@@ -1,4 +1,4 @@
-"""Exercises of chapter 06 (build your own event loop): timers, sleep(), gather(), a predicted trace.
+"""Exercises of chapter 06 (build your own event loop): timers, sleep(), cancelling a task, a predicted trace.
 
 The checkers run the learner's code on :mod:`helpers.homeloop` loops in the calling thread,
 each run bounded by the loop's own deadline; they use no network and close every loop they open.
@@ -59,16 +59,18 @@ class _TimerLoop(homeloop.Loop):
 
 
 def _sleep(seconds):
-    """The reference sleep (a Future completed by a timer), used to check gather."""
+    """The reference sleep (a Future completed by a timer), used by the checks of 06.3."""
     future = homeloop.Future()
     homeloop.get_loop().call_later(seconds, future.set_result, None)
     return future
 
 
 @exercise("06.1", title="Timers for the home-made loop",
-          hint="in call_later, push (when, a counter, callback, args) on a heap with heapq; in run_once, "
-               "queue with call_soon every timer whose time has come, shorten `timeout` to the time left "
-               "until the earliest one, then let the parent class do the rest")
+          hint=("When is the next timer due, and how long may the selector wait without making it late? "
+                "And how do you find the earliest of many timers without sorting them every round?",
+                "In call_later, push (when, a counter, callback, args) on a heap with heapq; in run_once, "
+                "queue with call_soon every timer whose time has come, shorten `timeout` to the time left "
+                "until the earliest one, then let the parent class do the rest"))
 def timers(answer) -> str:
     if not (isinstance(answer, type) and issubclass(answer, homeloop.Loop)):
         raise Wrong("pass your class itself, a subclass of homeloop.Loop: check('06.1', TimerLoop)")
@@ -106,8 +108,10 @@ def timers(answer) -> str:
 
 
 @exercise("06.2", title="sleep() for the home-made loop",
-          hint="make a homeloop.Future(), ask homeloop.get_loop() to complete it later (call_later with "
-               "its set_result), then await it")
+          hint=("A task waits by awaiting something that will be done later. What could that be, and who "
+                "could make it done once the time has passed?",
+                "Make a homeloop.Future(), ask homeloop.get_loop() to complete it later (call_later with "
+                "its set_result), then await it"))
 def sleep(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('06.2', sleep)")
@@ -125,6 +129,7 @@ def sleep(answer) -> str:
         return [await task for task in tasks]
 
     with _TimerLoop() as loop:
+        counting = loop.selector = _CountingSelector(loop.selector)
         started = time.monotonic()
         try:
             results = loop.run_until_complete(main(), deadline=3)
@@ -136,6 +141,9 @@ def sleep(answer) -> str:
     if elapsed > 0.5:
         raise Wrong(f"sleeps of 0.3, 0.1, 0.2 and 0 s in four tasks took {elapsed:.2f} s, about their sum: "
                     "your sleep blocks the whole loop (time.sleep?) instead of letting the others run")
+    if counting.selects > 60:
+        raise Wrong(f"the loop called select() {counting.selects} times during sleeps of 0.3 s: your sleep keeps "
+                    "the loop spinning instead of letting it wait quietly until the time has come")
     order = [name for name, _, _ in woke]
     if order != ["zero", "quick", "medium", "slow"]:
         raise Wrong(f"tasks sleeping 0.3, 0.1, 0.2 and 0 s woke in the order {order}: expected zero, quick, "
@@ -148,58 +156,96 @@ def sleep(answer) -> str:
     return "each task slept its time while the others ran; four sleeps took about the longest one."
 
 
-@exercise("06.3", title="gather() for the home-made loop",
-          hint="wrap every coroutine in a homeloop.Task first (that starts them all), and only then await "
-               "the tasks one by one")
-def gather(answer) -> str:
+@exercise("06.3", title="Cancel a task",
+          hint=("Where is the task right now, as far as the loop knows, and who is going to wake it? What "
+                "would that wake-up do if it still came after you had thrown something in?",
+                "Return False for a task that is done. Otherwise queue, with the task's loop, a small function "
+                "of your own. When it runs: take the task's wake-up off the future it waits for (waiting_for, "
+                "remove_done_callback), then run one step of the task that throws homeloop.Cancelled in. If "
+                "that future is done already, its wake-up is queued and cannot be taken back: queue your "
+                "function once more instead, and let the wake-up run first."))
+def cancellation(answer) -> str:
     if not callable(answer):
-        raise Wrong("pass the function itself: check('06.3', gather)")
+        raise Wrong("pass the function itself: check('06.3', cancel)")
 
-    async def job(value, seconds):
-        await _sleep(seconds)
-        return value
-
-    async def failing():
-        await _sleep(0.05)
-        raise ValueError("page not found")
-
-    coros = []  # closed at the end: a coroutine that an answer never ran must not warn later
-
-    def made(*made_now):
-        coros.extend(made_now)
-        return made_now
-
-    try:
-        with _TimerLoop() as loop:
-            started = time.monotonic()
+    def sleeper(log):
+        async def sleeping():
             try:
-                got = loop.run_until_complete(answer(*made(job("a", 0.3), job("b", 0.1), job("c", 0.2))), deadline=3)
-            except homeloop.LoopDeadline:
-                raise Wrong("gather of three jobs of 0.1 to 0.3 s had not returned after 3 s") from None
-            elapsed = time.monotonic() - started
-        if sorted(map(repr, got)) == sorted(map(repr, ["a", "b", "c"])) and got != ["a", "b", "c"]:
-            raise Wrong(f"gather returned {got}: every result is there, but give them in the order of the coroutines")
-        if got != ["a", "b", "c"]:
-            raise Wrong(f"gather(job 'a', job 'b', job 'c') should return ['a', 'b', 'c'], got {got!r}")
-        if elapsed > 0.5:
-            raise Wrong(f"jobs of 0.3, 0.1 and 0.2 s took {elapsed:.2f} s, about their sum: they ran one after "
-                        "another, not concurrently")
+                await _sleep(0.3)
+                log.append("slept to the end")
+                return "woke"
+            except homeloop.Cancelled:
+                log.append("cancelled at its await")
+                raise
+            finally:
+                log.append("finally")
+        return sleeping()
+
+    async def outcome(task):
+        try:
+            return f"returned {await task!r}"
+        except homeloop.Cancelled:
+            return "raised Cancelled"
+
+    async def sleeping_then_cancelled(log, started):
+        task = homeloop.Task(sleeper(log), "sleeper")
+        if started:
+            await _sleep(0.05)  # the sleeper now waits in its sleep
+        me = homeloop.get_loop().current
+        said = answer(task)
+        if homeloop.get_loop().current is not me:
+            raise Wrong("cancel(task) ran the task's step inside the caller's: queue it with the task's loop "
+                        "(call_soon), so that it runs in a step of its own")
+        return said, await outcome(task)
+
+    for started in (True, False):
+        when = "a task waiting in a 0.3 s sleep" if started else "a task not started yet"
+        log: list[str] = []
+        coro = sleeping_then_cancelled(log, started)
         with _TimerLoop() as loop:
+            begin = time.monotonic()
             try:
-                got = loop.run_until_complete(answer(*made(job("a", 0.1), failing())), deadline=3)
-            except ValueError:
-                pass
+                said, how = loop.run_until_complete(coro, deadline=3)
             except homeloop.LoopDeadline:
-                raise Wrong("gather with a failing coroutine had not finished after 3 s") from None
-            else:
-                raise Wrong(f"a coroutine raised ValueError, so gather should raise it, not return {got!r}")
-        with _TimerLoop() as loop:
-            if (got := loop.run_until_complete(answer(), deadline=3)) != []:
-                raise Wrong(f"gather() with nothing to run should return [], got {got!r}")
-    finally:
-        for coro in coros:
-            coro.close()
-    return "results in order, the coroutines ran concurrently, and an error comes through."
+                raise Wrong(f"cancel on {when}: awaiting the task had not finished after 3 s: the task must "
+                            "go on running, with Cancelled raised inside it, so that it can finish") from None
+            except (Wrong, NotImplementedError):
+                raise
+            except Exception as error:
+                raise Wrong(f"cancel on {when}: awaiting the task raised {error!r}, not Cancelled: throw "
+                            "homeloop.Cancelled into the running coroutine (don't close it)") from None
+            took = time.monotonic() - begin
+            try:
+                loop.run_for(0.35)  # the sleep's timer fires now: the cancelled task must not be woken by it
+            except Exception as error:
+                raise Wrong(f"cancel on {when}: when the future it had waited for was done after all, the loop "
+                            f"failed with {error!r}: the task was still hanging on that future. Take its "
+                            "wake-up off the future") from None
+        if said is not True:
+            raise Wrong(f"cancel on {when} should return True, got {said!r}")
+        if how != "raised Cancelled" or log != ["cancelled at its await", "finally"]:
+            raise Wrong(f"cancel on {when}: the task {how}, and inside it: {log}. Expected Cancelled raised "
+                        "at its await (so its except and finally run), and out of `await task`")
+        if took > 0.25:
+            raise Wrong(f"cancel on {when}: awaiting it took {took:.2f} s, as long as the sleep: it was not "
+                        "interrupted")
+
+    async def quick():
+        return 5
+
+    async def done_then_cancelled():
+        task = homeloop.Task(quick(), "quick")
+        await task
+        said = answer(task)
+        await _sleep(0.01)
+        return said, await outcome(task)
+
+    with _TimerLoop() as loop:
+        said, how = loop.run_until_complete(done_then_cancelled(), deadline=3)
+    if said is not False or how != "returned 5":
+        raise Wrong(f"cancel on a task that had returned 5 should return False and leave it alone; it returned "
+                    f"{said!r} and the task then {how}")
+    return "Cancelled raised at the task's await, in a step of its own; its finally ran; done tasks left alone."
 
 
 @types.coroutine
@@ -234,8 +280,10 @@ def _turns() -> list[str]:
 
 
 @exercise("06.4", title="Predict the trace",
-          hint="a task's first step is queued when the task is made, in that order; a future's done-callback "
-               "is queued behind whatever is ready already; a bare yield queues the task again at the back")
+          hint=("Which steps are queued when main makes the three tasks, and in what order? When a future is "
+                "set, does the task waiting for it run at once?",
+                "A task's first step is queued when the task is made, in that order; a future's done-callback "
+                "is queued behind whatever is ready already; a bare yield queues the task again at the back"))
 def predicted_turns(answer) -> str:
     truth = _turns()
     same_order(answer, truth, item="turn", example='["main", "b", ...]',

@@ -29,3 +29,14 @@ WRONG = {
     ],
     "00.2": [same_length, wrong_names, make_tasks()],        # last one: not a function
 }
+
+
+# The chapter's own code, reproduced as an answer: it must not pass (the exercise needs a new idea).
+def chapter_cooks():  # cell "two cooks, one stove": alice with two dishes, bob with one
+    return {"alice": steps("alice", 2), "bob": steps("bob", 1)}
+
+
+CHAPTER_CODE = {
+    "00.1": [["alice", "bob", "alice", "bob", "alice"]],  # the order the chapter's cooks ran in
+    "00.2": [chapter_cooks],
+}

@@ -114,3 +114,43 @@ WRONG = {
     "01.2": [CountdownToZero, IterableOnly, GeneratorInside, Countdown(3)],
     "01.3": [tab_returns_count, tab_never_ends, tab_yields_list, tab()],
 }
+
+
+# The chapter's own code, reproduced as an answer: it must not pass (the exercise needs a new idea).
+def chapter_running_total():  # the running total fed with send (without its @primed)
+    total = 0
+    while True:
+        total += yield total
+
+
+class ChapterFibonacci:  # the hand-written iterator class
+    def __init__(self, limit):
+        self.limit = limit
+        self.a, self.b = 0, 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.a >= self.limit:
+            raise StopIteration
+        value = self.a
+        self.a, self.b = self.b, self.a + self.b
+        return value
+
+
+def chapter_careful_total():  # send and throw: a total that skips bad values
+    total = 0
+    while True:
+        try:
+            number = yield total
+        except ValueError:
+            continue
+        total += number
+
+
+CHAPTER_CODE = {
+    "01.1": [chapter_running_total],
+    "01.2": [ChapterFibonacci],
+    "01.3": [chapter_careful_total],
+}

@@ -96,3 +96,30 @@ WRONG = {
     ],
     "03.3": [eager, generator, lambda tree: iter([])],
 }
+
+
+# The chapter's own code, reproduced as an answer: it must not pass (the exercise needs a new idea).
+def chapter_doubler(rounds):  # main and one greenlet passing values through switch()
+    main = greenlet.getcurrent()
+
+    def doubler(first):
+        second = main.switch(first * 2)
+        return second * 2
+
+    worker = greenlet.greenlet(doubler)
+    return [worker.switch(5), worker.switch(10)]
+
+
+def chapter_flatten(tree):  # the recursive walk of chapter 02, with generators
+    if isinstance(tree, list):
+        for inner in tree:
+            yield from chapter_flatten(inner)
+    else:
+        yield tree
+
+
+CHAPTER_CODE = {
+    "03.1": [chapter_doubler],
+    "03.2": [["a: switching to b", "b: returning", "main got \"b's result\""]],  # the parent cell's print order
+    "03.3": [chapter_flatten],
+}

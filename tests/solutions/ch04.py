@@ -60,24 +60,74 @@ def crawl_serial(urls, fetch, per_host):
     return [fetch(url) for url in urls]
 
 
-def fetch_or_none(fetch, url, seconds):
-    with gevent.Timeout(seconds, False):
-        return fetch(url)
-    return None
+def follow(fetch, url, seconds):
+    pages = []
+    with gevent.Timeout(seconds, False):  # silent: ends the block for this timer only
+        while url is not None:
+            page, url = fetch(url)
+            pages.append(page)
+    return pages
 
 
-def fetch_leaving_it_running(fetch, url, seconds):
-    job = gevent.spawn(fetch, url)
-    job.join(timeout=seconds)
-    return job.value if job.ready() else None  # ...but the fetch goes on in the background
+def follow_checking_identity(fetch, url, seconds):
+    pages = []
+    deadline = gevent.Timeout(seconds)
+    deadline.start()
+    try:
+        while url is not None:
+            page, url = fetch(url)
+            pages.append(page)
+    except gevent.Timeout as timeout:
+        if timeout is not deadline:
+            raise
+    finally:
+        deadline.close()
+    return pages
 
 
-def fetch_swallowing_errors(fetch, url, seconds):
+def follow_timer_per_page(fetch, url, seconds):
+    pages = []
+    while url is not None:
+        with gevent.Timeout(seconds, False):
+            page, url = fetch(url)
+            pages.append(page)
+            continue
+        break
+    return pages
+
+
+def follow_leaving_it_running(fetch, url, seconds):
+    pages = []
+
+    def walk(url):
+        while url is not None:
+            page, url = fetch(url)
+            pages.append(page)
+
+    gevent.spawn(walk, url).join(timeout=seconds)  # stops waiting, but the walk goes on
+    return list(pages)
+
+
+def follow_catching_any_timeout(fetch, url, seconds):
+    pages = []
     try:
         with gevent.Timeout(seconds):
-            return fetch(url)
-    except BaseException:
-        return None
+            while url is not None:
+                page, url = fetch(url)
+                pages.append(page)
+    except gevent.Timeout:  # also fetch's own timer's
+        pass
+    return pages
+
+
+def follow_losing_the_pages(fetch, url, seconds):
+    pages = []
+    with gevent.Timeout(seconds, False):
+        while url is not None:
+            page, url = fetch(url)
+            pages.append(page)
+        return pages
+    return []
 
 
 def cooperative(items, every):
@@ -123,19 +173,50 @@ def cooperative_loses_rows(items, every):
 
 SOLUTIONS = {
     "04.1": crawl,
-    "04.2": fetch_or_none,
+    "04.2": follow,
     "04.3": cooperative,
 }
 
 # Other right answers, which must pass too.
 ALSO_RIGHT = {
     "04.1": [crawl_with_semaphores],
+    "04.2": [follow_checking_identity],
 }
 
 WRONG = {
     "04.1": [crawl_one_pool, crawl_host_after_host, crawl_unbounded, crawl_grouped_by_host, crawl_serial,
              "crawl"],
-    "04.2": [fetch_leaving_it_running, fetch_swallowing_errors, "fetch"],
+    "04.2": [follow_timer_per_page, follow_leaving_it_running, follow_catching_any_timeout, follow_losing_the_pages,
+             "follow"],
     "04.3": [cooperative_hogging, cooperative_every_item, cooperative_eager, cooperative_fixed,
              cooperative_loses_rows, 42],
+}
+
+
+# The chapter's own code, reproduced as an answer: it must not pass (the exercise needs a new idea).
+def chapter_pool_map(urls, fetch, per_host):  # the Pool cell: one pool, map in order
+    return gevent.pool.Pool(per_host).map(fetch, urls)
+
+
+def chapter_with_timeout(fetch, url, seconds):  # the with_timeout cell, one call per page
+    pages = []
+    while url is not None:
+        page, url = gevent.with_timeout(seconds, fetch, url, timeout_value=(None, None))
+        if page is None:
+            break
+        pages.append(page)
+    return pages
+
+
+def chapter_cruncher(items, every):  # the starving cruncher's fix: a sleep(0) every 1000 rounds
+    for rounds, item in enumerate(items, 1):
+        if rounds % 1000 == 0:
+            gevent.sleep(0)
+        yield item
+
+
+CHAPTER_CODE = {
+    "04.1": [chapter_pool_map],
+    "04.2": [chapter_with_timeout],
+    "04.3": [chapter_cruncher],
 }

@@ -3,6 +3,7 @@
 import heapq
 import itertools
 import time
+import types
 
 from helpers import homeloop
 
@@ -86,40 +87,67 @@ def sleep_plain_function(seconds):
     time.sleep(seconds)
 
 
-async def gather(*coros):
-    tasks = [homeloop.Task(coro) for coro in coros]
-    return [await task for task in tasks]
+def cancel(task):
+    if task.done():
+        return False
+
+    def throw_in():
+        if task.done():  # it finished meanwhile
+            return
+        future = task.waiting_for
+        if future is not None and future.done():  # its wake-up is queued already: let it run first
+            task.loop.call_soon(throw_in)
+            return
+        if future is not None:  # it must not be woken by that future any more
+            future.remove_done_callback(task._wakeup)
+            task.waiting_for = None
+        task._step(None, homeloop.Cancelled(f"{task.name} was cancelled"))
+
+    task.loop.call_soon(throw_in)
+    return True
 
 
-async def gather_serial(*coros):
-    return [await coro for coro in coros]
+def cancel_by_closing(task):
+    task.coro.close()  # its finally runs, but the task never finishes: whoever awaits it waits for ever
+    return True
 
 
-async def gather_in_finishing_order(*coros):
-    results = []
-    tasks = [homeloop.Task(coro) for coro in coros]
-    for task in tasks:
-        task.add_done_callback(lambda task: results.append(task.result()))
-    for task in tasks:
-        await task
-    return results
+def cancel_by_setting_the_error(task):
+    task.set_exception(homeloop.Cancelled())  # the awaiter sees it; the coroutine never does
+    return True
 
 
-async def gather_swallowing_errors(*coros):
-    tasks = [homeloop.Task(coro) for coro in coros]
-    results = []
-    for task in tasks:
-        try:
-            results.append(await task)
-        except Exception as error:
-            results.append(error)
-    return results
+def cancel_at_once(task):
+    if task.done():
+        return False
+    task._step(None, homeloop.Cancelled())  # inside the caller's step, and still hanging on its future
+    return True
+
+
+def cancel_without_unhooking(task):
+    if task.done():
+        return False
+    task.loop.call_soon(task._step, None, homeloop.Cancelled())  # the old future will wake it again
+    return True
+
+
+def cancel_even_when_done(task):
+    def throw_in():
+        future = task.waiting_for
+        if future is not None:
+            future.remove_done_callback(task._wakeup)
+            task.waiting_for = None
+        if not task.done():
+            task._step(None, homeloop.Cancelled())
+
+    task.loop.call_soon(throw_in)
+    return True
 
 
 SOLUTIONS = {
     "06.1": TimerLoop,
     "06.2": sleep,
-    "06.3": gather,
+    "06.3": cancel,
     "06.4": ["main", "b", "c", "a", "c", "b", "main"],
 }
 
@@ -127,6 +155,46 @@ WRONG = {
     "06.1": [TimersAtOnce, TimersInOrderScheduled, TimersWithoutShorterWait, TimersSpinning, homeloop.Loop,
              "TimerLoop"],
     "06.2": [sleep_blocking, sleep_not_waiting, sleep_plain_function, 0.1],
-    "06.3": [gather_serial, gather_in_finishing_order, gather_swallowing_errors, ["a", "b", "c"]],
+    "06.3": [cancel_by_closing, cancel_by_setting_the_error, cancel_at_once, cancel_without_unhooking,
+             cancel_even_when_done, "cancel"],
     "06.4": [["main", "b", "c", "a", "b", "c", "main"], ["main", "b", "c", "a", "main"], "main b c a c b main"],
 }
+
+
+# The chapter's own code, reproduced as an answer: it must not pass (the exercise needs a new idea).
+class ChapterTimerLoop(homeloop.Loop):  # step 1a's countdown: a callback that queues itself again
+    def call_later(self, delay, callback, *args):
+        when = time.monotonic() + delay
+
+        def not_yet():
+            if time.monotonic() >= when:
+                callback(*args)
+            else:
+                self.call_soon(not_yet)
+
+        self.call_soon(not_yet)
+
+
+@types.coroutine
+def _let_others_run():
+    yield  # a bare yield: "let the others run, then me"
+
+
+async def chapter_sleep(seconds):  # the same idea as a coroutine: let the others run until it is time
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await _let_others_run()
+
+
+def chapter_close(task):  # what the loop's close() does to an unfinished task
+    task.coro.close()
+    return True
+
+
+CHAPTER_CODE = {
+    "06.1": [ChapterTimerLoop],
+    "06.2": [chapter_sleep],
+    "06.3": [chapter_close],
+    "06.4": [["main", "consumer", "producer", "consumer", "main"]],  # the order of "Same order as asyncio"
+}
+WRONG["06.2"].append(chapter_sleep)  # a sleep that keeps the loop spinning
