@@ -44,22 +44,38 @@ trace it). Recording never raises inside the traced code: a problem (a ``names``
 that fails) is raised when the block ends. Tasks that outlive the block run on, untraced.
 Everything runs in the event loop's thread; nothing here prints.
 
-For notebooks: :class:`trace_tasks`, :class:`LoopRecorder`.
+Two more tools for watching asyncio's own loop, used by chapter 07:
+
+- :class:`VirtualClockLoop`: an asyncio ``SelectorEventLoop`` whose clock moves only when the
+  loop would sleep. Where the real loop asks its selector to wait ``t`` seconds for I/O, this
+  one checks for I/O without waiting and moves its clock ``t`` seconds forward. So the loop
+  picks what to run from its timer heap exactly as it always does, but the answer cannot
+  depend on how busy the machine is, and a three-day timer is reached at once.
+  ``loop.waits`` lists every timeout the loop asked its selector for (None: "until I/O").
+- :func:`loop_errors`: a context manager that swaps the running loop's exception handler for
+  one that keeps what asyncio reports ("Task exception was never retrieved", "Task was
+  destroyed but it is pending!") as short stable lines, instead of a logged traceback full of
+  addresses; the previous handler is put back on leaving.
+
+For notebooks: :class:`trace_tasks`, :class:`LoopRecorder`, :class:`VirtualClockLoop`,
+:func:`loop_errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import reprlib
+import selectors
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from helpers.trace import Tracer
 
-__all__ = ["trace_tasks", "LoopRecorder"]
+__all__ = ["trace_tasks", "LoopRecorder", "VirtualClockLoop", "loop_errors"]
 
 Names = Sequence[str] | Callable[[asyncio.Task], str | None] | None
 
@@ -398,3 +414,70 @@ class _LoopStep:
             self._recorder._record(self._name, "exit", f"returned {_SHORT.repr(error.value)}")
         else:
             self._recorder._record(self._name, "exit", f"raised {kind.__name__}")
+
+
+class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """A selector that never sleeps: it reports ready I/O at once, else moves the clock on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        self.waits: list[float | None] = []
+
+    def select(self, timeout: float | None = None) -> list:
+        self.waits.append(timeout)
+        ready = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None:
+            raise RuntimeError("the virtual-clock loop would wait forever: nothing is scheduled and no "
+                               "I/O is ready (in a real loop this is waiting for a socket or a signal)")
+        self.now += timeout
+        return []
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+    """An event loop on a virtual clock: timers run in the real loop's order, without waiting.
+
+    ``loop.time()`` starts at 0.0 and advances only when the loop would sleep in its selector,
+    by the timeout it asked for. ``loop.waits`` is the list of those timeouts. Use it like any
+    loop made with ``asyncio.new_event_loop()`` (``run_until_complete``, ``run_forever`` +
+    ``stop``) outside a running loop, and ``close()`` it. If the loop would wait for I/O with
+    no timer scheduled, ``select`` raises RuntimeError instead of hanging.
+    """
+
+    def __init__(self) -> None:
+        self._virtual = _VirtualSelector()
+        super().__init__(self._virtual)
+
+    def time(self) -> float:
+        return self._virtual.now
+
+    @property
+    def waits(self) -> list[float | None]:
+        """Every timeout this loop asked its selector for, in order (None: no timeout)."""
+        return self._virtual.waits
+
+
+@contextlib.contextmanager
+def loop_errors() -> Iterator[list[str]]:
+    """Collect what the running loop reports to its exception handler, as stable lines.
+
+    ``with loop_errors() as reported:`` inside a running loop (a cell, an ``async def``).
+    Each report becomes ``"<message>: <ExceptionType>"`` (or just the message), with the
+    address-free part of asyncio's message only. The previous handler is restored on exit.
+    """
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    previous = loop.get_exception_handler()
+
+    def keep(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        message = str(context.get("message", "")).split(" <", 1)[0].strip()
+        error = context.get("exception")
+        reported.append(f"{message}: {type(error).__name__}" if error is not None else message)
+
+    loop.set_exception_handler(keep)
+    try:
+        yield reported
+    finally:
+        loop.set_exception_handler(previous)

@@ -4,7 +4,7 @@ import types
 
 import pytest
 
-from helpers.asynctrace import LoopRecorder, trace_tasks
+from helpers.asynctrace import LoopRecorder, VirtualClockLoop, loop_errors, trace_tasks
 from helpers.trace import Bar, Tracer, segments
 
 
@@ -426,3 +426,79 @@ def test_loop_recorder_steps_draw_as_running_bars():
     tiny_loop({"w": worker(1)}, LoopRecorder(tracer))
     assert [bar for bar in segments(tracer.events) if bar.state == "running"] == [
         Bar("w", 2, 3), Bar("w", 4, 5), Bar("w", 6, 7)]
+
+
+def test_virtual_clock_loop_runs_timers_in_heap_order_without_waiting():
+    loop = VirtualClockLoop()
+    try:
+        ran = []
+        for delay in (4, 2, 3, 1):
+            handle = loop.call_later(delay, ran.append, delay)
+            if delay == 3:
+                handle.cancel()
+        loop.call_later(3.5, loop.stop)
+        loop.run_forever()
+        assert ran == [1, 2]
+        assert loop.time() == 3.5
+        assert loop.waits == [1.0, 1.0, 1.5]  # the cancelled timer is dropped, never waited for
+    finally:
+        loop.close()
+
+
+def test_virtual_clock_loop_waits_at_most_a_day_at_a_time_and_runs_coroutines():
+    loop = VirtualClockLoop()
+    try:
+        ran = []
+        loop.call_later(3 * 86400, ran.append, "late")
+        loop.call_later(3 * 86400, loop.stop)
+        loop.run_forever()
+        assert ran == ["late"] and loop.time() == 3 * 86400
+        assert max(wait for wait in loop.waits if wait is not None) == 86400
+
+        async def nap():
+            await asyncio.sleep(60)
+            return asyncio.get_running_loop().time()
+
+        assert loop.run_until_complete(nap()) == 3 * 86400 + 60
+    finally:
+        loop.close()
+
+
+def test_virtual_clock_loop_refuses_to_wait_forever():
+    loop = VirtualClockLoop()
+    try:
+        with pytest.raises(RuntimeError, match="wait forever"):
+            loop.run_until_complete(loop.create_future())
+    finally:
+        loop.close()
+
+
+def test_loop_errors_keeps_stable_lines_and_restores_the_handler():
+    import gc
+
+    def previous(loop, context):
+        pass
+
+    async def boom():
+        raise ValueError("lost")
+
+    async def forever():
+        await asyncio.get_running_loop().create_future()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(previous)
+        with loop_errors() as reported:
+            task = asyncio.create_task(boom())
+            await asyncio.sleep(0)
+            del task
+            gc.collect()
+            task = asyncio.create_task(forever())
+            await asyncio.sleep(0)
+            del task
+            gc.collect()
+        assert loop.get_exception_handler() is previous
+        return reported
+
+    assert asyncio.run(main()) == ["Task exception was never retrieved: ValueError",
+                                   "Task was destroyed but it is pending!"]

@@ -102,9 +102,14 @@ class Mirrors:
 
 
 @exercise("07.1", title="The first good answer of N mirrors",
-          hint="start one task per mirror; wait for them one at a time as they finish (asyncio.wait with "
-               "FIRST_COMPLETED, or as_completed), skip the ones that raised; when one succeeds, cancel the "
-               "others and wait until they have really stopped before returning")
+          hint=("The chapter's first_of returns whatever finishes first. What should happen when the first "
+                "mirror to finish is one that failed?",
+                "Start one task per mirror. Take the tasks as they finish, one at a time (as_completed, or "
+                "wait with FIRST_COMPLETED in a loop over what is still pending); a task that raised OSError "
+                "is skipped. Keep the last error in case none succeeds.",
+                "Put the cancelling in a finally around the search, so it happens on return, on error and "
+                "when the caller cancels you: cancel every task, then await them all (gather with "
+                "return_exceptions=True, or wait) so they have stopped before you return."))
 def first_success(answer) -> str:
     _needs_async(answer, "check('07.1', fastest)")
 
@@ -161,9 +166,13 @@ class Flaky:
 
 
 @exercise("07.2", title="Retry with a timeout and a growing backoff",
-          hint="loop over the attempts; give each call its own timeout (asyncio.timeout or wait_for); on "
-               "TimeoutError or OSError sleep backoff × 2**k before the next try; after the last attempt, "
-               "let the last error out; other errors are not retried")
+          hint=("Which errors are bad luck worth another try, and which are bugs that a retry would only "
+                "repeat (and hide)?",
+                "A for loop over the attempt numbers; inside it, one call under its own deadline "
+                "(asyncio.timeout or wait_for). Catch only TimeoutError and OSError; anything else leaves the "
+                "loop untouched.",
+                "In the except clause: on the last attempt, re-raise with a bare raise; otherwise fall "
+                "through to a sleep of backoff times 2 to the power of the attempt number."))
 def retry(answer) -> str:
     _needs_async(answer, "check('07.2', fetch_with_retry)")
     timeout, backoff = 0.05, 0.1
@@ -202,9 +211,15 @@ def retry(answer) -> str:
             raise Wrong(f"an OSError is worth a retry: expected 2 calls with attempts=2, got {len(down.starts)}")
         bug = Flaky(hangs=0, then=ValueError("bad url"))
         try:
-            await answer(bug.fetch, 3, timeout, 0.01)
+            got = await answer(bug.fetch, 3, timeout, 0.01)
         except ValueError:
             pass
+        except Exception as error:
+            raise Wrong(f"fetch raised ValueError('bad url'), and your function raised {error!r} instead: "
+                        "let an error that is not worth a retry out unchanged") from None
+        else:
+            raise Wrong(f"fetch raised ValueError('bad url') and your function returned {got!r}: an error "
+                        "that is not worth a retry must propagate to the caller, not be swallowed")
         if len(bug.starts) != 1:
             raise Wrong(f"a ValueError is a bug, not bad luck: do not retry it (it was called {len(bug.starts)} times)")
         return "timeouts and OSErrors retried after 0.1 s, then 0.2 s; the last error raised; bugs not retried."
@@ -213,9 +228,13 @@ def retry(answer) -> str:
 
 
 @exercise("07.3", title="A bounded gather",
-          hint="results go in the order of jobs, so keep a list of slots; let at most `limit` jobs run at "
-               "once: an asyncio.Semaphore around each call, or `limit` worker tasks taking job numbers "
-               "from a shared iterator")
+          hint=("gather starts one task per job. How many tasks would you need if each task ran several "
+                "jobs, one after the other?",
+                "Start exactly `limit` worker tasks. They share one source of job numbers (a single "
+                "iterator over the numbers that every worker's for loop draws from, or an asyncio.Queue), "
+                "so each job is taken once; while a job's await suspends, the next worker takes the next number.",
+                "Keep a list of result slots, one per job, and have a worker store each result at its job's "
+                "index; wait for all the workers (gather, or a TaskGroup) and return the list."))
 def bounded(answer) -> str:
     _needs_async(answer, "check('07.3', bounded_gather)")
 
