@@ -22,8 +22,8 @@ For notebooks:
   the spans it draws (:func:`picture_spans` reads them back, so a test can check the picture);
 - :func:`core_race`: the same job in ``jobs`` threads of this process and ``jobs`` processes
   of a pool, *at the same time*, for the same wall-clock window; :func:`core_verdict` turns
-  the CPU time each side got into a graded sentence. Jobs: :func:`burn_until` (pure Python)
-  and :func:`hash_until` (``hashlib.sha256`` of a 1 MiB buffer: C code that releases the GIL);
+  the CPU time each side got into a graded sentence. Jobs: :func:`burn_for` (pure Python)
+  and :func:`hash_for` (``hashlib.sha256`` of a 1 MiB buffer: C code that releases the GIL);
 - :func:`fork_context`: the fork start method, or one clear line saying why this system
   cannot give it (:class:`NeedsFork`);
 - :func:`fleet_of`: ``workers`` forked processes, each running a worker function written in
@@ -61,16 +61,16 @@ from helpers.fresh import ProgramResult, run_program
 from helpers.heartbeat import program_clock
 from helpers.timing import Verdict
 
-__all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "burn", "burn_until",
+__all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "burn", "burn_for",
            "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context",
-           "hash_until", "most_at_once", "overlap_share", "picture_spans", "pid_square", "run_script",
+           "hash_for", "most_at_once", "overlap_share", "picture_spans", "pid_square", "run_script",
            "slow_square", "spans_picture", "square", "traced_burn", "usable_cpus", "where_am_i"]
 
 CHUNK = 2_000          # iterations of burn between two looks at the clock in traced_burn
 GAP = 0.001            # seconds: two looks further apart than this mean "was not computing between"
 GRACE = 3.0            # seconds a fleet worker gets to stop after SIGTERM
 LEAD = 0.3             # seconds between handing out a race's jobs and the start of its window
-HASH_BUFFER = bytes(1 << 20)  # what hash_until hashes, again and again: 1 MiB
+HASH_BUFFER = bytes(1 << 20)  # what hash_for hashes, again and again: 1 MiB
 PICTURE_KEY = "switchyard-spans"  # the PNG text chunk where spans_picture keeps what it drew
 
 
@@ -348,39 +348,46 @@ class Share:
         return min(1.0, self.cpu_seconds / self.ready_seconds) if self.ready_seconds > 0 else 0.0
 
 
-def _wait_until(start: float) -> None:
+def _clocks_from(start: float) -> tuple[float, float, float]:
+    """Sleep until ``start`` (if it is still ahead); return when the job begins and its two clocks there.
+
+    The clocks are read *before* the sleep and moved on by the time slept: a thread that wakes at
+    ``start`` and must then wait for the GIL has that wait counted as time it could have run
+    (reading them after the sleep would start its window only once it got the GIL).
+    """
+    cpu, clock, now = time.thread_time(), program_clock(), time.perf_counter()
     while (left := start - time.perf_counter()) > 0:
         time.sleep(min(0.01, left))
+    return max(start, now), cpu, clock + max(0.0, start - now)
 
 
-def burn_until(start: float, stop: float) -> Share:
-    """Pure-Python arithmetic (as :func:`burn`) from ``start`` to ``stop`` (``time.perf_counter()`` times)."""
-    _wait_until(start)
-    cpu0, clock0 = time.thread_time(), program_clock()
+def burn_for(start: float, seconds: float) -> Share:
+    """Pure-Python arithmetic (as :func:`burn`) for ``seconds`` from ``start`` (a ``time.perf_counter()``
+    time; a job that arrives later begins at once and still gets its ``seconds``)."""
+    begin, cpu0, clock0 = _clocks_from(start)
     total = rounds = 0
-    while time.perf_counter() < stop:
+    while time.perf_counter() < begin + seconds:
         for i in range(CHUNK):
             total = (total + i * i) % 1_000_003
         rounds += 1
     return Share(time.thread_time() - cpu0, program_clock() - clock0, rounds, os.getpid())
 
 
-def hash_until(start: float, stop: float) -> Share:
-    """``hashlib.sha256`` of a 1 MiB buffer, again and again, from ``start`` to ``stop``.
+def hash_for(start: float, seconds: float) -> Share:
+    """``hashlib.sha256`` of a 1 MiB buffer, again and again, for ``seconds`` from ``start``.
 
     C code that releases the GIL while it hashes a large buffer, so threads doing it are not
     held back by each other.
     """
-    _wait_until(start)
-    cpu0, clock0 = time.thread_time(), program_clock()
+    begin, cpu0, clock0 = _clocks_from(start)
     rounds = 0
-    while time.perf_counter() < stop:
+    while time.perf_counter() < begin + seconds:
         hashlib.sha256(HASH_BUFFER).digest()
         rounds += 1
     return Share(time.thread_time() - cpu0, program_clock() - clock0, rounds, os.getpid())
 
 
-WORK = {"burn_until": "pure-Python arithmetic", "hash_until": "sha256 of 1 MiB buffers (C code)"}
+WORK = {"burn_for": "pure-Python arithmetic", "hash_for": "sha256 of 1 MiB buffers (C code)"}
 
 
 def core_verdict(threads_rate: float, processes_rate: float, jobs: int, usable: int,
@@ -427,135 +434,93 @@ def core_verdict(threads_rate: float, processes_rate: float, jobs: int, usable: 
 
 @dataclass(frozen=True)
 class CoreRace:
-    """The result of :func:`core_race`: each job's :class:`Share`, per side."""
+    """The result of :func:`core_race`: each job's :class:`Share`, per side, per round."""
 
     work: str
-    seconds: float
-    threads: tuple[Share, ...]
-    processes: tuple[Share, ...]
+    seconds: float                          # one round's window
+    threads: tuple[tuple[Share, ...], ...]  # one tuple of shares per round
+    processes: tuple[tuple[Share, ...], ...]
     usable: int
 
     @property
+    def jobs(self) -> int:
+        return len(self.threads[0])
+
+    @staticmethod
+    def _best(rounds: tuple[tuple[Share, ...], ...]) -> float:
+        # A side's rate can only be lowered by what happens outside it (a stall, a page fault on a
+        # loaded machine), never raised past what its program allows: its best round measures that.
+        return max(sum(share.rate for share in shares) for shares in rounds)
+
+    @property
     def threads_rate(self) -> float:
-        """CPUs' worth the threads used, per second they could run (sum of their rates)."""
-        return sum(share.rate for share in self.threads)
+        """CPUs' worth the threads used, per second they could run (sum of their rates, best round)."""
+        return self._best(self.threads)
 
     @property
     def processes_rate(self) -> float:
-        """CPUs' worth the processes used, per second they could run (sum of their rates)."""
-        return sum(share.rate for share in self.processes)
+        """CPUs' worth the processes used, per second they could run (sum of their rates, best round)."""
+        return self._best(self.processes)
 
     @property
     def per_wall_second(self) -> dict[str, float]:
-        """Raw CPU-seconds per wall-second of each side (what the machine's load also decides)."""
-        return {"threads": sum(s.cpu_seconds for s in self.threads) / self.seconds,
-                "processes": sum(s.cpu_seconds for s in self.processes) / self.seconds}
+        """Raw CPU-seconds per wall-second of each side, all rounds (what the machine's load also decides)."""
+        wall = self.seconds * len(self.threads)
+        return {"threads": sum(s.cpu_seconds for shares in self.threads for s in shares) / wall,
+                "processes": sum(s.cpu_seconds for shares in self.processes for s in shares) / wall}
 
     def verdict(self) -> Verdict:
-        return core_verdict(self.threads_rate, self.processes_rate, len(self.threads), self.usable, self.work)
+        return core_verdict(self.threads_rate, self.processes_rate, self.jobs, self.usable, self.work)
 
 
-def core_race(job: Callable[[float, float], Share] = burn_until, jobs: int = 2, seconds: float = 1.0,
-              mp=None) -> CoreRace:
+def _race_round(pool, job: Callable[[float, float], Share], jobs: int, seconds: float):
+    start = time.perf_counter() + LEAD
+    pending = [pool.apply_async(job, (start, seconds)) for _ in range(jobs)]
+    in_threads: list[Share | None] = [None] * jobs
+    together = threading.Barrier(jobs)  # the threads begin together, even if one starts late
+
+    def work(i: int) -> None:
+        together.wait(seconds + LEAD + 30)
+        in_threads[i] = job(start, seconds)
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"race-{i}", daemon=True) for i in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + LEAD + 30)
+    in_processes = [result.get(timeout=seconds + LEAD + 30) for result in pending]
+    if any(share is None for share in in_threads):
+        raise RuntimeError("a thread of the race did not finish in time")
+    return tuple(in_threads), tuple(in_processes)
+
+
+def core_race(job: Callable[[float, float], Share] = burn_for, jobs: int = 2, seconds: float = 0.6,
+              rounds: int = 2, mp=None) -> CoreRace:
     """Run ``job`` in ``jobs`` threads of this process and ``jobs`` pool processes, all at once.
 
-    Every job computes over the same wall-clock window of ``seconds``, starting LEAD s after the
-    pool is ready, so both sides meet the same load. ``job`` is :func:`burn_until` or
-    :func:`hash_until` (any module function ``job(start, stop) -> Share`` works). Blocks about
-    ``seconds + LEAD`` s plus the pool's start; every thread and process is joined before it returns.
+    In each of ``rounds`` rounds, every job computes for ``seconds``, all starting LEAD s after the
+    jobs are handed out (a job that arrives later, on a very busy machine, begins when it arrives;
+    the threads wait for each other so that they always compete), so both sides meet the same load.
+    ``job`` is :func:`burn_for` or :func:`hash_for` (any module function
+    ``job(start, stop) -> Share`` works). Blocks about ``rounds * (seconds + LEAD)`` s plus the
+    pool's start; every thread and process is joined before it returns.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 2 <= jobs <= 8:
         raise ValueError(f"jobs must be an int from 2 to 8, not {jobs!r}")
     if not (isinstance(seconds, (int, float)) and 0.05 <= seconds <= 10):
         raise ValueError(f"seconds must be a number from 0.05 to 10, not {seconds!r}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 10:
+        raise ValueError(f"rounds must be an int from 1 to 10, not {rounds!r}")
     if not callable(job):
-        raise ValueError(f"job must be a function like procs.burn_until, not {job!r}")
+        raise ValueError(f"job must be a function like procs.burn_for, not {job!r}")
     context = fork_context() if mp is None else mp
-    in_threads: list[Share | None] = [None] * jobs
     with context.Pool(jobs) as pool:
-        pool.map(square, range(jobs))  # every worker is up before the window opens
-        start = time.perf_counter() + LEAD
-        stop = start + seconds
-        pending = [pool.apply_async(job, (start, stop)) for _ in range(jobs)]
-
-        def work(i: int) -> None:
-            in_threads[i] = job(start, stop)
-
-        threads = [threading.Thread(target=work, args=(i,), name=f"race-{i}", daemon=True) for i in range(jobs)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(seconds + LEAD + 30)
-        in_processes = [result.get(timeout=seconds + LEAD + 30) for result in pending]
+        pool.map(square, range(jobs))  # every worker is up before the first window opens
+        results = [_race_round(pool, job, jobs, seconds) for _ in range(rounds)]
         pool.close()
         pool.join()
-    if any(share is None for share in in_threads):
-        raise RuntimeError("a thread of the race did not finish in time")
     name = WORK.get(getattr(job, "__name__", ""), getattr(job, "__name__", "the job"))
-    return CoreRace(name, float(seconds), tuple(in_threads), tuple(in_processes), usable_cpus())
-
-
-# --- an event loop per process ---------------------------------------------------------------
-
-@dataclass
-class Fleet:
-    """A running echo fleet: where to connect, and (after the ``with`` block) who served what."""
-
-    address: tuple[str, int]
-    workers: int
-    served: dict[int, int] = field(default_factory=dict)   # worker index -> connections served
-    exitcodes: list[int | None] = field(default_factory=list)
-
-    def serving_workers(self) -> int:
-        """How many workers served at least one connection."""
-        return sum(1 for count in self.served.values() if count)
-
-
-async def _serve(index: int, port: int, ready, counts) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-            with counts.get_lock():
-                counts[index] += 1
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", port))
-    server = await asyncio.start_server(echo, sock=sock, backlog=4096)
-    ready.set()
-    await stop.wait()
-    server.close()
-
-
-def _fleet_worker(index: int, port: int, ready, counts) -> None:
-    # Forked from a process whose own event loop was running (a notebook kernel): forget that
-    # loop and its signal wake-up descriptor, then run a loop of our own.
-    asyncio._set_running_loop(None)
-    signal.set_wakeup_fd(-1)
-    asyncio.run(_serve(index, port, ready, counts))
-
-
-def _stop(procs: list) -> list[int | None]:
-    for proc in procs:
-        if proc.is_alive():
-            proc.terminate()
-    deadline = time.monotonic() + GRACE
-    for proc in procs:
-        proc.join(max(0.0, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-            proc.join(GRACE)
-    return [proc.exitcode for proc in procs]
+    return CoreRace(name, float(seconds), tuple(t for t, _ in results), tuple(p for _, p in results), usable_cpus())
 
 
 def _fleet_entry(worker: Callable, index: int, port: int, ready, served) -> None:
