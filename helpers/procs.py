@@ -523,6 +523,69 @@ def core_race(job: Callable[[float, float], Share] = burn_for, jobs: int = 2, se
     return CoreRace(name, float(seconds), tuple(t for t, _ in results), tuple(p for _, p in results), usable_cpus())
 
 
+# --- an event loop per process ---------------------------------------------------------------
+
+@dataclass
+class Fleet:
+    """A running echo fleet: where to connect, and (after the ``with`` block) who served what."""
+
+    address: tuple[str, int]
+    workers: int
+    served: dict[int, int] = field(default_factory=dict)   # worker index -> connections served
+    exitcodes: list[int | None] = field(default_factory=list)
+
+    def serving_workers(self) -> int:
+        """How many workers served at least one connection."""
+        return sum(1 for count in self.served.values() if count)
+
+
+async def _serve(index: int, port: int, ready, counts) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            with counts.get_lock():
+                counts[index] += 1
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    server = await asyncio.start_server(echo, sock=sock, backlog=4096)
+    ready.set()
+    await stop.wait()
+    server.close()
+
+
+def _fleet_worker(index: int, port: int, ready, counts) -> None:
+    # Forked from a process whose own event loop was running (a notebook kernel): forget that
+    # loop and its signal wake-up descriptor, then run a loop of our own.
+    asyncio._set_running_loop(None)
+    signal.set_wakeup_fd(-1)
+    asyncio.run(_serve(index, port, ready, counts))
+
+
+def _stop(procs: list) -> list[int | None]:
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + GRACE
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(GRACE)
+    return [proc.exitcode for proc in procs]
+
+
 def _fleet_entry(worker: Callable, index: int, port: int, ready, served) -> None:
     # Forked from a process whose own event loop was running (a notebook kernel): forget that
     # loop and its signal wake-up descriptor, so the worker can run a loop of its own.
