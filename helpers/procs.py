@@ -413,7 +413,8 @@ def core_verdict(threads_rate: float, processes_rate: float, jobs: int, usable: 
         return 1 if abs(math.log(rate)) <= abs(math.log(rate / jobs)) else jobs
 
     threads, processes = grade(threads_rate), grade(processes_rate)
-    cores = f"{jobs} cores" if usable >= jobs else f"{jobs} cores on a machine that has them (here: one CPU, so they take turns on it)"
+    cores = (f"{jobs} cores" if usable >= jobs
+             else f"{jobs} cores on a machine that has them (here: one CPU, so they take turns on it)")
     if threads == 1 and processes == jobs:
         so = (f"the threads took turns on one GIL, the processes never waited for each other: "
               f"only processes put this work on {cores}")

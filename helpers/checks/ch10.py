@@ -92,7 +92,7 @@ def predict_pool(answer) -> str:
         pool.join()
     predicted = answer(2, durations)
     verdict = about(elapsed, UNIT, (2, 3, 4), unit_name="units", expected=3)
-    said = verdict.text.split(" (")[0]
+    said = verdict.text.split(" (")[0].replace("× units", " units")
     if not verdict.holds:
         return (f"every case right. A real Pool(2) ran jobs of 1, 1, 1, 2 units in {said}, not the {predicted:g} "
                 "your function predicts: this machine is very busy right now (run the check again).")
@@ -142,8 +142,13 @@ def parallel_map_check(answer) -> str:
 async def _serve_clients(answer, pool, func, numbers: list[int]) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     errors: list[BaseException] = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context.get("exception") or
-                                                                     RuntimeError(context.get("message"))))
+
+    def caught(_loop, context) -> None:
+        error = context.get("exception") or RuntimeError(context.get("message"))
+        if not isinstance(error, asyncio.CancelledError):  # handlers still waiting when the check ends
+            errors.append(error)
+
+    loop.set_exception_handler(caught)
 
     async def handler(reader, writer):
         try:
@@ -232,6 +237,8 @@ def serve_check(answer) -> str:
         program.close()  # never awaited if the thread could not start it: no warning later
     if outcome["errors"]:
         error = outcome["errors"][0]
+        if isinstance(error, NotImplementedError):
+            raise error  # the stub, untouched: "not solved yet"
         raise Wrong(f"your handler raised {type(error).__name__}: {error}")
     expected = {1: 1, 3: 9, 5: 25, 7: 49}
     pids = set()
