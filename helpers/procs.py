@@ -13,7 +13,8 @@ For notebooks:
 - ``burn(n)``: the CPU-bound job (pure Python arithmetic, no I/O, no sleep);
   ``traced_burn(n)`` does the same work and also records *when* it was computing, as
   :class:`Spans`; :func:`most_at_once` and :func:`overlap_share` read those spans back:
-  how many jobs computed at the same instant, and for what share of the run;
+  how many jobs computed at the same instant, and for what share of the run (:func:`together`:
+  when);
 - :func:`usable_cpus`: the CPUs this process may run on (``os.sched_getaffinity`` where
   the system has it, else ``os.cpu_count()``);
 - :func:`cpu_seconds`: CPU seconds used so far by this process and its *reaped* children
@@ -64,7 +65,7 @@ from helpers.timing import Verdict
 __all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "burn", "burn_for",
            "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context",
            "hash_for", "most_at_once", "overlap_share", "picture_spans", "pid_square", "run_script",
-           "slow_square", "spans_picture", "square", "traced_burn", "usable_cpus", "where_am_i"]
+           "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus", "where_am_i"]
 
 CHUNK = 2_000          # iterations of burn between two looks at the clock in traced_burn
 GAP = 0.001            # seconds: two looks further apart than this mean "was not computing between"
@@ -232,6 +233,21 @@ def most_at_once(runs: Sequence[Spans], lasting: float = 2 * GAP) -> int:
     return most
 
 
+def together(runs: Sequence[Spans], lasting: float = 2 * GAP) -> list[tuple[float, float]]:
+    """The intervals, ``lasting`` seconds or longer, during which two jobs or more were computing at once."""
+    found: list[tuple[float, float]] = []
+    current, previous = 0, None
+    for t, step in _edges(runs):
+        if previous is not None and current >= 2 and t - previous >= lasting:
+            if found and found[-1][1] == previous:
+                found[-1] = (found[-1][0], t)  # one stretch, through a third job's start or end
+            else:
+                found.append((previous, t))
+        current += step
+        previous = t
+    return found
+
+
 def overlap_share(runs: Sequence[Spans]) -> float:
     """The share (0 to 1) of the whole run during which two jobs or more were computing at once."""
     edges = _edges(runs)
@@ -289,11 +305,16 @@ class SpansPicture:
         for ax, (name, rows) in zip(axes, drawn.items()):
             for row, spans in enumerate(rows):
                 ax.broken_barh([(s, e - s) for s, e in spans], (row + 0.1, 0.8), color=f"C{row}")
-            most = most_at_once([Spans(0, tuple(map(tuple, spans))) for spans in rows])
-            ax.set_title(f"{name}: at most {most} of {len(rows)} jobs computing at the same instant",
-                         fontsize=9, loc="left")
+            runs = [Spans(0, tuple(map(tuple, spans))) for spans in rows]
+            both = together(runs)
+            ax.broken_barh([(s, e - s) for s, e in both], (-0.45, 0.35), color="crimson")
+            ax.set_ylim(-0.6, len(rows))
+            title = f"{name}: at most {most_at_once(runs)} of {len(rows)} jobs computing at the same instant"
+            if both:
+                title += f" (red: {overlap_share(runs):.0%} of the run)"
+            ax.set_title(title, fontsize=9, loc="left")
             ax.set_yticks([])
-        axes[-1].set_xlabel("seconds from the first job's start (one row per job; a bar: the job was computing)")
+        axes[-1].set_xlabel("seconds from each way's first start (one row per job; a bar: the job was computing)")
         figure.tight_layout()
         buffer = io.BytesIO()
         FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": None, PICTURE_KEY: json.dumps(drawn)})

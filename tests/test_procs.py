@@ -50,6 +50,8 @@ def test_most_at_once_and_overlap_share():
     blind = [spans((0, 0.5)), spans((0.5, 1.0005)), spans((1.0, 1.5))]
     assert procs.most_at_once(blind) == 1
     assert procs.most_at_once(blind, lasting=0) == 2
+    assert procs.together(apart) == [] and procs.together(blind) == []
+    assert procs.together(together) == [(1, 2)]  # two or three at once, one stretch
 
 
 def test_held_back_share():
@@ -259,7 +261,8 @@ def test_stored_picture_shows_what_chapter_10_says():
     assert procs.most_at_once(ways["asyncio"]) == 1
     assert procs.most_at_once(ways["threads"]) == 1
     assert procs.most_at_once(ways["processes"]) == len(ways["processes"]) >= 2
-    assert procs.overlap_share(ways["processes"]) > 0.5  # at the same instant for most of the run, not a blip
+    assert procs.together(ways["processes"])  # the red marks under the process rows
+    assert not procs.together(ways["asyncio"]) and not procs.together(ways["threads"])
 
 
 # --- a fleet whose worker the notebook writes ----------------------------------------------------
