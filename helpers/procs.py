@@ -311,7 +311,8 @@ class SpansPicture:
             ax.set_ylim(-0.6, len(rows))
             title = f"{name}: at most {most_at_once(runs)} of {len(rows)} jobs computing at the same instant"
             if both:
-                title += f" (red: {overlap_share(runs):.0%} of the run)"
+                share = overlap_share(runs)
+                title += f" (red: {share:.0%} of the run)" if share >= 0.01 else " (red: under 1% of the run)"
             ax.set_title(title, fontsize=9, loc="left")
             ax.set_yticks([])
         axes[-1].set_xlabel("seconds from each way's first start (one row per job; a bar: the job was computing)")
