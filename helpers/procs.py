@@ -24,7 +24,8 @@ For notebooks:
 - :func:`core_race`: the same job in ``jobs`` threads of this process and ``jobs`` processes
   of a pool, *at the same time*, for the same wall-clock window; :func:`core_verdict` turns
   the CPU time each side got into a graded sentence. Jobs: :func:`burn_for` (pure Python)
-  and :func:`hash_for` (``hashlib.sha256`` of a 1 MiB buffer: C code that releases the GIL);
+  :func:`hash_for` (``hashlib.sha256`` of a 1 MiB buffer: C code that releases the GIL) and
+  :func:`hash_small_for` (the same on 1 KiB buffers, where hashlib keeps the GIL);
 - :func:`fork_context`: the fork start method, or one clear line saying why this system
   cannot give it (:class:`NeedsFork`);
 - :func:`fleet_of`: ``workers`` forked processes, each running a worker function written in
@@ -64,7 +65,7 @@ from helpers.timing import Verdict
 
 __all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "burn", "burn_for",
            "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context",
-           "hash_for", "most_at_once", "overlap_share", "picture_spans", "pid_square", "run_script",
+           "hash_for", "hash_small_for", "most_at_once", "overlap_share", "picture_spans", "pid_square", "run_script",
            "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus", "where_am_i"]
 
 CHUNK = 2_000          # iterations of burn between two looks at the clock in traced_burn
@@ -367,7 +368,8 @@ class Share:
     @property
     def rate(self) -> float:
         """CPU-seconds per second the job could run (0 to 1)."""
-        return min(1.0, self.cpu_seconds / self.ready_seconds) if self.ready_seconds > 0 else 0.0
+        # CPU time is time it could run, whatever the clocks' small disagreements say.
+        return self.cpu_seconds / max(self.ready_seconds, self.cpu_seconds) if self.cpu_seconds > 0 else 0.0
 
 
 def _clocks_from(start: float) -> tuple[float, float, float]:
@@ -375,11 +377,13 @@ def _clocks_from(start: float) -> tuple[float, float, float]:
 
     The clocks are read *before* the sleep and moved on by the time slept: a thread that wakes at
     ``start`` and must then wait for the GIL has that wait counted as time it could have run
-    (reading them after the sleep would start its window only once it got the GIL).
+    (reading them after the sleep would start its window only once it got the GIL). One sleep, not
+    several short ones: the program clock stands still while a waking thread waits for a CPU, and
+    only the last wake-up's wait may fall outside the estimate (it is then rightly left out).
     """
     cpu, clock, now = time.thread_time(), program_clock(), time.perf_counter()
-    while (left := start - time.perf_counter()) > 0:
-        time.sleep(min(0.01, left))
+    if start > now:
+        time.sleep(start - now)
     return max(start, now), cpu, clock + max(0.0, start - now)
 
 
@@ -409,7 +413,26 @@ def hash_for(start: float, seconds: float) -> Share:
     return Share(time.thread_time() - cpu0, program_clock() - clock0, rounds, os.getpid())
 
 
-WORK = {"burn_for": "pure-Python arithmetic", "hash_for": "sha256 of 1 MiB buffers (C code)"}
+SMALL_BUFFER = bytes(1 << 10)  # what hash_small_for hashes: 1 KiB, under hashlib's 2 KiB threshold
+
+
+def hash_small_for(start: float, seconds: float) -> Share:
+    """``hashlib.sha256`` of a 1 KiB buffer, again and again, for ``seconds`` from ``start``.
+
+    The same C code as :func:`hash_for`, on buffers too small for hashlib to release the GIL
+    (it does so from 2 KiB): threads doing it take turns.
+    """
+    begin, cpu0, clock0 = _clocks_from(start)
+    rounds = 0
+    while time.perf_counter() < begin + seconds:
+        for _ in range(100):
+            hashlib.sha256(SMALL_BUFFER).digest()
+        rounds += 1
+    return Share(time.thread_time() - cpu0, program_clock() - clock0, rounds, os.getpid())
+
+
+WORK = {"burn_for": "pure-Python arithmetic", "hash_for": "sha256 of 1 MiB buffers (C code)",
+        "hash_small_for": "sha256 of 1 KiB buffers (C code)"}
 
 
 def core_verdict(threads_rate: float, processes_rate: float, jobs: int, usable: int,
@@ -517,8 +540,8 @@ def _race_round(pool, job: Callable[[float, float], Share], jobs: int, seconds: 
     return tuple(in_threads), tuple(in_processes)
 
 
-def core_race(job: Callable[[float, float], Share] = burn_for, jobs: int = 2, seconds: float = 0.6,
-              rounds: int = 2, mp=None) -> CoreRace:
+def core_race(job: Callable[[float, float], Share] = burn_for, jobs: int = 2, seconds: float = 0.5,
+              rounds: int = 3, mp=None) -> CoreRace:
     """Run ``job`` in ``jobs`` threads of this process and ``jobs`` pool processes, all at once.
 
     In each of ``rounds`` rounds, every job computes for ``seconds``, all starting LEAD s after the

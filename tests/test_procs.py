@@ -179,6 +179,7 @@ def test_share_rate():
     assert procs.Share(0.5, 1.0, 1, 0).rate == pytest.approx(0.5)
     assert procs.Share(1.2, 1.0, 1, 0).rate == 1.0  # clocks read a little apart: never above 1
     assert procs.Share(0.0, 0.0, 0, 0).rate == 0.0
+    assert procs.Share(0.1, -0.2, 1, 0).rate == 1.0  # a clock estimate gone wrong never reads as "held back"
 
 
 def test_jobs_of_the_race_run_for_their_seconds():
