@@ -184,7 +184,7 @@ def test_share_rate():
 
 def test_jobs_of_the_race_run_for_their_seconds():
     import time
-    for job in (procs.burn_for, procs.hash_for):
+    for job in (procs.burn_for, procs.hash_for, procs.hash_small_for):
         share = job(time.perf_counter() + 0.05, 0.2)
         assert share.rounds > 0 and share.pid == os.getpid()
         assert 0 < share.cpu_seconds <= share.ready_seconds + 0.05
