@@ -13,11 +13,23 @@ For notebooks:
 - ``burn(n)``: the CPU-bound job (pure Python arithmetic, no I/O, no sleep);
   ``traced_burn(n)`` does the same work and also records *when* it was computing, as
   :class:`Spans`; :func:`most_at_once` and :func:`overlap_share` read those spans back:
-  how many jobs computed at the same instant, and for what share of the run;
+  how many jobs computed at the same instant, and for what share of the run (:func:`together`:
+  when);
 - :func:`usable_cpus`: the CPUs this process may run on (``os.sched_getaffinity`` where
   the system has it, else ``os.cpu_count()``);
 - :func:`cpu_seconds`: CPU seconds used so far by this process and its *reaped* children
   (``os.times``), to turn a run into "CPU-seconds per wall-second";
+- :func:`spans_picture`: the spans of each way drawn one row per job, as a PNG that carries
+  the spans it draws (:func:`picture_spans` reads them back, so a test can check the picture);
+- :func:`core_race`: the same job in ``jobs`` threads of this process and ``jobs`` processes
+  of a pool, *at the same time*, for the same wall-clock window; :func:`core_verdict` turns
+  the CPU time each side got into a graded sentence. Jobs: :func:`burn_for` (pure Python)
+  :func:`hash_for` (``hashlib.sha256`` of a 1 MiB buffer: C code that releases the GIL) and
+  :func:`hash_small_for` (the same on 1 KiB buffers, where hashlib keeps the GIL);
+- :func:`fork_context`: the fork start method, or one clear line saying why this system
+  cannot give it (:class:`NeedsFork`);
+- :func:`fleet_of`: ``workers`` forked processes, each running a worker function written in
+  the notebook on one shared port (``SO_REUSEPORT``), stopped with SIGTERM and reaped;
 - :func:`echo_fleet`: an echo server made of ``workers`` forked processes, each running
   its own asyncio event loop on its own listening socket bound to one shared port with
   ``SO_REUSEPORT`` (the kernel spreads incoming connections over them). It counts the
@@ -31,25 +43,63 @@ grace) and been reaped. Nothing here prints; worker processes never print either
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
+import json
+import math
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from helpers.fresh import ProgramResult, run_program
 from helpers.heartbeat import program_clock
+from helpers.timing import Verdict
 
-__all__ = ["Fleet", "Spans", "burn", "cpu_seconds", "echo_fleet", "most_at_once", "overlap_share",
-           "pid_square", "run_script", "slow_square", "square", "traced_burn", "usable_cpus", "where_am_i"]
+__all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "burn", "burn_for",
+           "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context",
+           "hash_for", "hash_small_for", "most_at_once", "overlap_share", "picture_spans", "pid_square", "run_script",
+           "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus", "where_am_i"]
 
 CHUNK = 2_000          # iterations of burn between two looks at the clock in traced_burn
 GAP = 0.001            # seconds: two looks further apart than this mean "was not computing between"
 GRACE = 3.0            # seconds a fleet worker gets to stop after SIGTERM
+LEAD = 0.3             # seconds between handing out a race's jobs and the start of its window
+HASH_BUFFER = bytes(1 << 20)  # what hash_for hashes, again and again: 1 MiB
+PICTURE_KEY = "switchyard-spans"  # the PNG text chunk where spans_picture keeps what it drew
+
+
+# --- what the chapter needs ------------------------------------------------------------------
+
+class NeedsFork(ValueError):
+    """This system cannot start processes with fork; the message says what the chapter needs.
+
+    A ValueError, like the one ``multiprocessing.get_context("fork")`` raises there, but with
+    one line a learner can act on. In a notebook it shows as that line alone, no traceback.
+    """
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
+def fork_context(methods: Sequence[str] | None = None, platform: str = sys.platform):
+    """The ``fork`` multiprocessing context, or :class:`NeedsFork` with why this system has none.
+
+    ``methods`` defaults to ``multiprocessing.get_all_start_methods()``; both arguments exist so
+    that a test can ask what Windows would hear.
+    """
+    methods = list(multiprocessing.get_all_start_methods() if methods is None else methods)
+    if "fork" not in methods:
+        raise NeedsFork(f"this chapter needs the fork start method (Linux or macOS); {platform} offers only "
+                        f"{', '.join(methods) or 'none'}: read it here, or run it on Linux (Binder works)")
+    return multiprocessing.get_context("fork")
 
 
 # --- pool jobs -------------------------------------------------------------------------------
@@ -184,6 +234,21 @@ def most_at_once(runs: Sequence[Spans], lasting: float = 2 * GAP) -> int:
     return most
 
 
+def together(runs: Sequence[Spans], lasting: float = 2 * GAP) -> list[tuple[float, float]]:
+    """The intervals, ``lasting`` seconds or longer, during which two jobs or more were computing at once."""
+    found: list[tuple[float, float]] = []
+    current, previous = 0, None
+    for t, step in _edges(runs):
+        if previous is not None and current >= 2 and t - previous >= lasting:
+            if found and found[-1][1] == previous:
+                found[-1] = (found[-1][0], t)  # one stretch, through a third job's start or end
+            else:
+                found.append((previous, t))
+        current += step
+        previous = t
+    return found
+
+
 def overlap_share(runs: Sequence[Spans]) -> float:
     """The share (0 to 1) of the whole run during which two jobs or more were computing at once."""
     edges = _edges(runs)
@@ -211,6 +276,297 @@ def cpu_seconds() -> float:
     """CPU seconds (user + system) of this process and of its children that have been reaped."""
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
+
+
+# --- the spans, drawn ----------------------------------------------------------------------
+
+def _relative(runs: Sequence[Spans]) -> list[list[list[float]]]:
+    starts = [start for run in runs for start, _ in run.spans]
+    origin = min(starts) if starts else 0.0
+    return [[[round(s - origin, 5), round(e - origin, 5)] for s, e in run.spans] for run in runs]
+
+
+@dataclass(frozen=True)
+class SpansPicture:
+    """The spans of each way (asyncio, threads, processes...), one row per job, each way from its own start.
+
+    Shown in a notebook as a PNG; the PNG also carries, as text, the spans it draws, so that
+    :func:`picture_spans` can read a stored picture back and a test can check what it shows.
+    """
+
+    ways: Mapping[str, Sequence[Spans]]
+
+    def png(self) -> bytes:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        drawn = {name: _relative(runs) for name, runs in self.ways.items()}
+        figure = Figure(figsize=(7, 1.1 * len(drawn) + 0.6))
+        axes = figure.subplots(len(drawn), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, (name, rows) in zip(axes, drawn.items()):
+            for row, spans in enumerate(rows):
+                ax.broken_barh([(s, e - s) for s, e in spans], (row + 0.1, 0.8), color=f"C{row}")
+            runs = [Spans(0, tuple(map(tuple, spans))) for spans in rows]
+            both = together(runs)
+            ax.broken_barh([(s, e - s) for s, e in both], (-0.45, 0.35), color="crimson")
+            ax.set_ylim(-0.6, len(rows))
+            title = f"{name}: at most {most_at_once(runs)} of {len(rows)} jobs computing at the same instant"
+            if both:
+                share = overlap_share(runs)
+                title += f" (red: {share:.0%} of the run)" if share >= 0.01 else " (red: under 1% of the run)"
+            ax.set_title(title, fontsize=9, loc="left")
+            ax.set_yticks([])
+        axes[-1].set_xlabel("seconds from each way's first start (one row per job; a bar: the job was computing)")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": None, PICTURE_KEY: json.dumps(drawn)})
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+    def __repr__(self) -> str:
+        return f"<SpansPicture: {', '.join(self.ways)}; one row per job>"
+
+
+def spans_picture(ways: Mapping[str, Sequence[Spans]]) -> SpansPicture:
+    """A picture of ``ways`` (name -> the :class:`Spans` of its jobs) that a notebook shows as a PNG."""
+    if not ways or any(not runs or not all(isinstance(run, Spans) for run in runs) for runs in ways.values()):
+        raise ValueError("ways must map each name to a non-empty list of Spans (from traced_burn)")
+    return SpansPicture(dict(ways))
+
+
+def picture_spans(png: bytes) -> dict[str, list[Spans]]:
+    """The spans a :class:`SpansPicture` PNG draws (times from each way's start), read back from the PNG."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        text = getattr(image, "text", {}).get(PICTURE_KEY)
+    if text is None:
+        raise ValueError("this PNG carries no spans: it was not drawn by procs.spans_picture")
+    return {name: [Spans(0, tuple((s, e) for s, e in spans)) for spans in rows]
+            for name, rows in json.loads(text).items()}
+
+
+# --- threads and processes, in the same run ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Share:
+    """What one job of a race got in the common window: CPU time, and time it could have run.
+
+    ``ready_seconds`` is the job's time in the window on the program clock: wall time minus the
+    time the operating system kept it waiting for a CPU (other programs' turn). So
+    ``cpu_seconds / ready_seconds`` is near 1 for a job nothing in its own program held back,
+    and near 1/2 for one of two threads taking turns on the GIL, on a busy machine or an idle one.
+    """
+
+    cpu_seconds: float
+    ready_seconds: float
+    rounds: int
+    pid: int
+
+    @property
+    def rate(self) -> float:
+        """CPU-seconds per second the job could run (0 to 1)."""
+        # CPU time is time it could run, whatever the clocks' small disagreements say.
+        return self.cpu_seconds / max(self.ready_seconds, self.cpu_seconds) if self.cpu_seconds > 0 else 0.0
+
+
+def _clocks_from(start: float) -> tuple[float, float, float]:
+    """Sleep until ``start`` (if it is still ahead); return when the job begins and its two clocks there.
+
+    The clocks are read *before* the sleep and moved on by the time slept: a thread that wakes at
+    ``start`` and must then wait for the GIL has that wait counted as time it could have run
+    (reading them after the sleep would start its window only once it got the GIL). One sleep, not
+    several short ones: the program clock stands still while a waking thread waits for a CPU, and
+    only the last wake-up's wait may fall outside the estimate (it is then rightly left out).
+    """
+    cpu, clock, now = time.thread_time(), program_clock(), time.perf_counter()
+    if start > now:
+        time.sleep(start - now)
+    return max(start, now), cpu, clock + max(0.0, start - now)
+
+
+def burn_for(start: float, seconds: float) -> Share:
+    """Pure-Python arithmetic (as :func:`burn`) for ``seconds`` from ``start`` (a ``time.perf_counter()``
+    time; a job that arrives later begins at once and still gets its ``seconds``)."""
+    begin, cpu0, clock0 = _clocks_from(start)
+    total = rounds = 0
+    while time.perf_counter() < begin + seconds:
+        for i in range(CHUNK):
+            total = (total + i * i) % 1_000_003
+        rounds += 1
+    return Share(time.thread_time() - cpu0, program_clock() - clock0, rounds, os.getpid())
+
+
+def hash_for(start: float, seconds: float) -> Share:
+    """``hashlib.sha256`` of a 1 MiB buffer, again and again, for ``seconds`` from ``start``.
+
+    C code that releases the GIL while it hashes a large buffer, so threads doing it are not
+    held back by each other.
+    """
+    begin, cpu0, clock0 = _clocks_from(start)
+    rounds = 0
+    while time.perf_counter() < begin + seconds:
+        hashlib.sha256(HASH_BUFFER).digest()
+        rounds += 1
+    return Share(time.thread_time() - cpu0, program_clock() - clock0, rounds, os.getpid())
+
+
+SMALL_BUFFER = bytes(1 << 10)  # what hash_small_for hashes: 1 KiB, under hashlib's 2 KiB threshold
+
+
+def hash_small_for(start: float, seconds: float) -> Share:
+    """``hashlib.sha256`` of a 1 KiB buffer, again and again, for ``seconds`` from ``start``.
+
+    The same C code as :func:`hash_for`, on buffers too small for hashlib to release the GIL
+    (it does so from 2 KiB): threads doing it take turns.
+    """
+    begin, cpu0, clock0 = _clocks_from(start)
+    rounds = 0
+    while time.perf_counter() < begin + seconds:
+        for _ in range(100):
+            hashlib.sha256(SMALL_BUFFER).digest()
+        rounds += 1
+    return Share(time.thread_time() - cpu0, program_clock() - clock0, rounds, os.getpid())
+
+
+WORK = {"burn_for": "pure-Python arithmetic", "hash_for": "sha256 of 1 MiB buffers (C code)",
+        "hash_small_for": "sha256 of 1 KiB buffers (C code)"}
+
+
+def core_verdict(threads_rate: float, processes_rate: float, jobs: int, usable: int,
+                 work: str = "pure-Python arithmetic") -> Verdict:
+    """Grade a race: how many CPUs' worth each side used, per second its jobs could run.
+
+    Each rate is the sum over a side's ``jobs`` jobs of CPU-seconds per second the job could
+    run (:attr:`Share.rate`): ``jobs`` when nothing held them back, 1 when they took turns on
+    one lock. Each is graded to the nearer (on a log scale) of 1 and ``jobs``; the sentence
+    says what that pair of grades means, and whether this machine lets them run at the same
+    instant (``usable`` CPUs). ``ratio`` is processes_rate / threads_rate; ``holds`` is
+    whether the processes graded higher than the threads.
+    """
+    for name, rate in (("threads_rate", threads_rate), ("processes_rate", processes_rate)):
+        if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+            raise ValueError(f"{name} must be a positive number, not {rate!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 2:
+        raise ValueError(f"jobs must be an int >= 2, not {jobs!r}")
+    if isinstance(usable, bool) or not isinstance(usable, int) or usable < 1:
+        raise ValueError(f"usable must be an int >= 1, not {usable!r}")
+
+    def grade(rate: float) -> int:
+        return 1 if abs(math.log(rate)) <= abs(math.log(rate / jobs)) else jobs
+
+    threads, processes = grade(threads_rate), grade(processes_rate)
+    cores = (f"{jobs} cores" if usable >= jobs
+             else f"{jobs} cores on a machine that has them (here: one CPU, so they take turns on it)")
+    if threads == 1 and processes == jobs:
+        so = (f"the threads took turns on one GIL, the processes never waited for each other: "
+              f"only processes put this work on {cores}")
+    elif threads == jobs and processes == jobs:
+        so = (f"neither side waited for itself: this work runs outside the GIL, so threads put it on "
+              f"{cores} as well as processes do")
+    elif threads == 1 and processes == 1:
+        so = "both sides took turns: something besides the GIL held the processes back (one shared lock?)"
+    else:
+        so = "the processes took turns and the threads did not: not what the GIL predicts; run it again"
+    other = {1: jobs, jobs: 1}
+    text = (f"{work}, {jobs} jobs at once for the same seconds; CPU-seconds per second they could run:\n"
+            f"  {jobs} threads:   about {threads} (not {other[threads]})\n"
+            f"  {jobs} processes: about {processes} (not {other[processes]})\n"
+            f"  so {so}")
+    return Verdict(text, processes_rate / threads_rate, processes > threads)
+
+
+@dataclass(frozen=True)
+class CoreRace:
+    """The result of :func:`core_race`: each job's :class:`Share`, per side, per round."""
+
+    work: str
+    seconds: float                          # one round's window
+    threads: tuple[tuple[Share, ...], ...]  # one tuple of shares per round
+    processes: tuple[tuple[Share, ...], ...]
+    usable: int
+
+    @property
+    def jobs(self) -> int:
+        return len(self.threads[0])
+
+    @staticmethod
+    def _best(rounds: tuple[tuple[Share, ...], ...]) -> float:
+        # A side's rate can only be lowered by what happens outside it (a stall, a page fault on a
+        # loaded machine), never raised past what its program allows: its best round measures that.
+        return max(sum(share.rate for share in shares) for shares in rounds)
+
+    @property
+    def threads_rate(self) -> float:
+        """CPUs' worth the threads used, per second they could run (sum of their rates, best round)."""
+        return self._best(self.threads)
+
+    @property
+    def processes_rate(self) -> float:
+        """CPUs' worth the processes used, per second they could run (sum of their rates, best round)."""
+        return self._best(self.processes)
+
+    @property
+    def per_wall_second(self) -> dict[str, float]:
+        """Raw CPU-seconds per wall-second of each side, all rounds (what the machine's load also decides)."""
+        wall = self.seconds * len(self.threads)
+        return {"threads": sum(s.cpu_seconds for shares in self.threads for s in shares) / wall,
+                "processes": sum(s.cpu_seconds for shares in self.processes for s in shares) / wall}
+
+    def verdict(self) -> Verdict:
+        return core_verdict(self.threads_rate, self.processes_rate, self.jobs, self.usable, self.work)
+
+
+def _race_round(pool, job: Callable[[float, float], Share], jobs: int, seconds: float):
+    start = time.perf_counter() + LEAD
+    pending = [pool.apply_async(job, (start, seconds)) for _ in range(jobs)]
+    in_threads: list[Share | None] = [None] * jobs
+    together = threading.Barrier(jobs)  # the threads begin together, even if one starts late
+
+    def work(i: int) -> None:
+        together.wait(seconds + LEAD + 30)
+        in_threads[i] = job(start, seconds)
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"race-{i}", daemon=True) for i in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + LEAD + 30)
+    in_processes = [result.get(timeout=seconds + LEAD + 30) for result in pending]
+    if any(share is None for share in in_threads):
+        raise RuntimeError("a thread of the race did not finish in time")
+    return tuple(in_threads), tuple(in_processes)
+
+
+def core_race(job: Callable[[float, float], Share] = burn_for, jobs: int = 2, seconds: float = 0.5,
+              rounds: int = 3, mp=None) -> CoreRace:
+    """Run ``job`` in ``jobs`` threads of this process and ``jobs`` pool processes, all at once.
+
+    In each of ``rounds`` rounds, every job computes for ``seconds``, all starting LEAD s after the
+    jobs are handed out (a job that arrives later, on a very busy machine, begins when it arrives;
+    the threads wait for each other so that they always compete), so both sides meet the same load.
+    ``job`` is :func:`burn_for` or :func:`hash_for` (any module function
+    ``job(start, stop) -> Share`` works). Blocks about ``rounds * (seconds + LEAD)`` s plus the
+    pool's start; every thread and process is joined before it returns.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 2 <= jobs <= 8:
+        raise ValueError(f"jobs must be an int from 2 to 8, not {jobs!r}")
+    if not (isinstance(seconds, (int, float)) and 0.05 <= seconds <= 10):
+        raise ValueError(f"seconds must be a number from 0.05 to 10, not {seconds!r}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 10:
+        raise ValueError(f"rounds must be an int from 1 to 10, not {rounds!r}")
+    if not callable(job):
+        raise ValueError(f"job must be a function like procs.burn_for, not {job!r}")
+    context = fork_context() if mp is None else mp
+    with context.Pool(jobs) as pool:
+        pool.map(square, range(jobs))  # every worker is up before the first window opens
+        results = [_race_round(pool, job, jobs, seconds) for _ in range(rounds)]
+        pool.close()
+        pool.join()
+    name = WORK.get(getattr(job, "__name__", ""), getattr(job, "__name__", "the job"))
+    return CoreRace(name, float(seconds), tuple(t for t, _ in results), tuple(p for _, p in results), usable_cpus())
 
 
 # --- an event loop per process ---------------------------------------------------------------
@@ -274,6 +630,63 @@ def _stop(procs: list) -> list[int | None]:
             proc.kill()
             proc.join(GRACE)
     return [proc.exitcode for proc in procs]
+
+
+def _fleet_entry(worker: Callable, index: int, port: int, ready, served) -> None:
+    # Forked from a process whose own event loop was running (a notebook kernel): forget that
+    # loop and its signal wake-up descriptor, so the worker can run a loop of its own.
+    asyncio._set_running_loop(None)
+    signal.set_wakeup_fd(-1)
+    worker(index, port, ready, served)
+
+
+@contextmanager
+def fleet_of(worker: Callable, workers: int = 2, *, timeout: float = 10.0) -> Iterator[Fleet]:
+    """``workers`` forked processes, each running ``worker(index, port, ready, served)``, sharing one port.
+
+    The notebook writes ``worker``: it must bind its own SO_REUSEPORT socket to 127.0.0.1:``port``,
+    listen, call ``ready.set()``, serve until SIGTERM, and may count connections in
+    ``served[index]``. Like :func:`echo_fleet` (which is this with the worker in the module):
+    blocks until every worker is ready (``timeout`` s), and on exit sends SIGTERM, joins, SIGKILLs
+    after GRACE s; ``served`` and ``exitcodes`` are filled in. Needs fork and SO_REUSEPORT.
+    """
+    if not callable(worker):
+        raise ValueError(f"worker must be a function worker(index, port, ready, served), not {worker!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 16:
+        raise ValueError(f"workers must be an int from 1 to 16, not {workers!r}")
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise OSError("this system has no SO_REUSEPORT: the fleet needs Linux")
+    ctx = fork_context()
+    counts = ctx.Array("i", workers)
+    reserve = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    procs: list = []
+    fleet = None
+    try:
+        reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        reserve.bind(("127.0.0.1", 0))  # holds the port, never listens: no connection waits on it
+        port = reserve.getsockname()[1]
+        readies = [ctx.Event() for _ in range(workers)]
+        for index in range(workers):
+            proc = ctx.Process(target=_fleet_entry, args=(worker, index, port, readies[index], counts),
+                               name=f"fleet-worker-{index}", daemon=True)
+            proc.start()
+            procs.append(proc)
+        deadline = time.monotonic() + timeout
+        for index, ready in enumerate(readies):
+            while not ready.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+                if not procs[index].is_alive():
+                    raise RuntimeError(f"worker {index} ended (exit code {procs[index].exitcode}) before "
+                                       "it was ready: did it raise?")
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"worker {index} did not call ready.set() within {timeout:g} s")
+        fleet = Fleet(("127.0.0.1", port), workers)
+        yield fleet
+    finally:
+        exitcodes = _stop(procs)
+        reserve.close()
+        if fleet is not None:
+            fleet.exitcodes = exitcodes
+            fleet.served = {index: counts[index] for index in range(workers)}
 
 
 @contextmanager

@@ -50,6 +50,8 @@ def test_most_at_once_and_overlap_share():
     blind = [spans((0, 0.5)), spans((0.5, 1.0005)), spans((1.0, 1.5))]
     assert procs.most_at_once(blind) == 1
     assert procs.most_at_once(blind, lasting=0) == 2
+    assert procs.together(apart) == [] and procs.together(blind) == []
+    assert procs.together(together) == [(1, 2)]  # two or three at once, one stretch
 
 
 def test_held_back_share():
@@ -128,3 +130,204 @@ def test_echo_fleet_refuses_bad_worker_counts(workers):
     with pytest.raises(ValueError):
         with procs.echo_fleet(workers=workers):
             pass
+
+
+# --- portability -------------------------------------------------------------------------------
+
+def test_fork_context_is_fork_here_and_one_clear_line_where_there_is_none():
+    assert procs.fork_context().get_start_method() == "fork"
+    with pytest.raises(ValueError, match="needs the fork start method.*win32 offers only spawn"):
+        procs.fork_context(["spawn"], platform="win32")
+    try:
+        procs.fork_context(["spawn"], platform="win32")
+    except procs.NeedsFork as error:
+        shown = error._render_traceback_()  # what IPython prints instead of a traceback
+        assert len(shown) == 1 and shown[0].startswith("NeedsFork: this chapter needs")
+
+
+# --- threads and processes, in the same run --------------------------------------------------
+
+def test_core_verdict_grades_each_side_and_the_sentence_follows():
+    gil = procs.core_verdict(1.0, 2.0, 2, 2)
+    assert "2 threads:   about 1 (not 2)" in gil.text and "2 processes: about 2 (not 1)" in gil.text
+    assert "only processes put this work on 2 cores" in gil.text and gil.holds
+    assert gil.ratio == pytest.approx(2.0)
+    # Loaded machine: threads lose more while the GIL holder waits for a CPU; still "about 1".
+    assert procs.core_verdict(0.5, 2.0, 2, 2).text == gil.text
+    released = procs.core_verdict(1.9, 2.0, 2, 2, work="sha256")
+    assert released.text.startswith("sha256") and "this work runs outside the GIL" in released.text
+    assert not released.holds
+    stuck = procs.core_verdict(1.0, 1.1, 2, 2)
+    assert "something besides the GIL held the processes back" in stuck.text
+    odd = procs.core_verdict(2.0, 1.0, 2, 2)
+    assert "not what the GIL predicts" in odd.text
+    four = procs.core_verdict(1.1, 3.9, 4, 4)
+    assert "4 threads:   about 1 (not 4)" in four.text and "on 4 cores" in four.text
+    one_cpu = procs.core_verdict(1.0, 2.0, 2, 1)
+    assert "here: one CPU, so they take turns on it" in one_cpu.text
+    assert len({v.text for v in (gil, released, stuck, odd, four, one_cpu)}) == 6
+
+
+@pytest.mark.parametrize("args", [(0, 2.0, 2, 2), (1.0, float("nan"), 2, 2), (1.0, 2.0, 1, 2),
+                                  (1.0, 2.0, 2, 0), (1.0, 2.0, True, 2)])
+def test_core_verdict_refuses_bad_figures(args):
+    with pytest.raises(ValueError):
+        procs.core_verdict(*args)
+
+
+def test_share_rate():
+    assert procs.Share(0.5, 1.0, 1, 0).rate == pytest.approx(0.5)
+    assert procs.Share(1.2, 1.0, 1, 0).rate == 1.0  # clocks read a little apart: never above 1
+    assert procs.Share(0.0, 0.0, 0, 0).rate == 0.0
+    assert procs.Share(0.1, -0.2, 1, 0).rate == 1.0  # a clock estimate gone wrong never reads as "held back"
+
+
+def test_jobs_of_the_race_run_for_their_seconds():
+    import time
+    for job in (procs.burn_for, procs.hash_for, procs.hash_small_for):
+        share = job(time.perf_counter() + 0.05, 0.2)
+        assert share.rounds > 0 and share.pid == os.getpid()
+        assert 0 < share.cpu_seconds <= share.ready_seconds + 0.05
+    late = procs.burn_for(time.perf_counter() - 5, 0.1)  # arrived after its start: still gets its time
+    assert late.rounds > 0
+
+
+def test_core_race_measures_both_sides_and_leaves_nothing_running():
+    before = {child.pid for child in psutil.Process().children()}
+    race = procs.core_race(procs.burn_for, jobs=2, seconds=0.2, rounds=1)
+    assert race.work == "pure-Python arithmetic" and race.jobs == 2
+    assert len(race.threads[0]) == len(race.processes[0]) == 2
+    assert {share.pid for share in race.threads[0]} == {os.getpid()}
+    assert os.getpid() not in {share.pid for share in race.processes[0]}
+    assert 0 < race.threads_rate <= 2 and 0 < race.processes_rate <= 2
+    assert set(race.per_wall_second) == {"threads", "processes"}
+    assert "CPU-seconds per second they could run" in race.verdict().text
+    assert not new_children(before)
+
+
+@pytest.mark.parametrize("kwargs", [{"jobs": 1}, {"jobs": 9}, {"seconds": 0}, {"rounds": 0}, {"job": 3}])
+def test_core_race_refuses_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        procs.core_race(**kwargs)
+
+
+# --- the picture of the spans ------------------------------------------------------------------
+
+def test_spans_picture_carries_the_spans_it_draws():
+    ways = {"threads": [spans((10.0, 10.5)), spans((10.5, 11.0))],
+            "processes": [spans((10.0, 11.0)), spans((10.2, 11.0))]}
+    picture = procs.spans_picture(ways)
+    png = picture.png()
+    assert png.startswith(b"\x89PNG") and picture._repr_png_() == png
+    assert repr(picture) == "<SpansPicture: threads, processes; one row per job>"
+    back = procs.picture_spans(png)
+    assert list(back) == ["threads", "processes"]
+    assert [run.spans for run in back["processes"]] == [((0.0, 1.0),), ((0.2, 1.0),)]
+    assert procs.most_at_once(back["threads"]) == 1 and procs.most_at_once(back["processes"]) == 2
+
+
+def test_spans_picture_refuses_what_it_cannot_draw():
+    with pytest.raises(ValueError):
+        procs.spans_picture({})
+    with pytest.raises(ValueError):
+        procs.spans_picture({"threads": [(0, 1)]})
+    with pytest.raises(ValueError, match="carries no spans"):
+        import matplotlib
+        matplotlib.use("Agg")
+        import io
+
+        import matplotlib.pyplot as plt
+        figure = plt.figure()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        plt.close(figure)
+        procs.picture_spans(buffer.getvalue())
+
+
+def stored_spans_picture() -> dict[str, list[procs.Spans]]:
+    import base64
+
+    import nbformat
+    path = os.path.join(os.path.dirname(__file__), "..", "notebooks", "10_processes.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    [cell] = [cell for cell in nb.cells if "procs.spans_picture(" in cell.source]
+    [png] = [output.data["image/png"] for output in cell.outputs if "image/png" in output.get("data", {})]
+    return procs.picture_spans(base64.b64decode(png))
+
+
+def test_stored_picture_shows_what_chapter_10_says():
+    """The prose under the picture: asyncio and thread rows never overlap; the two process rows do."""
+    ways = stored_spans_picture()
+    assert list(ways) == ["asyncio", "threads", "processes"]
+    assert procs.most_at_once(ways["asyncio"]) == 1
+    assert procs.most_at_once(ways["threads"]) == 1
+    assert procs.most_at_once(ways["processes"]) == len(ways["processes"]) >= 2
+    assert procs.together(ways["processes"])  # the red marks under the process rows
+    assert not procs.together(ways["asyncio"]) and not procs.together(ways["threads"])
+
+
+# --- a fleet whose worker the notebook writes ----------------------------------------------------
+
+async def _echo_serve(index, port, ready, served):
+    import asyncio
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def echo(reader, writer):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        served[index] += 1
+        writer.close()
+
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listening.bind(("127.0.0.1", port))
+    server = await asyncio.start_server(echo, sock=listening)
+    ready.set()
+    await stop.wait()
+    server.close()
+
+
+def echo_worker(index, port, ready, served):
+    import asyncio
+    asyncio.run(_echo_serve(index, port, ready, served))
+
+
+def broken_worker(index, port, ready, served):
+    raise RuntimeError("no socket for you")
+
+
+def test_fleet_of_runs_a_worker_written_outside_the_module():
+    before = {child.pid for child in psutil.Process().children()}
+    with procs.fleet_of(echo_worker, workers=2) as fleet:
+        report = swarm(fleet.address, echo_payloads(60, size=64), hold=True, timeout=30)
+    assert report.ok, report.text()
+    assert sum(fleet.served.values()) == 60 and fleet.serving_workers() == 2
+    assert fleet.exitcodes == [0, 0]
+    assert not new_children(before)
+
+
+def test_fleet_of_says_when_a_worker_dies_before_it_is_ready():
+    with pytest.raises(RuntimeError, match="worker 0 ended .* before it was ready"):
+        with procs.fleet_of(broken_worker, workers=1, timeout=10):
+            pass
+
+
+@pytest.mark.parametrize("args", [("not a function", 2), (echo_worker, 0), (echo_worker, True)])
+def test_fleet_of_refuses_bad_arguments(args):
+    with pytest.raises(ValueError):
+        with procs.fleet_of(*args):
+            pass
+
+
+# --- chapter 10's exercises need more than the chapter's own code --------------------------------
+
+def test_chapter_code_does_not_solve_chapter_10_exercises():
+    from helpers.exercises import evaluate
+    from tests.solutions import ch10
+    assert set(ch10.CHAPTER_CODE) == {"10.1", "10.3"}
+    for number, answers in ch10.CHAPTER_CODE.items():
+        for answer in answers:
+            result = evaluate(number, answer)
+            assert result.status != "solved", f"{number}: the chapter's {answer.__name__} passed: {result}"

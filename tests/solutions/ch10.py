@@ -1,25 +1,51 @@
 """Reference solutions (and answers that must fail) for chapter 10's exercises."""
 
 import asyncio
+import heapq
 import math
 import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 
+from helpers import procs
 
-def pool_time(workers, jobs, unit):
+
+def pool_time(workers, durations):
+    free_at = [0] * workers  # a heap: when each worker is free again
+    for duration in durations:
+        heapq.heappush(free_at, heapq.heappop(free_at) + duration)
+    return max(free_at)
+
+
+def pool_time_loop(workers, durations):  # the same schedule without a heap
+    free_at = [0] * workers
+    for duration in durations:
+        first = free_at.index(min(free_at))
+        free_at[first] += duration
+    return max(free_at)
+
+
+def pool_time_rounds(workers, durations):  # the chapter's rule with the longest job as the unit
+    return math.ceil(len(durations) / workers) * max(durations, default=0)
+
+
+def pool_time_balanced(workers, durations):  # as if the work could be cut into equal shares
+    return sum(durations) / workers
+
+
+def pool_time_round_robin(workers, durations):  # job i to worker i % workers, as if dealt out in advance
+    return max((sum(durations[i::workers]) for i in range(workers)), default=0)
+
+
+def pool_time_longest(workers, durations):  # forgets that jobs queue behind each other
+    return max(durations, default=0)
+
+
+def pool_time_sorted(workers, durations):  # hands out the longest jobs first: a better plan, not the pool's
+    return pool_time(workers, sorted(durations, reverse=True))
+
+
+def pool_time_chapter(workers, jobs, unit):  # chapter 10's own rule, for equal jobs (c20)
     return math.ceil(jobs / workers) * unit
-
-
-def pool_time_divided(workers, jobs, unit):  # 11 jobs on 5 workers are 3 rounds, not 2.2
-    return jobs / workers * unit
-
-
-def pool_time_serial(workers, jobs, unit):  # what apply (one at a time) would take
-    return jobs * unit
-
-
-def pool_time_floor(workers, jobs, unit):  # forgets the last, partly filled round
-    return jobs // workers * unit
 
 
 def parallel_map(func, items, workers):
@@ -55,47 +81,100 @@ def map_one_at_a_time(func, items, workers):  # a pool used like `apply`
         return [pool.apply(func, (item,)) for item in items]
 
 
-async def run_all(pool, func, args):
+async def handle(reader, writer, pool, func):
     loop = asyncio.get_running_loop()
-    return await asyncio.gather(*(loop.run_in_executor(pool, func, arg) for arg in args))
+    while line := await reader.readline():
+        result = await loop.run_in_executor(pool, func, int(line))
+        writer.write(f"{result}\n".encode())
+        await writer.drain()
+    writer.close()
 
 
-async def run_all_blocking(pool, func, args):  # pool.map blocks the event loop meanwhile
-    return list(pool.map(func, args))
-
-
-async def run_all_one_by_one(pool, func, args):  # awaits each call before starting the next
+async def handle_async_for(reader, writer, pool, func):  # a reader is also an async iterator of lines
     loop = asyncio.get_running_loop()
-    return [await loop.run_in_executor(pool, func, arg) for arg in args]
+    async for line in reader:
+        writer.write(b"%s\n" % str(await loop.run_in_executor(pool, func, int(line))).encode())
+        await writer.drain()
+    writer.close()
+    await writer.wait_closed()
 
 
-async def run_all_threads(pool, func, args):  # the loop's default executor: threads of this process
+async def handle_direct(reader, writer, pool, func):  # computes in the event loop itself
+    while line := await reader.readline():
+        writer.write(f"{func(int(line))}\n".encode())
+        await writer.drain()
+    writer.close()
+
+
+async def handle_blocking_result(reader, writer, pool, func):  # the pool computes, the loop waits blocked
+    while line := await reader.readline():
+        writer.write(f"{pool.submit(func, int(line)).result()}\n".encode())
+        await writer.drain()
+    writer.close()
+
+
+async def handle_threads(reader, writer, pool, func):  # the loop's default executor: threads of this process
     loop = asyncio.get_running_loop()
-    return await asyncio.gather(*(loop.run_in_executor(None, func, arg) for arg in args))
+    while line := await reader.readline():
+        writer.write(f"{await loop.run_in_executor(None, func, int(line))}\n".encode())
+        await writer.drain()
+    writer.close()
 
 
-async def run_all_unordered(pool, func, args):
+async def handle_never_closes(reader, writer, pool, func):  # answers, but keeps every connection open
     loop = asyncio.get_running_loop()
-    futures = [loop.run_in_executor(pool, func, arg) for arg in args]
-    return [await future for future in asyncio.as_completed(futures)]
+    while line := await reader.readline():
+        writer.write(f"{await loop.run_in_executor(pool, func, int(line))}\n".encode())
+        await writer.drain()
+    await asyncio.sleep(3600)
 
 
-def run_all_not_async(pool, func, args):
-    return list(pool.map(func, args))
+async def handle_one_at_a_time(reader, writer, pool, func):  # one lock for all clients: served in turn
+    async with _TURN:
+        await handle(reader, writer, pool, func)
+
+
+_TURN = asyncio.Lock()  # a Lock binds to a loop only when first contended (3.10+)
+
+
+async def crunch(pool, sizes):  # chapter 10's own code (the cell with run_in_executor and gather)
+    loop = asyncio.get_running_loop()
+    return await asyncio.gather(*(loop.run_in_executor(pool, procs.burn, size) for size in sizes))
+
+
+async def echo(reader, writer):  # chapter 10's own handler (the fleet's echo)
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+
+async def echo_with_pool(reader, writer, pool, func):  # the chapter's echo, given the arguments it ignores
+    await echo(reader, writer)
 
 
 SOLUTIONS = {
     "10.1": pool_time,
     "10.2": parallel_map,
-    "10.3": run_all,
+    "10.3": handle,
 }
 
 ALSO_RIGHT = {
+    "10.1": [pool_time_loop],
     "10.2": [parallel_map_async],
+    "10.3": [handle_async_for],
 }
 
 WRONG = {
-    "10.1": [pool_time_divided, pool_time_serial, pool_time_floor, "pool_time"],
+    "10.1": [pool_time_rounds, pool_time_balanced, pool_time_round_robin, pool_time_longest, pool_time_sorted,
+             "pool_time"],
     "10.2": [map_serial, map_threads, map_unordered, map_one_at_a_time],
-    "10.3": [run_all_blocking, run_all_one_by_one, run_all_threads, run_all_unordered, run_all_not_async],
+    "10.3": [handle_direct, handle_blocking_result, handle_threads, handle_never_closes, handle_one_at_a_time,
+             "handle"],
+}
+
+# The chapter's own code, offered as the answer: an exercise must need the idea in a new setting.
+CHAPTER_CODE = {
+    "10.1": [pool_time_chapter, pool_time_rounds],
+    "10.3": [crunch, echo, echo_with_pool],
 }
