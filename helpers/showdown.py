@@ -53,8 +53,9 @@ from helpers.fresh import kill_group
 from helpers.progress import progress as progress_bar
 from helpers.timing import Verdict
 
-__all__ = ["MODELS", "SETTINGS", "SWITCH_MODELS", "Setting", "SleepReport", "SwitchReport", "choose",
-           "memory_band", "sleepers", "switch_costs", "switch_line", "uvloop_available", "uvloop_changes"]
+__all__ = ["MODELS", "SETTINGS", "SWITCH_MODELS", "Map", "Pick", "Setting", "SleepReport", "SwitchReport", "choose",
+           "compare_round_trips", "graded", "memory_band", "sleepers", "switch_costs", "uvloop_available",
+           "uvloop_changes"]
 
 MODELS = ("generator", "select loop", "home loop", "asyncio", "uvloop", "greenlet", "gevent", "thread", "process")
 SWITCH_MODELS = ("generator", "greenlet", "home loop", "asyncio", "uvloop", "thread", "process")
@@ -312,9 +313,9 @@ class SleepReport:
         if not rows:
             return "tracemalloc: not measured"
         if not missed:
-            return "tracemalloc saw most of every model's memory here"
-        return (f"tracemalloc missed most of the memory of {len(missed)} model{'s' if len(missed) > 1 else ''}: "
-                f"{', '.join(missed)} (memory outside Python objects)")
+            return "tracemalloc saw most of every model's memory here (two thirds or more)"
+        return (f"tracemalloc saw only a part of the memory of {len(missed)} model{'s' if len(missed) > 1 else ''}: "
+                f"{', '.join(missed)} (what they hold outside Python objects: C stacks, a child process)")
 
     def claim_many(self) -> str:
         """The verdict on "one CPU can run tens of thousands of coroutines", from the asyncio row."""
@@ -615,7 +616,7 @@ def uvloop_changes(sleep: SleepReport, switch: SwitchReport) -> str:
     step_aio, step_uv = switch.cpu("asyncio"), switch.cpu("uvloop")
     if not (aio and uv and aio.ok and uv.ok and math.isfinite(step_aio) and math.isfinite(step_uv)):
         return "uvloop: not measured here"
-    start = graded(uv.per_task_cpu / aio.per_task_cpu, (1 / 3, 3), (
+    start = graded(uv.per_task_cpu / aio.per_task_cpu, (0.3, 3), (
         "starting a sleeping task on uvloop costs {band} asyncio's: less than a third",
         "starting a sleeping task on uvloop costs about as much CPU as on asyncio ({band}): "
         "the Task objects are asyncio's own",
@@ -638,50 +639,175 @@ def _duration(seconds: float) -> str:
 
 # --- the closing map --------------------------------------------------------------------------
 
-
-def choose(sleep: SleepReport, switch: SwitchReport, echo: object | None = None) -> str:
-    """Which model for which job, each line backed by a band just measured (stable text)."""
-    def mem(model: str) -> str:
-        row = sleep.row(model)
-        return memory_band(row.rss_per_task_kb) if row and row.ok else "not measured"
-
-    def order(model: str) -> str:
-        return ORDERS[model][0] if math.isfinite(switch.seconds(model)) else "not measured"
-
-    lines = [
-        "Which model for which job (figures measured on this machine just now):",
-        f"- tens of thousands of waiting connections or timers: asyncio ({mem('asyncio')} per task, a step of "
-        f"{order('asyncio')}) or uvloop for a faster loop; gevent ({mem('gevent')} per greenlet) when the code "
-        "is blocking-style and can be monkey-patched in its own process",
-        f"- a few dozen blocking calls into a library you cannot change: threads ({mem('thread')} each plus a "
-        f"reserved stack; a hand-off costs {order('thread')}), or asyncio.to_thread beside a loop",
-        f"- CPU-bound work on several cores: processes ({mem('process')} each; chapter 10), "
-        "fed by a loop through run_in_executor",
-        f"- a lazy pipeline inside one function: generators ({mem('generator')} each, {order('generator')} "
-        "per send); no scheduler needed",
-        f"- timers and callbacks with no framework: a select loop with a timer heap ({mem('select loop')} each)",
-        "- learning how it all works: chapter 06's home-made loop; in production, asyncio (or uvloop), which "
-        "adds timers, cancellation and transports",
-    ]
-    if echo is not None and getattr(echo, "rows", None):
-        lines.append(_echo_line(echo))
-    return "\n".join(lines)
+# Where the figures tie (same band), the map prefers the model with more behind it in production.
+PREFERENCE = ("asyncio", "uvloop", "gevent", "processes", "threads", "select", "homeloop")
+SERVERS = {"asyncio": "asyncio", "uvloop": "uvloop", "gevent": "gevent", "processes": "process",
+           "threads": "thread", "select": "select loop", "homeloop": "home loop"}  # echo model -> sleeper model
 
 
-def _echo_line(echo) -> str:
-    """The map's line on serving many clients, from an EchoReport's rows (helpers.echobench)."""
-    def at_most(model: str) -> dict | None:
-        rows = [r for r in echo.rows if r.get("model") == model and r.get("ok")]
-        return max(rows, key=lambda r: r["clients"]) if rows else None
+@dataclass(frozen=True)
+class Pick:
+    """One job of the map: the models ranked (best first) with the figure that ranked each, and why."""
 
-    loop, threads = at_most("asyncio"), at_most("threads")
-    if loop is None or threads is None:
-        return "- serving many clients: the echo bench did not run both asyncio and threads here"
-    one = "in the one thread it started with" if loop.get("threads") == 1 else "with a few threads"
-    per = ("a thread per connection" if threads.get("threads", 0) >= threads["clients"]
-           else "fewer threads than connections")
-    return (f"- serving many clients at once: asyncio served {loop['clients']:,} clients {one}; the threaded "
-            f"server needed {per} (echo bench above)")
+    job: str
+    ranking: tuple[tuple[str, str], ...]   # (model, what was measured for it)
+    why: str
+
+    @property
+    def model(self) -> str:
+        return self.ranking[0][0]
+
+    def __str__(self) -> str:
+        first, *rest = self.ranking
+        line = f"- {self.job}: {first[0]} ({first[1]})"
+        if rest:
+            line += "; then " + ", ".join(f"{m} ({what})" for m, what in rest)
+        return line + (f". {self.why}" if self.why else "")
+
+
+@dataclass(frozen=True)
+class Map:
+    """The closing map: ``picks`` (one per job), printed as text; ``model(job_start)`` for tests."""
+
+    picks: tuple[Pick, ...]
+    source: str
+
+    def model(self, job_start: str) -> str:
+        return next(p.model for p in self.picks if p.job.startswith(job_start))
+
+    def __str__(self) -> str:
+        return "\n".join([f"Which model for which job, ranked by the figures measured above ({self.source}):",
+                          *map(str, self.picks)])
+
+    __repr__ = __str__
+
+
+def _gil_state() -> str:
+    """"free-threaded" on a build running without the GIL (3.13t/3.14t), else "gil"."""
+    enabled = getattr(sys, "_is_gil_enabled", None)
+    return "free-threaded" if enabled is not None and not enabled() else "gil"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def choose(sleep: SleepReport, switch: SwitchReport, echo: object | None = None, *, cores: int | None = None,
+           gil: str | None = None) -> Map:
+    """Which model for which job, each job's models ranked by the figures of these reports.
+
+    Ranks by bands (orders of magnitude), not raw figures, so noise does not reorder models whose
+    figures are alike; ties go to ``PREFERENCE``. ``cores`` (default: the CPUs this process may use)
+    and ``gil`` ("gil" or "free-threaded"; default: this interpreter's) change the CPU-bound job.
+    """
+    cores = _cores() if cores is None else cores
+    gil = _gil_state() if gil is None else gil
+    picks = [_pick_connections(sleep, echo), _pick_blocking(sleep, switch), _pick_cpu(sleep, cores, gil),
+             _pick_pipeline(switch)]
+    source = "sleepers, switch costs and the echo bench" if echo is not None else "sleepers and switch costs"
+    return Map(tuple(p for p in picks if p is not None), source)
+
+
+def _pick_connections(sleep: SleepReport, echo) -> Pick:
+    """Many mostly idle connections: least memory per connection first, a long tail demoted."""
+    job = "10,000 mostly idle connections on one server"
+    memory: dict[str, float] = {}
+    tails: dict[str, float] = {}
+    if echo is not None and hasattr(echo, "memory_per_connection"):
+        memory = {m: kb for m, kb in echo.memory_per_connection().items() if m in PREFERENCE}
+        for m in memory:
+            row = echo.top(m)
+            if row is not None and row["p99"] > 0:
+                tails[m] = row["p99"]
+        from helpers.echobench import CONNECTION_BANDS, memory_words
+        bands = [bound for bound, _ in CONNECTION_BANDS]
+        words = memory_words
+        unit = "per connection"
+    if not memory:  # no echo bench: what a sleeping task costs stands in for a connection
+        for m in PREFERENCE:
+            row = sleep.row(SERVERS[m])
+            if row is not None and row.ok:
+                memory[m] = row.rss_per_task_kb
+        bands = [bound for bound, _ in MEMORY_BANDS]
+        words = memory_band
+        unit = "per sleeping task"
+    best_tail = min(tails.values()) if tails else math.nan
+    # production servers only: a bare select loop and the home-made loop lack timers, cancellation, TLS
+    candidates = [m for m in memory if m not in ("select", "homeloop")]
+
+    def key(m: str) -> tuple:
+        slow = tails.get(m, best_tail) > 10 * best_tail if tails else False
+        return (slow, sum(1 for b in bands if memory[m] >= b), PREFERENCE.index(m))
+
+    ranked = sorted(candidates, key=key)
+    ranking = tuple((m, f"{words(memory[m])} {unit}" + (", p99 over 10× the best" if key(m)[0] else ""))
+                    for m in ranked)
+    return Pick(job, ranking, "Ranked by memory per connection, then by tail latency; a bare select loop is "
+                              "cheaper still but has no timers, cancellation or TLS")
+
+
+def _pick_blocking(sleep: SleepReport, switch: SwitchReport) -> Pick:
+    """Blocking calls into a library you cannot change: only the OS can switch away from them."""
+    job = "20 calls into a blocking driver you cannot change"
+    thread, process = sleep.row("thread"), sleep.row("process")
+    options = []
+    if thread and thread.ok:
+        options.append(("threads", thread.rss_per_task_kb))
+    if process and process.ok:
+        options.append(("processes", process.rss_per_task_kb))
+    if not options:
+        return Pick(job, (("threads", "not measured"),), "")
+    ranked = sorted(options, key=lambda o: (sum(1 for b, _ in MEMORY_BANDS if o[1] >= b), o[0] != "threads"))
+    hand_off = switch.cpu("thread")
+    aio = switch.cpu("asyncio")
+    extra = ""
+    if math.isfinite(hand_off) and math.isfinite(aio):
+        extra = f"; a thread hand-off cost {band_words((0.8, 1.6, 8), sum(1 for e in (0.8, 1.6, 8) if hand_off / aio >= e))} an asyncio round trip"
+    return Pick(job, tuple((m, f"{memory_band(kb)} each") for m, kb in ranked),
+                "gevent helps only if the driver's sockets are Python's (monkey patching), asyncio not at all; "
+                "beside a loop use asyncio.to_thread" + extra)
+
+
+def _pick_cpu(sleep: SleepReport, cores: int, gil: str) -> Pick:
+    """CPU-bound Python code: what can run it on several cores here."""
+    job = f"CPU-bound pure-Python work, on the {cores} CPU{'s' if cores != 1 else ''} here"
+    process = sleep.row("process")
+    each = f"{memory_band(process.rss_per_task_kb)} each" if process and process.ok else "not measured"
+    if cores < 2:
+        return Pick(job, (("processes", each), ("threads", "one core at a time")),
+                    "With one CPU no model runs it faster than one process does; move it off the event loop "
+                    "(run_in_executor) so the loop keeps answering")
+    if gil == "free-threaded":
+        return Pick(job, (("threads", "no GIL in this build: every core"), ("processes", each)),
+                    "This is a free-threaded build (3.13t/3.14t): threads run Python code on several cores, "
+                    "without a process's memory or pickling")
+    return Pick(job, (("processes", each), ("threads", "one core at a time: the GIL")),
+                "Chapter 10 measured it: processes used more CPU-seconds per wall-second than threads. On 3.14, "
+                "InterpreterPoolExecutor runs each job in a subinterpreter with its own GIL, in one process; on "
+                "a free-threaded build (3.13t/3.14t) threads would rank first. C code that releases the GIL "
+                "(hashlib, zlib, image libraries) runs on several cores from threads anyway")
+
+
+def _pick_pipeline(switch: SwitchReport) -> Pick:
+    """A lazy pipeline inside one function: the cheapest hand-over of control."""
+    job = "a lazy pipeline inside one function (read, filter, count)"
+    figures = {m: switch.cpu(m) for m in ("generator", "greenlet", "asyncio")}
+    figures = {m: v for m, v in figures.items() if math.isfinite(v)}
+    if not figures:
+        return Pick(job, (("generator", "not measured"),), "")
+    cheapest = min(figures.values())
+    edges = (2, 10, 100)
+
+    def what(m: str) -> str:
+        if figures[m] == cheapest:
+            return "the cheapest switch measured"
+        return f"{band_words(edges, sum(1 for e in edges if figures[m] / cheapest >= e))} its cost"
+
+    ranked = sorted(figures, key=lambda m: (sum(1 for e in edges if figures[m] / cheapest >= e), m != "generator"))
+    return Pick(job, tuple((m, what(m)) for m in ranked), "No scheduler needed: the consumer pulls each item")
 
 
 # --- pictures ---------------------------------------------------------------------------------
