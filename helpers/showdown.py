@@ -112,10 +112,10 @@ def _models(models: Sequence[str], known: Sequence[str]) -> list[str]:
 def _child_lines(args: Sequence[str], expect: int, timeout: float) -> Iterator[dict]:
     """Run the child with ``args``; yield the ``expect`` JSON lines it prints; then (or at the timeout)
     kill its group. (Sleeping processes inherit its stdout: waiting for EOF would wait for them.)"""
+    deadline = time.monotonic() + timeout  # before the start: a caller descheduled meanwhile still times out
     proc = subprocess.Popen([sys.executable, "-m", CHILD, *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
                             start_new_session=True)
-    deadline = time.monotonic() + timeout
     try:
         import selectors
 
