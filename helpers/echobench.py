@@ -542,9 +542,11 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                                       chosen.step_timeout + 5)
                     if answer is None or not answer["round_trips"]:
                         why = "no answer" if answer is None else (answer["error"] or "no reply")
-                        stopped[model] = f"the server timed out at {n:,} clients"
-                        rows[model, n] = _row(model, n, "timeout", why)
-                        notes.append(f"{model} at {n:,} clients: timeout ({why}); its server was stopped")
+                        status = "timeout" if answer is None or "Timeout" in why else why
+                        stopped[model] = f"the server {'timed out' if status == 'timeout' else 'failed'} at {n:,} clients"
+                        rows[model, n] = _row(model, n, status, why)
+                        notes.append(f"{model} at {n:,} clients: {status if status == 'timeout' else 'failed'} "
+                                     f"({why}); its server was stopped")
                         servers.pop(model).stop()
                         if answer is None:
                             load.stop()
