@@ -48,7 +48,8 @@ schedule keeps its figures and says how far behind it fell. Every child is reape
 socket closed when ``echo_bench`` returns, raises or is interrupted (KeyboardInterrupt). Nothing
 prints; ``progress=True`` shows one widget bar in a kernel (:mod:`helpers.progress`).
 
-Linux only (it reads /proc): elsewhere :func:`echo_bench` raises OSError with one line saying so.
+Linux only (it reads /proc, its clients use epoll): elsewhere every row is "skipped" with one line
+saying why, and the report prints that line per model.
 """
 
 from __future__ import annotations
@@ -398,7 +399,8 @@ def _figure(report: EchoReport):
     left.set_xlabel("clients at once")
     left.set_ylabel("latency from intended send, ms (o p50, x p99)")
     left.grid(alpha=0.3)
-    left.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    if left.lines:
+        left.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     left.set_title(f"Echo latency, open loop at {SETTINGS[report.setting].rate:,.0f} requests/s", fontsize=9)
     memory = report.memory_per_connection()
     names = list(memory)
@@ -480,6 +482,10 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
     """
     models, clients = _validate(models, clients, setting)
     chosen = SETTINGS[setting]
+    if not os.path.exists("/proc/self/smaps_rollup") or not hasattr(select, "epoll"):
+        why = "skipped: the bench reads each server's memory from /proc and its clients use epoll: Linux only"
+        return EchoReport([_row(m, n, "skipped", why) for m in models for n in clients], models, clients, setting,
+                          [], _usable_cpus(), "")
     rows: dict[tuple[str, int], dict] = {}
     notes: list[str] = []
     load_cpu, server_cpu, pinning = _pinning()
@@ -489,7 +495,8 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
     idle: dict[str, object] = {}
     stopped: dict[str, str] = {}
     per_connection_kb: dict[str, float] = {}
-    bar = _progress(len(models) * len(clients), "echo bench") if progress else None
+    bar = _progress(len(models) * len(clients), "echo bench",
+                    text=f"(a bar of {len(models) * len(clients)} steps while they run)") if progress else None
     try:
         if bar is not None:
             bar.__enter__()

@@ -54,7 +54,7 @@ from helpers.progress import progress as progress_bar
 from helpers.timing import Verdict
 
 __all__ = ["MODELS", "SETTINGS", "SWITCH_MODELS", "Map", "Pick", "Setting", "SleepReport", "SwitchReport", "choose",
-           "compare_round_trips", "graded", "memory_band", "sleepers", "switch_costs", "uvloop_available",
+           "compare_round_trips", "graded", "memory_band", "overlap", "sleepers", "switch_costs", "uvloop_available",
            "uvloop_changes"]
 
 MODELS = ("generator", "select loop", "home loop", "asyncio", "uvloop", "greenlet", "gevent", "thread", "process")
@@ -82,6 +82,8 @@ SETTINGS = {
 }
 
 CHILD = "helpers._showdown_child"
+PROC = Path("/proc/self/status")  # memory is read from /proc: Linux only
+NEEDS_LINUX = "skipped: this measurement reads memory from /proc, which only Linux has"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -288,6 +290,8 @@ class SleepReport:
 
     def text(self) -> str:
         s = self.setting
+        if self.rows and all(row.failure == NEEDS_LINUX for row in self.rows):
+            return f"sleepers: {NEEDS_LINUX}"
         lines = [f"sleepers measured on this machine, each model in a fresh interpreter: {s.count:,} of each "
                  f"coroutine model, {s.threads:,} threads, {s.processes:,} processes",
                  f"{'model':<12} {'started':>15}  {'memory per sleeper (RSS)':<26} what tracemalloc saw of it"]
@@ -378,6 +382,9 @@ class SleepReport:
 
     def _draw(self, figure) -> None:
         rows = [row for row in self.rows if row.ok]
+        if not rows:
+            figure.text(0.5, 0.5, "nothing measured here", ha="center")
+            return
         names = [row.model for row in rows]
         axes = figure.subplots(1, 2)
         ax = axes[0]
@@ -405,8 +412,10 @@ def sleepers(setting: str | Setting = "fast", models: Sequence[str] = MODELS, *,
     """Start ``setting``'s sleepers of each model, one fresh interpreter per model; see the module docstring."""
     s = _setting(setting)
     chosen = _models(models, MODELS)
+    if not PROC.exists():
+        return SleepReport(s, tuple(SleepRow(m, 0, 0, math.nan, 0, 0, 0, 0, NEEDS_LINUX) for m in chosen))
     rows = []
-    bar = progress_bar(len(chosen), "sleepers") if progress else _Silent()
+    bar = progress_bar(len(chosen), "sleepers", text=f"(a bar of {len(chosen)} models while they run)") if progress else _Silent()
     with bar:
         for model in chosen:
             count = {"thread": s.threads, "process": s.processes}.get(model, s.count)
@@ -557,6 +566,9 @@ class SwitchReport:
 
     def _draw(self, figure) -> None:
         rows = [row for row in self.rows if row.ok]
+        if not rows:
+            figure.text(0.5, 0.5, "nothing measured here", ha="center")
+            return
         ax = figure.subplots()
         best = [row.cpu * 1e6 if math.isfinite(row.cpu) else row.seconds * 1e6 for row in rows]
         median = [max(b, row.cpu_median * 1e6) if math.isfinite(row.cpu_median) else b for b, row in zip(best, rows)]
@@ -581,7 +593,7 @@ def switch_costs(setting: str | Setting = "fast", models: Sequence[str] = SWITCH
     s = _setting(setting)
     chosen = _models(models, SWITCH_MODELS)
     rows = []
-    bar = progress_bar(s.batches, "switch costs") if progress else _Silent()
+    bar = progress_bar(s.batches, "switch costs", text=f"(a bar of {s.batches} batches while they run)") if progress else _Silent()
     with bar:
         try:
             for found in _child_lines(["switch", str(s.rounds), str(s.batches), *chosen], s.batches + len(chosen),
@@ -608,6 +620,14 @@ def compare_round_trips(slower: float, faster: float, slower_name: str, faster_n
         f"a {slower_name} costs {{band}} a {faster_name}: a few times more",
         f"a {slower_name} costs {{band}} a {faster_name}: an order of magnitude more",
         f"a {slower_name} costs {{band}} a {faster_name}: orders of magnitude more")))
+
+
+def overlap(elapsed: float, one: float, count: int, what: str) -> Verdict:
+    """``count`` waits of ``one`` s each took ``elapsed`` s: as long as the slowest, or the sum?"""
+    return graded(elapsed / one, (2, 10), (
+        f"{what} took {{band}} one request: as slow as the slowest, not the sum ({count:,}×)",
+        f"{what} took {{band}} one request: slower than the slowest, still far from the sum ({count:,}×)",
+        f"{what} took {{band}} one request: nearer the sum ({count:,}×) than the slowest: they did not overlap"))
 
 
 def uvloop_changes(sleep: SleepReport, switch: SwitchReport) -> str:
