@@ -277,7 +277,8 @@ class EchoReport:
 
     def top(self, model: str, least: int = 100) -> dict | None:
         """The model's row at the most clients it answered (at least ``least``), or None."""
-        rows = [r for r in self.rows if r["model"] == model and r["clients"] >= least and self._good(model, r["clients"])]
+        rows = [r for r in self.rows
+                if r["model"] == model and r["clients"] >= least and self._good(model, r["clients"])]
         return max(rows, key=lambda r: r["clients"]) if rows else None
 
     def memory_per_connection(self) -> dict[str, float]:
@@ -550,7 +551,8 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                     if answer is None or not answer["round_trips"]:
                         why = "no answer" if answer is None else (answer["error"] or "no reply")
                         status = "timeout" if answer is None or "Timeout" in why else why
-                        stopped[model] = f"the server {'timed out' if status == 'timeout' else 'failed'} at {n:,} clients"
+                        failed = "timed out" if status == "timeout" else "failed"
+                        stopped[model] = f"the server {failed} at {n:,} clients"
                         rows[model, n] = _row(model, n, status, why)
                         notes.append(f"{model} at {n:,} clients: {status if status == 'timeout' else 'failed'} "
                                      f"({why}); its server was stopped")

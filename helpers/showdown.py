@@ -388,9 +388,10 @@ class SleepReport:
         names = [row.model for row in rows]
         axes = figure.subplots(1, 2)
         ax = axes[0]
-        ax.barh(names, [row.per_task_seconds * 1e6 for row in rows], color="tab:blue")
+        ax.barh(names, [(row.per_task_cpu if math.isfinite(row.cpu_seconds) else row.per_task_seconds) * 1e6
+                        for row in rows], color="tab:blue")
         ax.set_xscale("log")
-        ax.set_xlabel("µs to start one sleeper")
+        ax.set_xlabel("µs of CPU to start one sleeper")
         ax.invert_yaxis()
         ax = axes[1]
         ys = range(len(rows))
@@ -415,7 +416,8 @@ def sleepers(setting: str | Setting = "fast", models: Sequence[str] = MODELS, *,
     if not PROC.exists():
         return SleepReport(s, tuple(SleepRow(m, 0, 0, math.nan, 0, 0, 0, 0, NEEDS_LINUX) for m in chosen))
     rows = []
-    bar = progress_bar(len(chosen), "sleepers", text=f"(a bar of {len(chosen)} models while they run)") if progress else _Silent()
+    bar = (progress_bar(len(chosen), "sleepers", text=f"(a bar of {len(chosen)} models while they run)")
+           if progress else _Silent())
     with bar:
         for model in chosen:
             count = {"thread": s.threads, "process": s.processes}.get(model, s.count)
@@ -593,7 +595,8 @@ def switch_costs(setting: str | Setting = "fast", models: Sequence[str] = SWITCH
     s = _setting(setting)
     chosen = _models(models, SWITCH_MODELS)
     rows = []
-    bar = progress_bar(s.batches, "switch costs", text=f"(a bar of {s.batches} batches while they run)") if progress else _Silent()
+    bar = (progress_bar(s.batches, "switch costs", text=f"(a bar of {s.batches} batches while they run)")
+           if progress else _Silent())
     with bar:
         try:
             for found in _child_lines(["switch", str(s.rounds), str(s.batches), *chosen], s.batches + len(chosen),
@@ -785,7 +788,9 @@ def _pick_blocking(sleep: SleepReport, switch: SwitchReport) -> Pick:
     aio = switch.cpu("asyncio")
     extra = ""
     if math.isfinite(hand_off) and math.isfinite(aio):
-        extra = f"; a thread hand-off cost {band_words((0.8, 1.6, 8), sum(1 for e in (0.8, 1.6, 8) if hand_off / aio >= e))} an asyncio round trip"
+        edges = (0.8, 1.6, 8)
+        band = band_words(edges, sum(1 for e in edges if hand_off / aio >= e))
+        extra = f"; a thread hand-off cost {band} an asyncio round trip"
     return Pick(job, tuple((m, f"{memory_band(kb)} each") for m, kb in ranked),
                 "gevent helps only if the driver's sockets are Python's (monkey patching), asyncio not at all; "
                 "beside a loop use asyncio.to_thread" + extra)
