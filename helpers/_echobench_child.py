@@ -7,7 +7,10 @@ line, and echoes every byte back to its client until its stdin reaches EOF. A ki
 run here prints ``skip: <reason>`` instead of a port. The kinds, one per model of the course:
 
     threads    the main thread accepts; a new thread serves each connection (blocking socket)
-    processes  the main thread accepts; a forked child serves each connection (blocking socket)
+    forking    the main thread accepts; a forked child serves each connection (blocking socket):
+               the naive process model
+    processes  chapter 10's pre-forked fleet (helpers.procs.echo_fleet): two worker processes,
+               one asyncio loop each, on two SO_REUSEPORT sockets bound to one port
     gevent     gevent's StreamServer: a greenlet per connection (gevent imported only here,
                no monkey patching: StreamServer hands out gevent's own sockets)
     select     chapter 05's selectors echo server (helpers.selserver): one loop, non-blocking
@@ -17,6 +20,9 @@ run here prints ``skip: <reason>`` instead of a port. The kinds, one per model o
     uvloop     the same asyncio streams server on uvloop's event loop
     stall      (tests only) lets connections wait in the backlog and never answers
     crash      (tests only) prints its port and exits at once: every connect is refused
+
+With ``SWITCHYARD_PIN_CPU=N`` in its environment the server first moves itself to CPU N
+(``os.sched_setaffinity``), before it starts a thread or a process: all of them inherit it.
 
 Nothing else is printed.
 """
@@ -65,7 +71,7 @@ def _per_connection(kind: str) -> None:
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ, "accept")
     sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "stop")
-    if kind == "processes":
+    if kind == "forking":
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves: no zombies
         gc.freeze()  # what exists now is never touched by the collector: fewer copied pages per child
     _ready(listener.getsockname()[1])
@@ -81,7 +87,7 @@ def _per_connection(kind: str) -> None:
                 except (BlockingIOError, InterruptedError):
                     break
                 conn.setblocking(True)
-                if kind == "threads":
+                if kind == "threads":  # "forking" goes on below
                     threading.Thread(target=_echo_blocking, args=(conn,), daemon=True).start()
                     continue
                 if os.fork() == 0:  # the child: serve this one client, then leave
@@ -199,6 +205,14 @@ def _gevent() -> None:
     server.close()
 
 
+def _fleet() -> None:
+    from helpers.procs import echo_fleet
+
+    with echo_fleet(2) as fleet:
+        _ready(fleet.address[1])
+        _wait_for_eof()
+
+
 def _stall() -> None:
     listener = _listener()
     _ready(listener.getsockname()[1])
@@ -207,8 +221,10 @@ def _stall() -> None:
 
 
 def main(kind: str) -> None:
-    if kind in ("threads", "processes"):
+    if kind in ("threads", "forking"):
         _per_connection(kind)
+    elif kind == "processes":
+        _fleet()
     elif kind == "select":
         _select()
     elif kind == "homeloop":
@@ -231,4 +247,6 @@ if __name__ == "__main__":
     from helpers.swarm import _raise_fd_limit  # soft descriptor limit up to the hard one
 
     _raise_fd_limit()
+    if os.environ.get("SWITCHYARD_PIN_CPU"):
+        os.sched_setaffinity(0, {int(os.environ["SWITCHYARD_PIN_CPU"])})
     main(sys.argv[1])

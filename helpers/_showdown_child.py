@@ -28,8 +28,9 @@ import gc
 import heapq
 import itertools
 import json
-import math
 import os
+import statistics
+import struct
 import sys
 import threading
 import time
@@ -238,9 +239,9 @@ def sleepers(model: str, count: int, traced: int) -> dict:
     sleepers = SLEEPERS[model]()
     gc.collect()
     rss0, vm0 = _status_kb("VmRSS"), _status_kb("VmSize")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     started = sleepers.start(count)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     rss1, vm1 = _status_kb("VmRSS"), _status_kb("VmSize")
     children = sleepers.children_kb() if hasattr(sleepers, "children_kb") else 0
     tracemalloc.start()
@@ -248,14 +249,24 @@ def sleepers(model: str, count: int, traced: int) -> dict:
     more = sleepers.start(traced) if started == count else 0
     traced_bytes = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    return {"model": model, "asked": count, "started": started, "seconds": elapsed,
+    return {"model": model, "asked": count, "started": started, "seconds": elapsed, "cpu_seconds": cpu,
             "rss_kb": rss1 - rss0 + children, "vm_kb": vm1 - vm0, "traced": more, "traced_bytes": traced_bytes}
 
 
 # --- switch cost: one round trip = A hands control to B, B hands it back -------------------------
 
 
-def switch_generator(rounds: int) -> float:
+def _clocks() -> tuple[float, float]:
+    """(wall, CPU) now: CPU time counts every thread of this process, and never time spent waiting."""
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = _clocks()
+    return wall - start[0], cpu - start[1]
+
+
+def switch_generator(rounds: int) -> tuple[float, float]:
     def echo():
         value = None
         while True:
@@ -264,13 +275,13 @@ def switch_generator(rounds: int) -> float:
     task = echo()
     next(task)
     send = task.send
-    start = time.perf_counter()
+    start = _clocks()
     for i in range(rounds):
         send(i)
-    return time.perf_counter() - start
+    return _since(start)
 
 
-def switch_greenlet(rounds: int) -> float:
+def switch_greenlet(rounds: int) -> tuple[float, float]:
     import greenlet
 
     main = greenlet.getcurrent()
@@ -281,15 +292,15 @@ def switch_greenlet(rounds: int) -> float:
 
     other = greenlet.greenlet(echo)
     switch = other.switch
-    start = time.perf_counter()
+    start = _clocks()
     for i in range(rounds):
         switch(i)
-    elapsed = time.perf_counter() - start
+    elapsed = _since(start)
     other.throw(greenlet.GreenletExit)
     return elapsed
 
 
-def _switch_asyncio(rounds: int, new_loop) -> float:
+def _switch_asyncio(rounds: int, new_loop) -> tuple[float, float]:
     import asyncio
 
     async def player(n):
@@ -297,9 +308,9 @@ def _switch_asyncio(rounds: int, new_loop) -> float:
             await asyncio.sleep(0)  # one step ends: the loop runs the other task's step, then ours
 
     async def match():
-        start = time.perf_counter()
+        start = _clocks()
         await asyncio.gather(player(rounds), player(rounds))
-        return time.perf_counter() - start
+        return _since(start)
 
     loop = new_loop()
     try:
@@ -308,19 +319,19 @@ def _switch_asyncio(rounds: int, new_loop) -> float:
         loop.close()
 
 
-def switch_asyncio(rounds: int) -> float:
+def switch_asyncio(rounds: int) -> tuple[float, float]:
     import asyncio
 
     return _switch_asyncio(rounds, asyncio.new_event_loop)
 
 
-def switch_uvloop(rounds: int) -> float:
+def switch_uvloop(rounds: int) -> tuple[float, float]:
     import uvloop
 
     return _switch_asyncio(rounds, uvloop.new_event_loop)
 
 
-def switch_home_loop(rounds: int) -> float:
+def switch_home_loop(rounds: int) -> tuple[float, float]:
     from helpers import homeloop
 
     class Yield:  # asyncio.sleep(0) for the home-made loop: a bare yield means "the others first"
@@ -332,14 +343,14 @@ def switch_home_loop(rounds: int) -> float:
             await Yield()
 
     with homeloop.Loop() as loop:
-        start = time.perf_counter()
+        start = _clocks()
         homeloop.Task(player(rounds), loop=loop)
         homeloop.Task(player(rounds), loop=loop)
         loop.run(deadline=60)
-        return time.perf_counter() - start
+        return _since(start)
 
 
-def switch_thread(rounds: int) -> float:
+def switch_thread(rounds: int) -> tuple[float, float]:
     ping, pong = threading.Lock(), threading.Lock()
     ping.acquire()
     pong.acquire()
@@ -351,31 +362,37 @@ def switch_thread(rounds: int) -> float:
 
     other = threading.Thread(target=echo, daemon=True)
     other.start()
-    start = time.perf_counter()
+    start = _clocks()  # process_time counts both threads' CPU, not their time asleep on a lock
     for _ in range(rounds):
         ping.release()
         pong.acquire()
-    elapsed = time.perf_counter() - start
+    elapsed = _since(start)
     other.join(5)
     return elapsed
 
 
-def switch_process(rounds: int) -> float:
+def switch_process(rounds: int) -> tuple[float, float]:
     to_child, from_parent = os.pipe()
     to_parent, from_child = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: echo every byte back, then leave
+    if pid == 0:  # the child: echo every byte back, then send the CPU time that took, and leave
         try:
-            for _ in range(rounds):
+            os.read(to_child, 1)  # the first byte: the parent's clocks are running
+            cpu = time.process_time()
+            os.write(from_child, b"x")
+            for _ in range(rounds - 1):
                 os.write(from_child, os.read(to_child, 1))
+            os.write(from_child, struct.pack("d", time.process_time() - cpu))
         finally:
             os._exit(0)
     try:
-        start = time.perf_counter()
+        start = _clocks()
         for _ in range(rounds):
             os.write(from_parent, b"x")
             os.read(to_parent, 1)
-        return time.perf_counter() - start
+        wall, cpu = _since(start)
+        child_cpu = struct.unpack("d", os.read(to_parent, 8))[0]
+        return wall, cpu + child_cpu  # both sides' CPU: the parent's clock cannot see the child's
     finally:
         os.waitpid(pid, 0)
         for fd in (to_child, from_parent, to_parent, from_child):
@@ -386,7 +403,13 @@ SWITCHES = {
     "generator": switch_generator, "greenlet": switch_greenlet, "home loop": switch_home_loop,
     "asyncio": switch_asyncio, "uvloop": switch_uvloop, "thread": switch_thread, "process": switch_process,
 }
-SLOW = {"thread", "process"}  # a round trip costs tens of µs: a tenth of the rounds
+# Round trips per batch, as a multiple of ROUNDS: every batch of every model lasts a few ms (a
+# generator send costs tens of ns, a thread or process hand-off tens of µs).
+SCALE = {"generator": 20, "greenlet": 4, "home loop": 1, "asyncio": 1, "uvloop": 1, "thread": 0.1, "process": 0.1}
+
+
+def rounds_for(model: str, rounds: int) -> int:
+    return max(int(rounds * SCALE[model]), 2)
 
 
 def main(argv: list[str]) -> None:
@@ -397,15 +420,20 @@ def main(argv: list[str]) -> None:
         os._exit(0)  # sleepers never wake; the caller kills the process group
     elif command == "switch":
         rounds, batches, models = int(argv[1]), int(argv[2]), argv[3:]
-        best = {model: math.inf for model in models}
+        walls: dict[str, list[float]] = {model: [] for model in models}
+        cpus: dict[str, list[float]] = {model: [] for model in models}
         for batch in range(batches):  # the models take turns: a burst of load hits them all alike
             for model in models:
-                n = max(rounds // 10, 1) if model in SLOW else rounds
-                best[model] = min(best[model], SWITCHES[model](n) / n)
+                n = rounds_for(model, rounds)
+                wall, cpu = SWITCHES[model](n)
+                walls[model].append(wall / n)
+                cpus[model].append(cpu / n)
             print(json.dumps({"batch": batch + 1}), flush=True)
         for model in models:
-            n = max(rounds // 10, 1) if model in SLOW else rounds
-            print(json.dumps({"model": model, "rounds": n, "batches": batches, "seconds": best[model]}), flush=True)
+            print(json.dumps({"model": model, "rounds": rounds_for(model, rounds), "batches": batches,
+                              "seconds": min(walls[model]), "median": statistics.median(walls[model]),
+                              "cpu": min(cpus[model]), "cpu_median": statistics.median(cpus[model])}),
+                  flush=True)
     else:
         raise SystemExit(f"unknown command {command!r}")
 

@@ -4,43 +4,52 @@ Who calls it: chapter 11's notebook::
 
     from helpers.echobench import MODELS, SETTINGS, echo_bench
     report = echo_bench(models=MODELS, clients=(1, 10, 100, 1000), setting="fast", progress=True)
-    print(report.text())     # stable: byte-exact per model, then verdicts (ratios, never seconds)
+    print(report.text())     # stable: byte-exact per model, then graded verdicts (ratios, never seconds)
     report.table()           # the raw figures, one row per model and client count
-    report.plot()            # throughput and p50/p99 latency against clients, log axes
+    report.plot()            # p50/p99 latency and memory per connection against clients, log axes
 
-The workload, the same for every model: N client connections are opened first (in batches no
-bigger than the listen backlog), then each does R request/response round trips of a small
-payload (64 bytes), closed loop (the next request leaves when the reply is in), all N at once;
-every reply is checked byte for byte and every round trip timed. While the N connections are
-still open, the server's processes, threads, descriptors and memory (PSS) are read from /proc.
+The workload, the same for every model, OPEN LOOP: N client connections are opened first (in
+batches no bigger than the listen backlog); then requests of 64 bytes leave on a fixed schedule
+(``rate`` requests per second in all, for ``duration`` seconds, spread round-robin over the N
+connections), whether or not the server has answered the earlier ones. Latency runs from each
+request's *intended* send time to its reply, so a server that falls behind shows the queueing
+in its p99 (a closed loop, where the next request waits for the last reply, would hide it:
+"coordinated omission"). Every reply is checked byte for byte. While the N connections are still
+open, the server's processes, threads, descriptors and memory (PSS of its whole process tree)
+are read from /proc: the growth over the idle server, per connection, is what one connection
+costs in the server's user-space memory (the kernel's socket buffers and its own bookkeeping are
+not in it).
 
 The models (``MODELS``), each a server in a FRESH interpreter of its own process group
 (``python -m helpers._echobench_child KIND``): ``threads`` (a thread per connection),
-``processes`` (a fork per connection), ``gevent`` (StreamServer, a greenlet per connection;
-gevent is imported only in that child), ``select`` (chapter 05's selectors loop), ``homeloop``
-(chapter 06's home-made loop and its awaitable socket calls), ``asyncio`` (``start_server``
-and streams), ``uvloop`` (the same streams server on uvloop; skipped, with the reason, where
-uvloop does not import). The clients run in ANOTHER fresh interpreter
-(``python -m helpers._echobench_load``), one epoll loop, so the kernel only coordinates.
+``forking`` (a fork per connection: the naive process model), ``processes`` (chapter 10's
+pre-forked fleet: two processes, one asyncio loop each, sharing a port with SO_REUSEPORT),
+``gevent`` (StreamServer, a greenlet per connection), ``select`` (chapter 05's selectors loop),
+``homeloop`` (chapter 06's home-made loop), ``asyncio`` (``start_server`` and streams) and
+``uvloop`` (the same on uvloop; skipped, with the reason, where it does not import). The clients
+run in ANOTHER fresh interpreter (``python -m helpers._echobench_load``), one epoll loop. Every
+server is started first; then, client count by client count, the models take turns.
 
-Settings (``SETTINGS``): ``"fast"`` (what the validation runs: 2,000 round trips per step,
-every model at 1, 10, 100 and 1,000 clients in 9 to 16 s on the 2-core reference machine, 23 s
-with four benches at once; kernel and children peaked at 200 MB) and ``"full"`` (ten times the
-round trips, for learners: about 1.5 minutes there). On 2 cores the clients and the server
-share the machine: the load generator needs about one core, so no server gets more than about
-the other one.
+CPUs: where this process may run on two CPUs or more, the load generator is pinned to one and
+every server to another (``os.sched_setaffinity``, inherited by their threads and processes), and
+the report says so; with one CPU they share it, and the report says that instead.
 
-Memory: a forked server per connection costs about 1 MB here (its copied pages), so before each
-step the server's memory per connection measured at the previous step is projected; a step that
-would pass ``SERVER_BUDGET_MB`` (400 MB) is not run, and the report says so (``processes`` at
-1,000 clients, here).
+Settings (``SETTINGS``): ``"fast"`` (what the validation runs: 2,000 requests per second for
+0.5 s per step: eight models at 1, 10, 100 and 1,000 clients in about 20 s on the 2-core
+reference machine) and ``"full"`` (4 s per step, for learners: about 2.5 minutes).
 
-Timeouts: each step (one model, one client count) has a deadline; a server or load generator
-that overruns is killed with its process group (``helpers.fresh.kill_group``), its row says
-``timeout`` and the report names it; the model's remaining steps are not run. Every child is
-reaped and every socket closed when ``echo_bench`` returns, raises or is interrupted
-(KeyboardInterrupt). Nothing prints; ``progress=True`` shows one widget bar in a kernel
-(:mod:`helpers.progress`), over the model × clients steps.
+Memory: a forked server costs hundreds of KB per connection, so before each step the server's
+memory per connection measured at the previous step is projected; a step that would pass
+``SERVER_BUDGET_MB`` is not run, and the report says so (``forking`` at 1,000 clients).
+
+Timeouts: a step that gets no reply at all within its deadline stops that server (its row says
+``timeout``; its remaining steps are not run); a server that answers but falls behind the
+schedule keeps its figures and says how far behind it fell. Every child is reaped and every
+socket closed when ``echo_bench`` returns, raises or is interrupted (KeyboardInterrupt). Nothing
+prints; ``progress=True`` shows one widget bar in a kernel (:mod:`helpers.progress`).
+
+Linux only (it reads /proc, its clients use epoll): elsewhere every row is "skipped" with one line
+saying why, and the report prints that line per model.
 """
 
 from __future__ import annotations
@@ -57,54 +66,63 @@ from dataclasses import dataclass
 
 from helpers import _figures
 from helpers.fresh import kill_group
-from helpers.models import _census, _kb_band
+from helpers.models import _census, _tree
 from helpers.progress import progress as _progress
-from helpers.timing import at_least
+from helpers.showdown import graded
+from helpers.timing import Verdict
 
-__all__ = ["MODELS", "SETTINGS", "EchoReport", "Setting", "echo_bench"]
+__all__ = ["MODELS", "SETTINGS", "EchoReport", "Setting", "echo_bench", "memory_words"]
 
-MODELS = ("threads", "processes", "gevent", "select", "homeloop", "asyncio", "uvloop")
+MODELS = ("threads", "forking", "processes", "gevent", "select", "homeloop", "asyncio", "uvloop")
 EVENT_DRIVEN = ("gevent", "select", "homeloop", "asyncio", "uvloop")  # one thread serves them all
+LOOPS = ("asyncio", "uvloop", "processes", "select", "gevent", "homeloop")  # an event loop in each process
 MAX_CLIENTS = 5000          # descriptors: 20,000 here; the load generator holds one per client
 SERVER_BUDGET_MB = 400      # the most memory a server may be expected to take (Binder gives 1 GB in all)
-GROWTH_SLACK_KB = 512       # a server's memory may grow this much whatever the clients (buffers, lazy imports)
 START_TIMEOUT = 30.0        # seconds for a fresh interpreter to print its port (gevent's import, a loaded machine)
 _KINDS = set(MODELS)        # what the child accepts (tests add their own)
 
 
 @dataclass(frozen=True)
 class Setting:
-    """How much work each step does: ``round_trips`` in all (spread over the clients, at least
-    ``min_rounds`` per client) of ``size`` bytes; ``step_timeout`` seconds per step at most."""
+    """How much work each step does: ``rate`` requests per second in all, for ``duration`` seconds,
+    of ``size`` bytes; ``step_timeout`` seconds per step at most (the schedule plus a grace)."""
 
-    round_trips: int
-    min_rounds: int
+    rate: float
+    duration: float      # seconds per slice
+    slices: int = 3      # per model and client count, the models taking turns slice by slice
     size: int = 64
     batch: int = 1000
-    step_timeout: float = 20.0
-
-    def rounds(self, clients: int) -> int:
-        return max(self.min_rounds, math.ceil(self.round_trips / clients))
+    step_timeout: float = 10.0
 
 
 SETTINGS = {
-    "fast": Setting(round_trips=2000, min_rounds=2),
-    "full": Setting(round_trips=20000, min_rounds=20, step_timeout=120.0),
+    "fast": Setting(rate=2000, duration=0.2),
+    "full": Setting(rate=2000, duration=1.0, slices=5, step_timeout=30.0),
 }
 
 ROW_KEYS = ("model", "clients", "round_trips", "seconds", "throughput", "p50", "p99", "ok")
 
+# Memory per connection in the server, in words (KB): measured here at 1,000 clients, select 0.1-0.7,
+# the home loop 1.3-2.1, asyncio and uvloop 3.4-4.9, gevent and the fleet 8-9 | threads 24-25 | at
+# 100, forking 1,000. Every edge sits at least 1.5× from those figures.
+CONNECTION_BANDS = ((14, "a few KB or less"), (150, "tens of KB"), (5000, "hundreds of KB"), (math.inf, "megabytes"))
 
-# --- the children ----------------------------------------------------------------------------
+
+def memory_words(kb: float) -> str:
+    """KB per connection as an order of magnitude in words."""
+    return next(words for bound, words in CONNECTION_BANDS if kb < bound)
 
 
 class _Child:
     """A fresh interpreter in its own process group that talks in lines."""
 
-    def __init__(self, module: str, *args: str) -> None:
+    def __init__(self, module: str, *args: str, cpu: int | None = None) -> None:
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        if cpu is not None:
+            env["SWITCHYARD_PIN_CPU"] = str(cpu)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+            stderr=subprocess.DEVNULL, start_new_session=True, env=env)
         self._buffer = b""
 
     def readline(self, timeout: float) -> str | None:
@@ -151,30 +169,84 @@ class _Child:
 MEMORY = "not run (memory)"
 
 
-def _added_kb(row: dict) -> float:
+def _per_connection_kb(row: dict) -> float:
     return row["added_kb"] / row["clients"]
+
+
+def _cpu_ns(pid: int) -> int:
+    """CPU time (ns) used so far by every thread of ``pid`` and its descendants (Linux schedstat)."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/schedstat", encoding="ascii") as file:
+                    total += int(file.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # it just ended
+    return total
 
 
 class Table(list):
     """The rows (dicts of raw figures); printed, a fixed-width table."""
 
     def __str__(self) -> str:
-        head = f"{'model':<10}{'clients':>8}{'round trips':>12}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}" \
-               f"{'threads':>8}{'procs':>7}{'MB':>6}  ok"
+        head = f"{'model':<10}{'clients':>8}{'answered':>9}{'per s':>7}{'p50 ms':>8}{'p99 ms':>8}" \
+               f"{'CPU µs/req':>11}{'KB/conn':>9}{'threads':>8}{'procs':>6}  status"
         lines = [head]
         for r in self:
             lines.append(
-                f"{r['model']:<10}{r['clients']:>8,}{r['round_trips']:>12,}{r['throughput']:>9,.0f}"
-                f"{r['p50'] * 1e3:>9.2f}{r['p99'] * 1e3:>9.2f}{r['threads']:>8,}{r['processes']:>7,}"
-                f"{r['server_mb']:>6.0f}  {r['status']}")
+                f"{r['model']:<10}{r['clients']:>8,}{r['round_trips']:>9,}{r['throughput']:>7,.0f}"
+                f"{r['p50'] * 1e3:>8.2f}{r['p99'] * 1e3:>8.2f}{r['cpu_per_request'] * 1e6:>11.1f}"
+                f"{_per_connection_kb(r):>9.1f}{r['threads']:>8,}{r['processes']:>6,}  {r['status']}")
         return "\n".join(lines)
 
     __repr__ = __str__
 
 
+def _verdict_tail(ratio: float, clients: int) -> Verdict:
+    return graded(ratio, (0.3, 3, 10), (
+        f"at {clients:,} clients thread-per-connection's p99 was {{band}} asyncio's: shorter",
+        f"at {clients:,} clients thread-per-connection's p99 was {{band}} asyncio's: about the same, at this "
+        "rate both keep up (what the threads cost is memory and CPU)",
+        f"at {clients:,} clients thread-per-connection's p99 was {{band}} asyncio's: longer, its requests "
+        "queue for the GIL and the OS scheduler",
+        f"at {clients:,} clients thread-per-connection's p99 was {{band}} asyncio's: far longer, its requests "
+        "queue for the GIL and the OS scheduler"), holds_from=2)
+
+
+def _verdict_cpu(ratio: float, clients: int) -> Verdict:
+    return graded(ratio, (0.6, 3, 10), (
+        f"at {clients:,} clients a request cost the threads server {{band}} the CPU it cost asyncio: less",
+        f"at {clients:,} clients a request cost the threads server {{band}} the CPU it cost asyncio: comparable, "
+        "a thread wake-up is not what limits it at this rate",
+        f"at {clients:,} clients a request cost the threads server {{band}} the CPU it cost asyncio: several "
+        "times more (a thread wake-up per request)",
+        f"at {clients:,} clients a request cost the threads server {{band}} the CPU it cost asyncio: far more"),
+        holds_from=2)
+
+
+def _verdict_memory(ratio: float, clients: int) -> Verdict:
+    return graded(ratio, (2, 20, 200), (
+        f"at {clients:,} clients a connection cost the threads server about the memory it cost asyncio ({{band}})",
+        f"at {clients:,} clients a connection cost the threads server {{band}} the memory it cost asyncio: "
+        "several times more (a thread's stack and its bookkeeping)",
+        f"at {clients:,} clients a connection cost the threads server {{band}} the memory it cost asyncio: "
+        "tens of times more",
+        f"at {clients:,} clients a connection cost the threads server {{band}} the memory it cost asyncio: "
+        "hundreds of times more"), holds_from=1)
+
+
+def _verdict_fork(ratio: float) -> Verdict:
+    return graded(ratio, (3, 10, 300), (
+        "a forked connection cost about the memory of a thread's ({band})",
+        "a forked connection cost {band} the memory of a thread's: several times more",
+        "a forked connection cost {band} the memory of a thread's: tens of times more (its copied pages)",
+        "a forked connection cost {band} the memory of a thread's: hundreds of times more"), holds_from=2)
+
+
 @dataclass
 class EchoReport:
-    """What ``echo_bench`` measured: ``rows`` (raw figures), ``text()`` (stable), ``plot()``."""
+    """What ``echo_bench`` measured: ``rows`` (raw figures), ``text()`` (stable), ``table()``, ``plot()``."""
 
     rows: list[dict]
     models: tuple[str, ...]
@@ -182,6 +254,7 @@ class EchoReport:
     setting: str
     notes: list[str]
     cores: int
+    pinning: str = ""
 
     def _row(self, model: str, clients: int) -> dict | None:
         for row in self.rows:
@@ -193,14 +266,48 @@ class EchoReport:
         return [r for r in self.rows if r["model"] == model and r["status"] != "skipped"]
 
     def table(self) -> Table:
-        """The raw figures: one dict per model and client count (seconds, round trips/s, latency
-        in seconds, what the server held while all clients were connected)."""
+        """The raw figures: one dict per model and client count (requests answered and per second,
+        latency p50/p99 in seconds from the intended send time, server CPU per request, memory per
+        connection, what the server held while all clients were connected)."""
         return Table(dict(r) for r in self.rows)
+
+    def _good(self, model: str, clients: int) -> dict | None:
+        row = self._row(model, clients)
+        return row if row is not None and row["round_trips"] > 0 and row["status"] not in ("timeout",) else None
+
+    def top(self, model: str, least: int = 100) -> dict | None:
+        """The model's row at the most clients it answered (at least ``least``), or None."""
+        rows = [r for r in self.rows
+                if r["model"] == model and r["clients"] >= least and self._good(model, r["clients"])]
+        return max(rows, key=lambda r: r["clients"]) if rows else None
+
+    def memory_per_connection(self) -> dict[str, float]:
+        """KB per connection of each model, at the most clients it held (100 or more)."""
+        return {m: _per_connection_kb(row) for m in self.models if (row := self.top(m)) is not None}
+
+    def ratios(self) -> dict[str, float]:
+        """The same-run ratios behind the verdicts (those that could be computed)."""
+        out: dict[str, float] = {}
+        top = max(self.clients)
+        a, t = self._good("asyncio", top), self._good("threads", top)
+        if a and t and top >= 100:
+            if a["p99"] > 0:
+                out["p99 threads/asyncio"] = t["p99"] / a["p99"]
+            if a["cpu_per_request"] > 0:
+                out["CPU per request threads/asyncio"] = t["cpu_per_request"] / a["cpu_per_request"]
+            if _per_connection_kb(a) > 0:
+                out["memory per connection threads/asyncio"] = _per_connection_kb(t) / _per_connection_kb(a)
+        f, t = self.top("forking"), self.top("threads")
+        if f and t and _per_connection_kb(t) > 0:
+            out["memory per connection forking/threads"] = _per_connection_kb(f) / _per_connection_kb(t)
+        return out
 
     def text(self) -> str:
         """Stable lines: per model whether every client was served byte-exact, then the verdicts."""
-        lines = [f"echo workload: {', '.join(f'{n:,}' for n in self.clients)} clients, "
-                 f"{SETTINGS[self.setting].size}-byte round trips, closed loop ({self.setting} setting)"]
+        chosen = SETTINGS[self.setting]
+        lines = [f"echo workload: {', '.join(f'{n:,}' for n in self.clients)} clients, {chosen.size}-byte requests, "
+                 f"open loop: {chosen.rate:,.0f} requests per second on a fixed schedule, latency from the "
+                 f"intended send time ({self.setting} setting)"]
         for model in self.models:
             rows = [r for r in self.rows if r["model"] == model]
             if all(r["status"] == "skipped" for r in rows):
@@ -217,43 +324,13 @@ class EchoReport:
                 line += f" (not run at {', '.join(spared)} clients: memory)"
             lines.append(line)
         lines.extend(self.verdicts())
-        lines.append(f"measured on this machine: {self.cores} cores, shared by the servers and the load generator "
-                     "(one Python process that needs about one core), so no server had more than about "
-                     + ("one core to itself" if self.cores <= 2 else f"{self.cores - 1} cores"))
+        lines.append(f"measured on this machine: {self.pinning}" if self.pinning else
+                     f"measured on this machine: {self.cores} cores")
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
-    def _good(self, model: str, clients: int) -> dict | None:
-        row = self._row(model, clients)
-        return row if row is not None and row["ok"] else None
-
-    def ratios(self) -> dict[str, float]:
-        """The raw ratios behind the verdicts (those that could be computed)."""
-        out: dict[str, float] = {}
-        top = max(self.clients)
-        for model in self.models:
-            done = [r for r in self.rows if r["model"] == model and r["ok"]]
-            if len(done) >= 2 and done[0]["clients"] == 1 and done[-1]["clients"] >= 100:
-                out[f"wait {model}"] = done[-1]["mean"] / done[0]["mean"]
-        p, t = self._good("processes", 100), self._good("threads", 100)
-        if p and t:
-            out["memory processes/threads"] = _added_kb(p) / max(_added_kb(t), 1.0)
-        a, t = self._good("asyncio", top), self._good("threads", top)
-        if a and t and top >= 1000:
-            out["throughput asyncio/threads"] = a["throughput"] / t["throughput"]
-            out["p99 threads/asyncio"] = t["p99"] / a["p99"]
-        a, h = self._good("asyncio", 100), self._good("homeloop", 100)
-        if a and h:
-            out["throughput asyncio/homeloop"] = a["throughput"] / h["throughput"]
-        pairs = [(self._good("uvloop", n), self._good("asyncio", n)) for n in self.clients if n >= 10]
-        pairs = [(u, a) for u, a in pairs if u and a]
-        if pairs:
-            ratios = sorted(u["throughput"] / a["throughput"] for u, a in pairs)
-            out["throughput uvloop/asyncio"] = ratios[len(ratios) // 2]
-        return out
-
     def verdicts(self) -> list[str]:
-        """The claims, each with whether it held here (ratios with generous bands, never seconds)."""
+        """The claims, each graded from ratios measured in this run (never seconds)."""
         lines = []
         ran = [m for m in self.models if any(r["ok"] for r in self.rows if r["model"] == m)]
         failed = [r for r in self.rows if r["status"] not in ("byte-exact", "skipped", MEMORY)]
@@ -266,31 +343,38 @@ class EchoReport:
                        for m in event)
             lines.append(f"at {top:,} clients the event-driven servers ({', '.join(event)}) held every connection "
                          f"in the thread they started with, no thread or process added: {'yes' if flat else 'no'}")
-        for model, what in (("threads", "threads"), ("processes", "processes")):
-            done = [r for r in self.rows if r["model"] == model and r["ok"]]
-            if done and done[-1]["clients"] >= 100:
-                r = done[-1]
+        fleet = self._good("processes", top)
+        if fleet and top >= 100:
+            lines.append(f"at {top:,} clients the pre-forked fleet held every connection in its "
+                         f"{fleet['processes'] - 1} worker processes, one loop each, none added: "
+                         f"{'yes' if fleet['processes_added'] == 0 and fleet['threads_added'] == 0 else 'no'}")
+        for model, what in (("threads", "threads"), ("forking", "processes")):
+            r = self.top(model)
+            if r is not None:
                 added = r[f"{what}_added"]
                 lines.append(f"at {r['clients']:,} clients the {model} server added one of its {what} per "
                              f"connection: {'yes' if added >= r['clients'] else 'no'}")
-        ratios = self.ratios()
-        waits = {k.split()[1]: v for k, v in ratios.items() if k.startswith("wait ")}
-        if waits:
-            held = all(v >= 10 for v in waits.values())
-            lines.append(f"with many clients at once every round trip waits its turn: mean latency at the most clients "
-                         f"is at least 10× that at 1 client, for {', '.join(waits)}: {'yes' if held else 'no'}")
-        if "memory processes/threads" in ratios:
-            lines.append("at 100 clients, memory per connection: " + str(at_least(
-                ratios["memory processes/threads"], 5, "a forked process costs more than a thread")))
-        if "throughput asyncio/homeloop" in ratios or "throughput uvloop/asyncio" in ratios:
-            lines.append("throughput: no verdict: the servers share the cores with a Python load generator, and on "
-                         "the reference machine (2 cores, four validations at once) the ratios between models swung "
-                         "from run to run (asyncio against the home-made loop from under 2× to about 10×, uvloop "
-                         "against asyncio from below 1× to about 3×); see report.table() and report.plot()")
+        memory = self.memory_per_connection()
+        if memory:
+            lines.append("memory per connection (the server's growth at the most clients it held): "
+                         + ", ".join(f"{m} {memory_words(kb)}" for m, kb in memory.items()))
+        r = self.ratios()
+        if "memory per connection threads/asyncio" in r:
+            lines.append(str(_verdict_memory(r["memory per connection threads/asyncio"], top)))
+        if "memory per connection forking/threads" in r:
+            lines.append(str(_verdict_fork(r["memory per connection forking/threads"])))
+        if "CPU per request threads/asyncio" in r:
+            lines.append(str(_verdict_cpu(r["CPU per request threads/asyncio"], top)))
+        if "p99 threads/asyncio" in r:
+            lines.append(str(_verdict_tail(r["p99 threads/asyncio"], top)))
+        behind = sorted({r["model"] for r in self.rows if r["status"].startswith("fell behind")})
+        if ran:
+            lines.append("kept up with the schedule at every client count: "
+                         + (f"every model but {', '.join(behind)}" if behind else "every model"))
         return lines
 
     def plot(self):
-        """Throughput and p50/p99 latency against clients, one line per model, log axes (a Figure)."""
+        """p50/p99 latency against clients, one line per model, and memory per connection (a Figure)."""
         return _figure(self)
 
 
@@ -301,26 +385,37 @@ def _figure(report: EchoReport):
         def _repr_png_(self) -> bytes:
             return _figures.png(self)
 
-    figure = EchoFigure(figsize=(10, 4), dpi=80)
+    figure = EchoFigure(figsize=(10, 4.6), dpi=80)
     left, right = figure.subplots(1, 2)
     for index, model in enumerate(report.models):
-        rows = [r for r in report.rows if r["model"] == model and r["ok"]]
+        rows = [r for r in report.rows if r["model"] == model and r["round_trips"] > 0]
         if not rows:
             continue
         color = f"C{index}"
         xs = [r["clients"] for r in rows]
-        left.plot(xs, [r["throughput"] for r in rows], marker="o", color=color, label=model)
-        right.plot(xs, [r["p50"] * 1e3 for r in rows], marker="o", color=color, label=f"{model} p50")
-        right.plot(xs, [r["p99"] * 1e3 for r in rows], marker="x", linestyle="--", color=color)
-    for ax, label in ((left, "round trips per second"), (right, "latency, ms (o p50, x p99)")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("clients at once")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    left.set_title(f"Echo throughput on this machine ({report.cores} cores, clients included)", fontsize=9)
-    right.set_title("Round-trip latency", fontsize=9)
-    left.legend(fontsize=8)
+        left.plot(xs, [r["p50"] * 1e3 for r in rows], marker="o", color=color, label=model)
+        left.plot(xs, [r["p99"] * 1e3 for r in rows], marker="x", linestyle="--", color=color)
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("clients at once")
+    left.set_ylabel("latency from intended send, ms (o p50, x p99)")
+    left.grid(alpha=0.3)
+    if left.lines:
+        left.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    left.set_title(f"Echo latency, open loop at {SETTINGS[report.setting].rate:,.0f} requests/s", fontsize=9)
+    memory = report.memory_per_connection()
+    names = list(memory)
+    right.barh(names, [max(memory[m], 0.01) for m in names],
+               color=[f"C{report.models.index(m)}" for m in names])
+    for y, m in enumerate(names):
+        right.text(max(memory[m], 0.01) * 1.1, y, f"{memory[m]:.3g} KB (at {report.top(m)['clients']:,})",
+                   va="center", fontsize=8)
+    right.set_xscale("log")
+    right.set_xlim(right=max([*memory.values(), 1]) * 20)
+    right.invert_yaxis()
+    right.set_xlabel("server memory per connection, KB (log)")
+    right.grid(alpha=0.3, axis="x")
+    right.set_title("What one connection costs the server", fontsize=9)
     figure.tight_layout()
     return figure
 
@@ -360,111 +455,170 @@ def _row(model: str, clients: int, status: str, note: str = "", **figures) -> di
     row = {"model": model, "clients": clients, "round_trips": 0, "seconds": 0.0, "throughput": 0.0,
            "p50": 0.0, "p99": 0.0, "ok": False, "status": status, "note": note, "mean": 0.0,
            "threads": 0, "processes": 0, "fds": 0, "server_mb": 0.0, "added_kb": 0, "threads_added": 0,
-           "processes_added": 0}
+           "processes_added": 0, "cpu_per_request": 0.0, "offered": 0, "behind": 0}
     row.update(figures)
     return row
+
+
+def _pinning() -> tuple[int | None, int | None, str]:
+    """(CPU for the load generator, CPU for the servers, the sentence saying so)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # no sched_getaffinity (macOS): nothing is pinned
+        return None, None, "the load generator and the servers share this machine's cores (no CPU pinning here)"
+    if len(cpus) < 2:
+        return None, None, ("one CPU: the load generator and the servers take turns on it, so every latency "
+                            "includes waiting for the other")
+    return cpus[0], cpus[1], (f"{len(cpus)} CPUs: the load generator ran on one, every server on another "
+                              "(os.sched_setaffinity), so neither waited for the other's core")
 
 
 def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 100, 1000),
                setting: str = "fast", progress: bool = True) -> EchoReport:
     """Run the echo workload against every model at every client count; return an EchoReport.
 
-    Blocks the caller until done (9 to 16 s in the fast setting on the reference machine). Raises ValueError for an
-    unknown model or setting, or a client count under 1.
+    Blocks the caller until done (about 20 s in the fast setting on the reference machine). The
+    models take turns at each client count, so a burst of load from other programs hits them
+    alike. Raises ValueError for an unknown model or setting, or a client count out of range.
     """
     models, clients = _validate(models, clients, setting)
     chosen = SETTINGS[setting]
-    rows: list[dict] = []
+    if not os.path.exists("/proc/self/smaps_rollup") or not hasattr(select, "epoll"):
+        why = "skipped: the bench reads each server's memory from /proc and its clients use epoll: Linux only"
+        return EchoReport([_row(m, n, "skipped", why) for m in models for n in clients], models, clients, setting,
+                          [], _usable_cpus(), "")
+    rows: dict[tuple[str, int], dict] = {}
     notes: list[str] = []
+    load_cpu, server_cpu, pinning = _pinning()
     load: _Child | None = None
-    server: _Child | None = None
-    bar = _progress(len(models) * len(clients), "echo bench") if progress else None
+    servers: dict[str, _Child] = {}
+    ports: dict[str, int] = {}
+    idle: dict[str, object] = {}
+    stopped: dict[str, str] = {}
+    per_connection_kb: dict[str, float] = {}
+    bar = _progress(len(models) * len(clients), "echo bench",
+                    text=f"(a bar of {len(models) * len(clients)} steps while they run)") if progress else None
     try:
         if bar is not None:
             bar.__enter__()
         for model in models:
-            server = _Child("helpers._echobench_child", model)
+            server = _Child("helpers._echobench_child", model, cpu=server_cpu)
+            servers[model] = server
             first = server.readline(START_TIMEOUT)
             if first is None or first.startswith("skip:"):
                 reason = first[len("skip:"):].strip() if first else \
                     f"the server did not start within {START_TIMEOUT:g} s"
                 status = "skipped" if first else "timeout"
-                rows.extend(_row(model, n, status, reason) for n in clients)
+                for n in clients:
+                    rows[model, n] = _row(model, n, status, reason)
                 if status == "timeout":
                     notes.append(f"{model}: {reason}")
                 server.stop()
-                server = None
+                del servers[model]
                 if bar is not None:
                     bar.advance(len(clients), note=f"{model}: {status}")
                 continue
-            port = int(first)
-            before = _census(server.proc.pid)
-            stopped = ""
-            per_connection_kb = 0.0  # the server's memory per connection, from the last step
-            for n in clients:
-                if not stopped and before.pss_kb + per_connection_kb * n > SERVER_BUDGET_MB * 1024:
-                    rows.append(_row(model, n, MEMORY,
-                                     f"each connection cost {_kb_band(per_connection_kb)} of the server's memory: "
-                                     f"{n:,} would pass the {SERVER_BUDGET_MB} MB a server may take here"))
-                    notes.append(f"{model} at {n:,} clients: not run: {rows[-1]['note']}")
-                    if bar is not None:
-                        bar.advance(note=f"{model} × {n:,}: not run (memory)")
+            ports[model] = int(first)
+        for model in ports:
+            idle[model] = _census(servers[model].proc.pid)
+        for n in clients:
+            running = []
+            for model in ports:
+                if model in stopped:
+                    rows[model, n] = _row(model, n, "not run", stopped[model])
+                elif idle[model].pss_kb + per_connection_kb.get(model, 0.0) * n > SERVER_BUDGET_MB * 1024:
+                    rows[model, n] = _row(
+                        model, n, MEMORY, f"each connection cost {memory_words(per_connection_kb[model])} of the "
+                                          f"server's memory: {n:,} would pass the {SERVER_BUDGET_MB} MB a server may "
+                                          "take here")
+                    notes.append(f"{model} at {n:,} clients: not run: {rows[model, n]['note']}")
+                else:
+                    running.append(model)
                     continue
-                if stopped:
-                    rows.append(_row(model, n, "not run", stopped))
-                    if bar is not None:
-                        bar.advance(note=f"{model} × {n:,}: not run")
-                    continue
-                if load is None:
-                    load = _Child("helpers._echobench_load")
-                rounds = chosen.rounds(n)
-                answer = load.ask({"cmd": "run", "port": port, "clients": n, "rounds": rounds,
-                                   "size": chosen.size, "batch": chosen.batch,
-                                   "timeout": chosen.step_timeout}, chosen.step_timeout + 5)
-                error = (answer or {}).get("error") or ""
-                if answer is None or "TimeoutError" in error or "timeout" in error:
-                    why = f"no answer within {chosen.step_timeout:g} s" if answer is None else answer["error"]
-                    rows.append(_row(model, n, "timeout", why))
-                    notes.append(f"{model} at {n:,} clients: timeout ({why}); its server was stopped")
-                    stopped = f"the server timed out at {n:,} clients"
-                    load.stop()
-                    load = None
-                    server.stop()
-                    server = None
-                    if bar is not None:
-                        bar.advance(note=f"{model} × {n:,}: timeout")
-                    continue
-                held = _census(server.proc.pid)
-                per_connection_kb = max(0, held.pss_kb - before.pss_kb - GROWTH_SLACK_KB) / n
-                closed = load.ask({"cmd": "close"}, chosen.step_timeout)
-                if closed is None:
-                    load.stop()
-                    load = None
-                ok = answer["error"] is None and answer["exact"] == n * rounds and answer["wrong"] == 0
-                status = "byte-exact" if ok else (answer["error"] or f"{answer['wrong']} wrong replies")
-                seconds = answer["seconds"]
-                rows.append(_row(
-                    model, n, status, round_trips=answer["round_trips"], seconds=seconds,
-                    throughput=answer["round_trips"] / seconds if seconds > 0 else 0.0,
-                    p50=answer["p50"], p99=answer["p99"], mean=answer["mean"], ok=ok,
-                    threads=held.threads, processes=held.processes, fds=held.fds,
-                    server_mb=held.pss_kb / 1024, added_kb=held.pss_kb - before.pss_kb,
-                    threads_added=held.threads - before.threads,
-                    processes_added=held.processes - before.processes))
                 if bar is not None:
-                    bar.advance(note=f"{model} × {n:,}")
-            if server is not None:
-                server.stop()
-                server = None
+                    bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
+            if load is None and running:
+                load = _Child("helpers._echobench_load", cpu=load_cpu)
+            slices: dict[str, list[dict]] = {model: [] for model in running}
+            cpu: dict[str, float] = {model: 0.0 for model in running}
+            for _ in range(chosen.slices):  # the models take turns, slice by slice
+                for model in [m for m in running if m not in stopped]:
+                    before = _cpu_ns(servers[model].proc.pid)
+                    answer = load.ask({"cmd": "open", "group": model, "port": ports[model], "clients": n,
+                                       "rate": chosen.rate, "duration": chosen.duration, "size": chosen.size,
+                                       "batch": chosen.batch, "timeout": chosen.step_timeout},
+                                      chosen.step_timeout + 5)
+                    if answer is None or not answer["round_trips"]:
+                        why = "no answer" if answer is None else (answer["error"] or "no reply")
+                        status = "timeout" if answer is None or "Timeout" in why else why
+                        failed = "timed out" if status == "timeout" else "failed"
+                        stopped[model] = f"the server {failed} at {n:,} clients"
+                        rows[model, n] = _row(model, n, status, why)
+                        notes.append(f"{model} at {n:,} clients: {status if status == 'timeout' else 'failed'} "
+                                     f"({why}); its server was stopped")
+                        servers.pop(model).stop()
+                        if answer is None:
+                            load.stop()
+                            load = _Child("helpers._echobench_load", cpu=load_cpu)
+                        else:
+                            load.ask({"cmd": "close", "group": model}, chosen.step_timeout)
+                        continue
+                    cpu[model] += (_cpu_ns(servers[model].proc.pid) - before) / 1e9
+                    slices[model].append(answer)
+            for model in running:
+                if model in slices and slices[model] and (model, n) not in rows:
+                    rows[model, n] = _summary(model, n, slices[model], cpu[model], idle[model],
+                                              _census(servers[model].proc.pid))
+                    per_connection_kb[model] = rows[model, n]["added_kb"] / n
+                    if load.ask({"cmd": "close", "group": model}, chosen.step_timeout) is None:
+                        load.stop()
+                        load = None
+                if bar is not None:
+                    bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
     except BaseException as error:
         if bar is not None:
             bar.__exit__(type(error), error, error.__traceback__)
             bar = None
         raise
     finally:
-        for child in (server, load):
+        for child in [*servers.values(), load]:
             if child is not None:
                 child.stop()
     if bar is not None:
         bar.__exit__(None, None, None)
-    return EchoReport(rows, models, clients, setting, notes, len(os.sched_getaffinity(0)))
+    ordered = [rows[model, n] for model in models for n in clients]
+    return EchoReport(ordered, models, clients, setting, notes, _usable_cpus(), pinning)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _summary(model: str, n: int, slices: list[dict], cpu: float, idle, held) -> dict:
+    """One model at one client count, from its slices: p50 and p99 of the least disturbed slice (the
+    slice with the lowest p99: the slices' tails vary with what else the machine runs, as batches
+    do), requests per second, CPU and memory over all of them."""
+    answered = sum(a["round_trips"] for a in slices)
+    seconds = sum(a["seconds"] for a in slices)
+    best = min(slices, key=lambda a: a["p99"])
+    errors = [a["error"] for a in slices if a["error"]]
+    behind = sum(a["behind"] for a in slices)
+    offered = sum(a["offered"] for a in slices)
+    figures = dict(round_trips=answered, seconds=seconds, throughput=answered / seconds if seconds > 0 else 0.0,
+                   p50=best["p50"], p99=best["p99"], p99_worst=max(a["p99"] for a in slices),
+                   mean=sum(a["mean"] * a["round_trips"] for a in slices) / max(answered, 1),
+                   offered=offered, behind=behind, cpu_per_request=cpu / answered if answered else 0.0,
+                   threads=held.threads, processes=held.processes, fds=held.fds, server_mb=held.pss_kb / 1024,
+                   added_kb=max(0, held.pss_kb - idle.pss_kb),
+                   threads_added=held.threads - idle.threads, processes_added=held.processes - idle.processes)
+    wrong = sum(a["wrong"] for a in slices)
+    if behind:
+        return _row(model, n, f"fell behind: {behind:,} of {offered:,} unanswered", "; ".join(errors), **figures)
+    ok = not errors and wrong == 0 and sum(a["exact"] for a in slices) == offered
+    status = "byte-exact" if ok else (errors[0] if errors else f"{wrong} wrong replies")
+    return _row(model, n, status, ok=ok, **figures)
+
+

@@ -72,13 +72,16 @@ class _View:
 class Progress:
     """Counts ``total`` steps of ``label``; shows a bar in a kernel (see the module docstring)."""
 
-    def __init__(self, total: int, label: str, *, show: bool | None = None) -> None:
+    def __init__(self, total: int, label: str, *, show: bool | None = None, text: str | None = None) -> None:
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:
             raise ValueError(f"total must be an int >= 0 (the number of steps), not {total!r}")
         if not isinstance(label, str):
             raise ValueError(f"label must be a str, not {label!r}")
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"text must be a str, not {text!r}")
         self.total = total
         self.label = label
+        self._text = text
         self.value = 0
         self.note = ""
         self.show = in_kernel() if show is None else bool(show)
@@ -88,8 +91,8 @@ class Progress:
 
     @property
     def text(self) -> str:
-        """The bar's fixed text form (what a stored notebook holds)."""
-        return f"{self.label}: 0/{self.total}"
+        """The bar's fixed text form (what a stored notebook holds): ``text`` if given, else "label: 0/total"."""
+        return self._text if self._text is not None else f"{self.label}: 0/{self.total}"
 
     def __enter__(self) -> Progress:
         self.value = 0
@@ -124,6 +127,9 @@ class Progress:
         return f"<Progress {self.label}: {self.value}/{self.total}>"
 
 
-def progress(total: int, label: str) -> Progress:
-    """A context manager counting ``total`` steps; a widget bar in a kernel, silent elsewhere."""
-    return Progress(total, label)
+def progress(total: int, label: str, *, text: str | None = None) -> Progress:
+    """A context manager counting ``total`` steps; a widget bar in a kernel, silent elsewhere.
+
+    ``text`` replaces the fixed text form ("label: 0/total"), which reads like a stalled count in a
+    stored notebook: say what the bar stands for instead."""
+    return Progress(total, label, text=text)

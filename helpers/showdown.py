@@ -51,10 +51,11 @@ from pathlib import Path
 from helpers import _figures
 from helpers.fresh import kill_group
 from helpers.progress import progress as progress_bar
-from helpers.timing import Verdict, about, at_least
+from helpers.timing import Verdict
 
-__all__ = ["MODELS", "SETTINGS", "SWITCH_MODELS", "Setting", "SleepReport", "SwitchReport", "choose",
-           "memory_band", "sleepers", "switch_costs", "switch_line", "uvloop_available", "uvloop_changes"]
+__all__ = ["MODELS", "SETTINGS", "SWITCH_MODELS", "Map", "Pick", "Setting", "SleepReport", "SwitchReport", "choose",
+           "compare_round_trips", "graded", "memory_band", "overlap", "sleepers", "switch_costs", "uvloop_available",
+           "uvloop_changes"]
 
 MODELS = ("generator", "select loop", "home loop", "asyncio", "uvloop", "greenlet", "gevent", "thread", "process")
 SWITCH_MODELS = ("generator", "greenlet", "home loop", "asyncio", "uvloop", "thread", "process")
@@ -81,6 +82,8 @@ SETTINGS = {
 }
 
 CHILD = "helpers._showdown_child"
+PROC = Path("/proc/self/status")  # memory is read from /proc: Linux only
+NEEDS_LINUX = "skipped: this measurement reads memory from /proc, which only Linux has"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -111,10 +114,10 @@ def _models(models: Sequence[str], known: Sequence[str]) -> list[str]:
 def _child_lines(args: Sequence[str], expect: int, timeout: float) -> Iterator[dict]:
     """Run the child with ``args``; yield the ``expect`` JSON lines it prints; then (or at the timeout)
     kill its group. (Sleeping processes inherit its stdout: waiting for EOF would wait for them.)"""
+    deadline = time.monotonic() + timeout  # before the start: a caller descheduled meanwhile still times out
     proc = subprocess.Popen([sys.executable, "-m", CHILD, *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
                             start_new_session=True)
-    deadline = time.monotonic() + timeout
     try:
         import selectors
 
@@ -138,32 +141,53 @@ def _child_lines(args: Sequence[str], expect: int, timeout: float) -> Iterator[d
         proc.stdout.close()
 
 
-# --- bands: orders of magnitude in words, far from what this machine measures -------------------
+# --- graded verdicts: a ratio measured in one run, and the band it fell in -----------------------
 
-# (upper bound in KB, words): RSS and tracemalloc per sleeper. Measured here (3.11 and 3.12):
-# select loop 0.2, generator 0.3, home loop 1.2, asyncio 1.2-1.3, uvloop 1.5, greenlet 6, gevent 8,
-# thread 16 (+8.5 MB virtual), process 1,100-1,300 (its private pages); tracemalloc: greenlet 2.07,
-# thread 2.92 (3.12) to 3.02 (3.11), gevent 4.1-4.2: so the second bound is 2.5, not 3.
-MEMORY_BANDS = ((0.7, "hundreds of bytes"), (2.5, "a KB or two"), (11, "several KB"), (150, "tens of KB"),
-                (600, "hundreds of KB"), (6000, "about a megabyte"), (math.inf, "megabytes"))
+
+def band_words(edges: Sequence[float], index: int) -> str:
+    """The band ``index`` of ``edges`` in words: "under 3×", "3–30×", "over 1000×"."""
+    if index == 0:
+        return f"under {edges[0]:g}×"
+    if index == len(edges):
+        return f"over {edges[-1]:g}×"
+    return f"{edges[index - 1]:g}–{edges[index]:g}×"
+
+
+def graded(ratio: float, edges: Sequence[float], sentences: Sequence[str], *, holds_from: int = 1) -> Verdict:
+    """The sentence of the band ``ratio`` falls in: one sentence per band (``len(edges) + 1``).
+
+    ``edges`` are ascending ratios; ``{band}`` in a sentence becomes the band's words. The
+    conclusion is whichever sentence the measurement picks, so other figures print another
+    conclusion. ``holds`` is True from band ``holds_from`` up (the claim's direction).
+    """
+    if len(sentences) != len(edges) + 1 or list(edges) != sorted(edges) or not edges:
+        raise ValueError("graded() needs ascending edges and one sentence per band (len(edges) + 1)")
+    if not (isinstance(ratio, (int, float)) and math.isfinite(ratio) and ratio >= 0):
+        raise ValueError(f"ratio must be a finite number >= 0, not {ratio!r}")
+    index = sum(1 for edge in edges if ratio >= edge)
+    return Verdict(sentences[index].format(band=band_words(edges, index)), ratio, index >= holds_from)
+
+
+# (upper bound in KB, words): RSS per sleeper. Measured here (3.11-3.13), per sleeper: select loop 0.2,
+# generator 0.3 | home loop 1.2, asyncio 1.3, uvloop 1.6 | greenlet 6.1, gevent 8.3 | thread 16 (+8.5 MB
+# virtual) | process 1,100-1,400 (its private pages). Every edge sits at least 1.4× from every figure.
+MEMORY_BANDS = ((0.6, "hundreds of bytes"), (3.5, "a KB or two"), (11.5, "several KB"), (250, "tens of KB"),
+                (5000, "about a megabyte"), (math.inf, "megabytes"))
 
 
 def memory_band(kb: float) -> str:
+    """KB as an order of magnitude in words (edges far from the figures this machine measures)."""
     return next(words for bound, words in MEMORY_BANDS if kb < bound)
 
 
-# The order of magnitude of one round trip, and the window each model's figure must fall in
-# (measured here, best of batches, idle and under load: generator 0.05-0.09 µs, greenlet 0.7-1.4,
-# uvloop 2.3-3.2, asyncio 5-11, home loop 9-19, thread 15-25, process 9-17).
-ORDERS = {
-    "generator": ("tens of ns", 0.01e-6, 0.5e-6),
-    "greenlet": ("about a µs", 0.15e-6, 6e-6),
-    "home loop": ("µs to tens of µs", 1e-6, 200e-6),
-    "asyncio": ("µs to tens of µs", 1e-6, 200e-6),
-    "uvloop": ("µs to tens of µs", 0.5e-6, 200e-6),
-    "thread": ("tens of µs", 3e-6, 2e-3),
-    "process": ("tens of µs", 3e-6, 2e-3),
-}
+# The share of a sleeper's RSS that tracemalloc saw, in words: measured here select loop 0.82,
+# generator 0.97, the loops 0.9 | gevent 0.5, greenlet 0.34, thread 0.19 | process 0.001.
+SEEN_EDGES = (0.02, 0.66)
+SEEN_WORDS = ("almost none of it", "a part of it", "most of it")
+
+
+def seen_share(share: float) -> str:
+    return SEEN_WORDS[sum(1 for edge in SEEN_EDGES if share >= edge)]
 
 
 def _kind(model: str) -> str:
@@ -180,12 +204,13 @@ class SleepRow:
     model: str
     asked: int
     started: int
-    seconds: float
+    seconds: float       # wall-clock seconds to start them
     rss_kb: float        # growth of the interpreter's RSS (processes: plus each child's private pages)
     vm_kb: float         # growth of its virtual size (threads reserve a stack each)
     traced: int          # sleepers started under tracemalloc
     traced_bytes: int
     failure: str = ""    # "timed out ..." when the interpreter was killed
+    cpu_seconds: float = math.nan  # CPU seconds of this process to start them (time waiting for a core excluded)
 
     @property
     def ok(self) -> bool:
@@ -194,6 +219,10 @@ class SleepRow:
     @property
     def per_task_seconds(self) -> float:
         return self.seconds / max(self.started, 1)
+
+    @property
+    def per_task_cpu(self) -> float:
+        return self.cpu_seconds / max(self.started, 1)
 
     @property
     def rss_per_task_kb(self) -> float:
@@ -206,6 +235,47 @@ class SleepRow:
     @property
     def traced_per_task_kb(self) -> float:
         return self.traced_bytes / KB / max(self.traced, 1)
+
+    @property
+    def seen_share(self) -> float:
+        """The share of the RSS per sleeper that tracemalloc saw."""
+        return self.traced_per_task_kb / self.rss_per_task_kb if self.rss_kb > 0 else math.nan
+
+
+def _verdict_thread_memory(ratio: float) -> Verdict:
+    return graded(ratio, (1.5, 4, 40), (
+        "no: a sleeping thread holds about as much memory (RSS) as a sleeping asyncio task ({band})",
+        "a sleeping thread holds {band} the memory (RSS) of a sleeping asyncio task: a little more",
+        "a sleeping thread holds {band} the memory (RSS) of a sleeping asyncio task: an order of magnitude",
+        "a sleeping thread holds {band} the memory (RSS) of a sleeping asyncio task: orders of magnitude"),
+        holds_from=2)
+
+
+def _verdict_thread_start(ratio: float) -> Verdict:
+    return graded(ratio, (1.5, 3, 30), (
+        "no: starting a thread costs about as much CPU as starting an asyncio task ({band})",
+        "starting a thread costs {band} the CPU of starting an asyncio task: a little more",
+        "starting a thread costs {band} the CPU of starting an asyncio task: several times more",
+        "starting a thread costs {band} the CPU of starting an asyncio task: orders of magnitude more"),
+        holds_from=2)
+
+
+def _verdict_process_memory(ratio: float) -> Verdict:
+    return graded(ratio, (3, 20, 300), (
+        "a sleeping process holds about as much memory as a sleeping thread ({band})",
+        "a sleeping process holds {band} the memory of a sleeping thread: several times more",
+        "a sleeping process holds {band} the memory of a sleeping thread: tens of times more",
+        "a sleeping process holds {band} the memory of a sleeping thread: hundreds of times more"),
+        holds_from=2)
+
+
+def _verdict_processes_fit(ratio: float, started: int) -> Verdict:
+    return graded(ratio, (1, 3), (
+        f"10,000 processes would fit in the 1 GB a notebook gets (extrapolated from {started:,}; {{band}} of it)",
+        f"10,000 processes would need {{band}} the 1 GB a notebook gets (extrapolated from {started:,}): "
+        "just too many",
+        f"10,000 processes would need {{band}} the 1 GB a notebook gets (extrapolated from {started:,}): "
+        "far too many"))
 
 
 @dataclass(frozen=True)
@@ -220,9 +290,11 @@ class SleepReport:
 
     def text(self) -> str:
         s = self.setting
+        if self.rows and all(row.failure == NEEDS_LINUX for row in self.rows):
+            return f"sleepers: {NEEDS_LINUX}"
         lines = [f"sleepers measured on this machine, each model in a fresh interpreter: {s.count:,} of each "
                  f"coroutine model, {s.threads:,} threads, {s.processes:,} processes",
-                 f"{'model':<12} {'started':>15}  {'memory per sleeper (RSS)':<26} Python objects (tracemalloc)"]
+                 f"{'model':<12} {'started':>15}  {'memory per sleeper (RSS)':<26} what tracemalloc saw of it"]
         for row in self.rows:
             if not row.ok:
                 lines.append(f"{row.model:<12} {row.failure or 'none started'}")
@@ -230,12 +302,24 @@ class SleepReport:
             rss = memory_band(row.rss_per_task_kb)
             if row.model == "thread":
                 rss += " + MBs virtual"
-            traced = memory_band(row.traced_per_task_kb)
+            seen = seen_share(row.seen_share)
             if row.model == "process":
-                traced += " (the child's memory is not seen)"
-            lines.append(f"{row.model:<12} {f'{row.started:,}/{row.asked:,}':>15}  {rss:<26} {traced}")
+                seen += " (the child is not seen)"
+            lines.append(f"{row.model:<12} {f'{row.started:,}/{row.asked:,}':>15}  {rss:<26} {seen}")
+        lines.append(self.missed())
         lines += [str(v) for v in self.verdicts()]
         return "\n".join(lines)
+
+    def missed(self) -> str:
+        """Which models tracemalloc misses most of (computed: a share of RSS under SEEN_EDGES[1])."""
+        rows = [row for row in self.rows if row.ok and row.rss_kb > 0]
+        missed = [row.model for row in rows if row.seen_share < SEEN_EDGES[1]]
+        if not rows:
+            return "tracemalloc: not measured"
+        if not missed:
+            return "tracemalloc saw most of every model's memory here (two thirds or more)"
+        return (f"tracemalloc saw only a part of the memory of {len(missed)} model{'s' if len(missed) > 1 else ''}: "
+                f"{', '.join(missed)} (what they hold outside Python objects: C stacks, a child process)")
 
     def claim_many(self) -> str:
         """The verdict on "one CPU can run tens of thousands of coroutines", from the asyncio row."""
@@ -265,22 +349,32 @@ class SleepReport:
                    else "this chapter tries no more")
         return f"threads: all {row.started:,} started; the limit was not reached ({further})"
 
+    def ratios(self) -> dict[str, float]:
+        """The same-run ratios behind the verdicts."""
+        out: dict[str, float] = {}
+        aio, thread, process = self.row("asyncio"), self.row("thread"), self.row("process")
+        if aio and thread and aio.ok and thread.ok:
+            out["RSS thread/asyncio"] = thread.rss_per_task_kb / aio.rss_per_task_kb
+            if math.isfinite(thread.cpu_seconds) and math.isfinite(aio.cpu_seconds) and aio.cpu_seconds > 0:
+                out["start CPU thread/asyncio"] = thread.per_task_cpu / aio.per_task_cpu
+        if process and process.ok and thread and thread.ok:
+            out["RSS process/thread"] = process.rss_per_task_kb / thread.rss_per_task_kb
+            out["10,000 processes / 1 GB"] = process.rss_per_task_kb * 10_000 / KB / KB
+        return out
+
     def verdicts(self) -> list[Verdict | str]:
         out: list[Verdict | str] = [self.thread_limit()]
-        asyncio_row, thread, process = self.row("asyncio"), self.row("thread"), self.row("process")
-        if asyncio_row and thread and asyncio_row.ok and thread.ok:
-            out.append(at_least(thread.rss_per_task_kb / asyncio_row.rss_per_task_kb, 4,
-                                "a sleeping thread holds more memory (RSS) than a sleeping asyncio task"))
-            out.append(at_least(thread.per_task_seconds / asyncio_row.per_task_seconds, 4,
-                                "starting a thread takes longer than starting an asyncio task"))
+        r = self.ratios()
+        thread, process = self.row("thread"), self.row("process")
+        if "RSS thread/asyncio" in r:
+            out.append(_verdict_thread_memory(r["RSS thread/asyncio"]))
+            if "start CPU thread/asyncio" in r:
+                out.append(_verdict_thread_start(r["start CPU thread/asyncio"]))
             out.append(f"each thread also reserves {memory_band(thread.vm_per_task_kb)} of address space "
                        "(virtual memory) for its stack: RSS counts only the pages it touched")
-        if process and process.ok and thread and thread.ok:
-            out.append(at_least(process.rss_per_task_kb / thread.rss_per_task_kb, 10,
-                                "a sleeping process holds more memory than a sleeping thread"))
-            gigabytes = process.rss_per_task_kb * 10_000 / KB / KB
-            out.append(at_least(gigabytes, 2, f"10,000 processes would need more than the 1 GB a notebook gets "
-                                              f"(extrapolated from {process.started:,})"))
+        if "RSS process/thread" in r:
+            out.append(_verdict_process_memory(r["RSS process/thread"]))
+            out.append(_verdict_processes_fit(r["10,000 processes / 1 GB"], process.started))
         return out
 
     def plot(self) -> Picture:
@@ -288,12 +382,16 @@ class SleepReport:
 
     def _draw(self, figure) -> None:
         rows = [row for row in self.rows if row.ok]
+        if not rows:
+            figure.text(0.5, 0.5, "nothing measured here", ha="center")
+            return
         names = [row.model for row in rows]
         axes = figure.subplots(1, 2)
         ax = axes[0]
-        ax.barh(names, [row.per_task_seconds * 1e6 for row in rows], color="tab:blue")
+        ax.barh(names, [(row.per_task_cpu if math.isfinite(row.cpu_seconds) else row.per_task_seconds) * 1e6
+                        for row in rows], color="tab:blue")
         ax.set_xscale("log")
-        ax.set_xlabel("µs to start one sleeper")
+        ax.set_xlabel("µs of CPU to start one sleeper")
         ax.invert_yaxis()
         ax = axes[1]
         ys = range(len(rows))
@@ -315,8 +413,11 @@ def sleepers(setting: str | Setting = "fast", models: Sequence[str] = MODELS, *,
     """Start ``setting``'s sleepers of each model, one fresh interpreter per model; see the module docstring."""
     s = _setting(setting)
     chosen = _models(models, MODELS)
+    if not PROC.exists():
+        return SleepReport(s, tuple(SleepRow(m, 0, 0, math.nan, 0, 0, 0, 0, NEEDS_LINUX) for m in chosen))
     rows = []
-    bar = progress_bar(len(chosen), "sleepers") if progress else _Silent()
+    bar = (progress_bar(len(chosen), "sleepers", text=f"(a bar of {len(chosen)} models while they run)")
+           if progress else _Silent())
     with bar:
         for model in chosen:
             count = {"thread": s.threads, "process": s.processes}.get(model, s.count)
@@ -335,19 +436,67 @@ def sleepers(setting: str | Setting = "fast", models: Sequence[str] = MODELS, *,
 
 @dataclass(frozen=True)
 class SwitchRow:
+    """One model's round trip: seconds per round trip of the best batch (wall clock and CPU time), and
+    of the median batch (the window the plot draws between the two)."""
+
     model: str
     rounds: int
     batches: int
-    seconds: float  # per round trip, best batch
+    seconds: float             # wall clock, best batch
+    median: float = math.nan   # wall clock, median batch
+    cpu: float = math.nan      # CPU time (every thread and process of the round trip), best batch
+    cpu_median: float = math.nan
 
     @property
     def ok(self) -> bool:
         return math.isfinite(self.seconds) and self.seconds > 0
 
 
-LABELS = {"generator": "generator send", "greenlet": "greenlet switch", "home loop": "home-loop task step",
-          "asyncio": "asyncio task step", "uvloop": "uvloop task step", "thread": "thread hand-off (lock)",
+LABELS = {"generator": "generator send", "greenlet": "greenlet switch", "home loop": "home-loop round trip",
+          "asyncio": "asyncio round trip", "uvloop": "uvloop round trip", "thread": "thread hand-off (lock)",
           "process": "process hand-off (pipe)"}
+WHAT = {"generator": "send() goes in, yield comes back out",
+        "greenlet": "the main greenlet switches to another, which switches back",
+        "home loop": "two Tasks of chapter 06's loop, each a bare yield: two task steps",
+        "asyncio": "two tasks, each await asyncio.sleep(0): two task steps and two turns of the loop",
+        "uvloop": "the same two tasks on uvloop's loop",
+        "thread": "two threads pass two Locks back and forth (two OS wake-ups)",
+        "process": "two processes pass a byte through two pipes (two OS wake-ups)"}
+
+
+def _verdict_generator(ratio: float) -> Verdict:
+    return graded(ratio, (3, 30, 100, 1000), (
+        "no: a generator send costs about as much CPU as a thread hand-off ({band})",
+        "a thread hand-off costs {band} a generator send: a few sends fit in one hand-off",
+        "a thread hand-off costs {band} a generator send: tens of sends fit in one hand-off",
+        "a thread hand-off costs {band} a generator send: hundreds of sends fit in one hand-off",
+        "a thread hand-off costs {band} a generator send: thousands of sends fit in one hand-off"),
+        holds_from=2)
+
+
+def _verdict_greenlet(ratio: float) -> Verdict:
+    return graded(ratio, (2, 8, 80), (
+        "no: a greenlet switch costs about as much CPU as a thread hand-off ({band})",
+        "a thread hand-off costs {band} a greenlet switch: a few times more",
+        "a thread hand-off costs {band} a greenlet switch: an order of magnitude more",
+        "a thread hand-off costs {band} a greenlet switch: orders of magnitude more"),
+        holds_from=2)
+
+
+def _verdict_asyncio(ratio: float) -> Verdict:
+    return graded(ratio, (0.8, 1.6, 8), (
+        "an asyncio round trip costs more CPU than a thread hand-off (the thread is {band} of it)",
+        "a thread hand-off costs {band} an asyncio round trip: about the same",
+        "a thread hand-off costs {band} an asyncio round trip: dearer, by a few times, not by orders of magnitude",
+        "a thread hand-off costs {band} an asyncio round trip: an order of magnitude or more"),
+        holds_from=2)
+
+
+def _verdict_uvloop(ratio: float) -> Verdict:
+    return graded(ratio, (1.2, 4), (
+        "uvloop's round trip is no cheaper than asyncio's (asyncio's costs {band} uvloop's)",
+        "asyncio's round trip costs {band} uvloop's: uvloop's loop is cheaper, by less than an order of magnitude",
+        "asyncio's round trip costs {band} uvloop's: uvloop's loop is several times cheaper"))
 
 
 @dataclass(frozen=True)
@@ -357,59 +506,87 @@ class SwitchReport:
     setting: Setting
     rows: tuple[SwitchRow, ...]
 
-    def seconds(self, model: str) -> float:
+    def _row(self, model: str) -> SwitchRow | None:
         row = next((row for row in self.rows if row.model == model), None)
-        return row.seconds if row is not None and row.ok else math.nan
+        return row if row is not None and row.ok else None
+
+    def seconds(self, model: str) -> float:
+        """Wall-clock seconds per round trip of the best batch (nan if not measured)."""
+        row = self._row(model)
+        return row.seconds if row else math.nan
+
+    def cpu(self, model: str) -> float:
+        """CPU seconds per round trip of the best batch (nan if not measured): what the verdicts compare."""
+        row = self._row(model)
+        return row.cpu if row and math.isfinite(row.cpu) else math.nan
 
     def text(self) -> str:
-        lines = ["one round trip (A hands control to B, B hands it back), best of "
-                 f"{self.setting.batches} batches, measured on this machine:"]
-        lines += ["  " + switch_line(row.model, row.seconds) for row in self.rows]
+        lines = [f"one round trip (A hands control to B, B hands it back), CPU time of the best of "
+                 f"{self.setting.batches} batches, the models taking turns batch by batch:"]
+        for row in self.rows:
+            state = "" if row.ok else ": not measured (its interpreter was killed)"
+            lines.append(f"  {LABELS[row.model]:<24} {WHAT[row.model]}{state}")
         lines += [str(v) for v in self.verdicts()]
+        lines.append("figures: switch_report.plot() (best and median batch), switch_report.rows")
         return "\n".join(lines)
 
-    def claim_no_overhead(self) -> str:
-        """The verdict on "coroutines have no thread context-switch overhead"."""
-        verdicts = self.verdicts()[:3]
-        held = [v.holds for v in verdicts]
-        answer = ("yes for generators and greenlets; asyncio's task step costs about as much as a thread "
-                  "hand-off" if held == [True, True, True] else "no: see the lines above")
-        return "\n".join(['claim: "coroutines switch without the overhead of a thread context switch"',
-                          *(f"measured: {v}" for v in verdicts), f"held here: {answer}"])
+    def ratios(self) -> dict[str, float]:
+        """The same-run CPU-time ratios behind the verdicts."""
+        gen, green, aio, uv, thread = map(self.cpu, ("generator", "greenlet", "asyncio", "uvloop", "thread"))
+        pairs = {"thread/generator": (thread, gen), "thread/greenlet": (thread, green),
+                 "thread/asyncio": (thread, aio), "asyncio/uvloop": (aio, uv)}
+        return {name: a / b for name, (a, b) in pairs.items() if math.isfinite(a) and math.isfinite(b) and b > 0}
 
     def verdicts(self) -> list[Verdict]:
-        gen, green, aio, uv, thread = map(self.seconds, ("generator", "greenlet", "asyncio", "uvloop", "thread"))
-        out = []
-        if math.isfinite(thread) and math.isfinite(gen):
-            out.append(at_least(thread / gen, 30, "a generator send is cheaper than a thread hand-off"))
-        if math.isfinite(thread) and math.isfinite(green):
-            out.append(at_least(thread / green, 4, "a greenlet switch is cheaper than a thread hand-off"))
-        if math.isfinite(thread) and math.isfinite(aio):
-            out.append(Verdict("a thread hand-off costs " + about(thread, aio, (1, 1000),
-                                                                   unit_name="an asyncio task step").text,
-                               thread / aio, thread / aio < 31.6))
-        if math.isfinite(aio) and math.isfinite(uv):
-            out.append(at_least(aio / uv, 1.3, "uvloop's task step is cheaper than asyncio's"))
-        return out
+        r = self.ratios()
+        makers = (("thread/generator", _verdict_generator), ("thread/greenlet", _verdict_greenlet),
+                  ("thread/asyncio", _verdict_asyncio), ("asyncio/uvloop", _verdict_uvloop))
+        return [make(r[name]) for name, make in makers if name in r]
+
+    def claim_no_overhead(self) -> str:
+        """The verdict on "coroutines have no thread context-switch overhead", from the bands hit."""
+        r = self.ratios()
+        found = [(name, make(r[key])) for name, key, make in (
+            ("generators", "thread/generator", _verdict_generator), ("greenlets", "thread/greenlet", _verdict_greenlet),
+            ("asyncio", "thread/asyncio", _verdict_asyncio)) if key in r]
+        if not found:
+            return 'claim: "coroutines switch without the overhead of a thread context switch"\nnot measured here'
+        held = [name for name, v in found if v.holds]
+        not_held = [name for name, v in found if not v.holds]
+        if not not_held:
+            answer = f"yes, for {', '.join(held)}: a thread hand-off costs several times their switch or more"
+        elif not held:
+            answer = f"no: here a thread hand-off costs about as much as a switch of {', '.join(not_held)}"
+        else:
+            answer = (f"yes for {', '.join(held)}; no for {', '.join(not_held)}, whose switch costs "
+                      "about as much CPU as a thread hand-off here")
+        return "\n".join(['claim: "coroutines switch without the overhead of a thread context switch"',
+                          *(f"measured: {v}" for _, v in found), f"held here: {answer}"])
 
     def plot(self) -> Picture:
         return Picture(self._draw)
 
     def _draw(self, figure) -> None:
         rows = [row for row in self.rows if row.ok]
+        if not rows:
+            figure.text(0.5, 0.5, "nothing measured here", ha="center")
+            return
         ax = figure.subplots()
-        values = [row.seconds * 1e6 for row in rows]
-        ax.barh([LABELS[row.model] for row in rows], values,
-                color=[{"threads": "tab:red", "processes": "tab:purple"}.get(_kind(row.model), "tab:blue")
-                       for row in rows])
-        for y, value in enumerate(values):
-            ax.text(value * 1.1, y, _duration(value / 1e6), va="center", fontsize=8)
+        best = [row.cpu * 1e6 if math.isfinite(row.cpu) else row.seconds * 1e6 for row in rows]
+        median = [max(b, row.cpu_median * 1e6) if math.isfinite(row.cpu_median) else b for b, row in zip(best, rows)]
+        colors = [{"threads": "tab:red", "processes": "tab:purple"}.get(_kind(row.model), "tab:blue") for row in rows]
+        labels = [LABELS[row.model] for row in rows]
+        ax.barh(labels, best, color=colors)
+        ax.barh(labels, [m - b for b, m in zip(best, median)], left=best, color=colors, alpha=0.3)
+        for y, (value, high) in enumerate(zip(best, median)):
+            ax.text(high * 1.1, y, f"{_duration(value / 1e6)} (median {_duration(high / 1e6)})", va="center",
+                    fontsize=8)
         ax.set_xscale("log")
-        ax.set_xlim(right=max(values) * 8)
+        ax.set_xlim(right=max(median) * 30)
         ax.invert_yaxis()
-        ax.set_xlabel("µs per round trip (log scale)")
+        ax.set_xlabel("µs of CPU per round trip (log scale): best batch, pale bar to the median batch")
         ax.grid(alpha=0.3, axis="x")
-        ax.set_title("The cost of one switch, measured on this machine", fontsize=10)
+        ax.set_title("The cost of one round trip, measured on this machine", fontsize=10)
 
 
 def switch_costs(setting: str | Setting = "fast", models: Sequence[str] = SWITCH_MODELS, *,
@@ -418,7 +595,8 @@ def switch_costs(setting: str | Setting = "fast", models: Sequence[str] = SWITCH
     s = _setting(setting)
     chosen = _models(models, SWITCH_MODELS)
     rows = []
-    bar = progress_bar(s.batches, "switch costs") if progress else _Silent()
+    bar = (progress_bar(s.batches, "switch costs", text=f"(a bar of {s.batches} batches while they run)")
+           if progress else _Silent())
     with bar:
         try:
             for found in _child_lines(["switch", str(s.rounds), str(s.batches), *chosen], s.batches + len(chosen),
@@ -434,25 +612,41 @@ def switch_costs(setting: str | Setting = "fast", models: Sequence[str] = SWITCH
     return SwitchReport(s, tuple(rows))
 
 
-def switch_line(model: str, seconds: float) -> str:
-    """One model's round trip as an order of magnitude, and whether it fell in the window expected here."""
-    words, low, high = ORDERS[model]
-    if not math.isfinite(seconds):
-        return f"{LABELS[model]:<24} not measured (its interpreter was killed)"
-    inside = "yes" if low <= seconds <= high else "NO"
-    return f"{LABELS[model]:<24} {words:<17} (between {_duration(low)} and {_duration(high)}: {inside})"
+def compare_round_trips(slower: float, faster: float, slower_name: str, faster_name: str) -> str:
+    """Your own two figures (seconds per round trip, same clock, same run) as a graded sentence."""
+    if not (slower > 0 and faster > 0):
+        raise ValueError("both figures must be seconds > 0")
+    ratio = slower / faster
+    return str(graded(ratio, (0.5, 2, 10, 100), (
+        f"a {slower_name} costs {{band}} a {faster_name}: the {faster_name} is the dearer one here",
+        f"a {slower_name} costs {{band}} a {faster_name}: about the same",
+        f"a {slower_name} costs {{band}} a {faster_name}: a few times more",
+        f"a {slower_name} costs {{band}} a {faster_name}: an order of magnitude more",
+        f"a {slower_name} costs {{band}} a {faster_name}: orders of magnitude more")))
+
+
+def overlap(elapsed: float, one: float, count: int, what: str) -> Verdict:
+    """``count`` waits of ``one`` s each took ``elapsed`` s: as long as the slowest, or the sum?"""
+    return graded(elapsed / one, (2, 10), (
+        f"{what} took {{band}} one request: as slow as the slowest, not the sum ({count:,}×)",
+        f"{what} took {{band}} one request: slower than the slowest, still far from the sum ({count:,}×)",
+        f"{what} took {{band}} one request: nearer the sum ({count:,}×) than the slowest: they did not overlap"))
 
 
 def uvloop_changes(sleep: SleepReport, switch: SwitchReport) -> str:
     """What uvloop changed here, from both reports: the loop's step, not the tasks it runs."""
     aio, uv = sleep.row("asyncio"), sleep.row("uvloop")
-    step_aio, step_uv = switch.seconds("asyncio"), switch.seconds("uvloop")
+    step_aio, step_uv = switch.cpu("asyncio"), switch.cpu("uvloop")
     if not (aio and uv and aio.ok and uv.ok and math.isfinite(step_aio) and math.isfinite(step_uv)):
         return "uvloop: not measured here"
-    start = about(uv.per_task_seconds, aio.per_task_seconds, (1, 10), unit_name="asyncio's")
+    start = graded(uv.per_task_cpu / aio.per_task_cpu, (0.3, 3), (
+        "starting a sleeping task on uvloop costs {band} asyncio's: less than a third",
+        "starting a sleeping task on uvloop costs about as much CPU as on asyncio ({band}): "
+        "the Task objects are asyncio's own",
+        "starting a sleeping task on uvloop costs {band} asyncio's: more than three times"))
     return "\n".join([
-        "changes: " + str(at_least(step_aio / step_uv, 1.3, "uvloop's task step is cheaper than asyncio's")),
-        f"same: starting a sleeping task on uvloop takes {start.text}: the Task objects are asyncio's own",
+        "changes: " + str(_verdict_uvloop(step_aio / step_uv)),
+        f"same: {start}",
         f"same: memory per sleeping task: {memory_band(uv.rss_per_task_kb)} on uvloop, "
         f"{memory_band(aio.rss_per_task_kb)} on asyncio",
     ])
@@ -468,50 +662,177 @@ def _duration(seconds: float) -> str:
 
 # --- the closing map --------------------------------------------------------------------------
 
-
-def choose(sleep: SleepReport, switch: SwitchReport, echo: object | None = None) -> str:
-    """Which model for which job, each line backed by a band just measured (stable text)."""
-    def mem(model: str) -> str:
-        row = sleep.row(model)
-        return memory_band(row.rss_per_task_kb) if row and row.ok else "not measured"
-
-    def order(model: str) -> str:
-        return ORDERS[model][0] if math.isfinite(switch.seconds(model)) else "not measured"
-
-    lines = [
-        "Which model for which job (figures measured on this machine just now):",
-        f"- tens of thousands of waiting connections or timers: asyncio ({mem('asyncio')} per task, a step of "
-        f"{order('asyncio')}) or uvloop for a faster loop; gevent ({mem('gevent')} per greenlet) when the code "
-        "is blocking-style and can be monkey-patched in its own process",
-        f"- a few dozen blocking calls into a library you cannot change: threads ({mem('thread')} each plus a "
-        f"reserved stack; a hand-off costs {order('thread')}), or asyncio.to_thread beside a loop",
-        f"- CPU-bound work on several cores: processes ({mem('process')} each; chapter 10), "
-        "fed by a loop through run_in_executor",
-        f"- a lazy pipeline inside one function: generators ({mem('generator')} each, {order('generator')} "
-        "per send); no scheduler needed",
-        f"- timers and callbacks with no framework: a select loop with a timer heap ({mem('select loop')} each)",
-        "- learning how it all works: chapter 06's home-made loop; in production, asyncio (or uvloop), which "
-        "adds timers, cancellation and transports",
-    ]
-    if echo is not None and getattr(echo, "rows", None):
-        lines.append(_echo_line(echo))
-    return "\n".join(lines)
+# Where the figures tie (same band), the map prefers the model with more behind it in production.
+PREFERENCE = ("asyncio", "uvloop", "gevent", "processes", "threads", "select", "homeloop")
+SERVERS = {"asyncio": "asyncio", "uvloop": "uvloop", "gevent": "gevent", "processes": "process",
+           "threads": "thread", "select": "select loop", "homeloop": "home loop"}  # echo model -> sleeper model
 
 
-def _echo_line(echo) -> str:
-    """The map's line on serving many clients, from an EchoReport's rows (helpers.echobench)."""
-    def at_most(model: str) -> dict | None:
-        rows = [r for r in echo.rows if r.get("model") == model and r.get("ok")]
-        return max(rows, key=lambda r: r["clients"]) if rows else None
+@dataclass(frozen=True)
+class Pick:
+    """One job of the map: the models ranked (best first) with the figure that ranked each, and why."""
 
-    loop, threads = at_most("asyncio"), at_most("threads")
-    if loop is None or threads is None:
-        return "- serving many clients: the echo bench did not run both asyncio and threads here"
-    one = "in the one thread it started with" if loop.get("threads") == 1 else "with a few threads"
-    per = ("a thread per connection" if threads.get("threads", 0) >= threads["clients"]
-           else "fewer threads than connections")
-    return (f"- serving many clients at once: asyncio served {loop['clients']:,} clients {one}; the threaded "
-            f"server needed {per} (echo bench above)")
+    job: str
+    ranking: tuple[tuple[str, str], ...]   # (model, what was measured for it)
+    why: str
+
+    @property
+    def model(self) -> str:
+        return self.ranking[0][0]
+
+    def __str__(self) -> str:
+        first, *rest = self.ranking
+        line = f"- {self.job}: {first[0]} ({first[1]})"
+        if rest:
+            line += "; then " + ", ".join(f"{m} ({what})" for m, what in rest)
+        return line + (f". {self.why}" if self.why else "")
+
+
+@dataclass(frozen=True)
+class Map:
+    """The closing map: ``picks`` (one per job), printed as text; ``model(job_start)`` for tests."""
+
+    picks: tuple[Pick, ...]
+    source: str
+
+    def model(self, job_start: str) -> str:
+        return next(p.model for p in self.picks if p.job.startswith(job_start))
+
+    def __str__(self) -> str:
+        return "\n".join([f"Which model for which job, ranked by the figures measured above ({self.source}):",
+                          *map(str, self.picks)])
+
+    __repr__ = __str__
+
+
+def _gil_state() -> str:
+    """"free-threaded" on a build running without the GIL (3.13t/3.14t), else "gil"."""
+    enabled = getattr(sys, "_is_gil_enabled", None)
+    return "free-threaded" if enabled is not None and not enabled() else "gil"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def choose(sleep: SleepReport, switch: SwitchReport, echo: object | None = None, *, cores: int | None = None,
+           gil: str | None = None) -> Map:
+    """Which model for which job, each job's models ranked by the figures of these reports.
+
+    Ranks by bands (orders of magnitude), not raw figures, so noise does not reorder models whose
+    figures are alike; ties go to ``PREFERENCE``. ``cores`` (default: the CPUs this process may use)
+    and ``gil`` ("gil" or "free-threaded"; default: this interpreter's) change the CPU-bound job.
+    """
+    cores = _cores() if cores is None else cores
+    gil = _gil_state() if gil is None else gil
+    picks = [_pick_connections(sleep, echo), _pick_blocking(sleep, switch), _pick_cpu(sleep, cores, gil),
+             _pick_pipeline(switch)]
+    source = "sleepers, switch costs and the echo bench" if echo is not None else "sleepers and switch costs"
+    return Map(tuple(p for p in picks if p is not None), source)
+
+
+def _pick_connections(sleep: SleepReport, echo) -> Pick:
+    """Many mostly idle connections: least memory per connection first, a long tail demoted."""
+    job = "10,000 mostly idle connections on one server"
+    memory: dict[str, float] = {}
+    tails: dict[str, float] = {}
+    if echo is not None and hasattr(echo, "memory_per_connection"):
+        memory = {m: kb for m, kb in echo.memory_per_connection().items() if m in PREFERENCE}
+        for m in memory:
+            row = echo.top(m)
+            if row is not None and row["p99"] > 0:
+                tails[m] = row["p99"]
+        from helpers.echobench import CONNECTION_BANDS, memory_words
+        bands = [bound for bound, _ in CONNECTION_BANDS]
+        words = memory_words
+        unit = "per connection"
+    if not memory:  # no echo bench: what a sleeping task costs stands in for a connection
+        for m in PREFERENCE:
+            row = sleep.row(SERVERS[m])
+            if row is not None and row.ok:
+                memory[m] = row.rss_per_task_kb
+        bands = [bound for bound, _ in MEMORY_BANDS]
+        words = memory_band
+        unit = "per sleeping task"
+    best_tail = min(tails.values()) if tails else math.nan
+    # production servers only: a bare select loop and the home-made loop lack timers, cancellation, TLS
+    candidates = [m for m in memory if m not in ("select", "homeloop")]
+
+    def key(m: str) -> tuple:
+        slow = tails.get(m, best_tail) > 10 * best_tail if tails else False
+        return (slow, sum(1 for b in bands if memory[m] >= b), PREFERENCE.index(m))
+
+    ranked = sorted(candidates, key=key)
+    ranking = tuple((m, f"{words(memory[m])} {unit}" + (", p99 over 10× the best" if key(m)[0] else ""))
+                    for m in ranked)
+    return Pick(job, ranking, "Ranked by memory per connection, then by tail latency; a bare select loop is "
+                              "cheaper still but has no timers, cancellation or TLS")
+
+
+def _pick_blocking(sleep: SleepReport, switch: SwitchReport) -> Pick:
+    """Blocking calls into a library you cannot change: only the OS can switch away from them."""
+    job = "20 calls into a blocking driver you cannot change"
+    thread, process = sleep.row("thread"), sleep.row("process")
+    options = []
+    if thread and thread.ok:
+        options.append(("threads", thread.rss_per_task_kb))
+    if process and process.ok:
+        options.append(("processes", process.rss_per_task_kb))
+    if not options:
+        return Pick(job, (("threads", "not measured"),), "")
+    ranked = sorted(options, key=lambda o: (sum(1 for b, _ in MEMORY_BANDS if o[1] >= b), o[0] != "threads"))
+    hand_off = switch.cpu("thread")
+    aio = switch.cpu("asyncio")
+    extra = ""
+    if math.isfinite(hand_off) and math.isfinite(aio):
+        edges = (0.8, 1.6, 8)
+        band = band_words(edges, sum(1 for e in edges if hand_off / aio >= e))
+        extra = f"; a thread hand-off cost {band} an asyncio round trip"
+    return Pick(job, tuple((m, f"{memory_band(kb)} each") for m, kb in ranked),
+                "gevent helps only if the driver's sockets are Python's (monkey patching), asyncio not at all; "
+                "beside a loop use asyncio.to_thread" + extra)
+
+
+def _pick_cpu(sleep: SleepReport, cores: int, gil: str) -> Pick:
+    """CPU-bound Python code: what can run it on several cores here."""
+    job = f"CPU-bound pure-Python work, on the {cores} CPU{'s' if cores != 1 else ''} here"
+    process = sleep.row("process")
+    each = f"{memory_band(process.rss_per_task_kb)} each" if process and process.ok else "not measured"
+    if cores < 2:
+        return Pick(job, (("processes", each), ("threads", "one core at a time")),
+                    "With one CPU no model runs it faster than one process does; move it off the event loop "
+                    "(run_in_executor) so the loop keeps answering")
+    if gil == "free-threaded":
+        return Pick(job, (("threads", "no GIL in this build: every core"), ("processes", each)),
+                    "This is a free-threaded build (3.13t/3.14t): threads run Python code on several cores, "
+                    "without a process's memory or pickling")
+    return Pick(job, (("processes", each), ("threads", "one core at a time: the GIL")),
+                "Chapter 10 measured it: processes used more CPU-seconds per wall-second than threads. On 3.14, "
+                "InterpreterPoolExecutor runs each job in a subinterpreter with its own GIL, in one process; on "
+                "a free-threaded build (3.13t/3.14t) threads would rank first. C code that releases the GIL "
+                "(hashlib, zlib, image libraries) runs on several cores from threads anyway")
+
+
+def _pick_pipeline(switch: SwitchReport) -> Pick:
+    """A lazy pipeline inside one function: the cheapest hand-over of control."""
+    job = "a lazy pipeline inside one function (read, filter, count)"
+    figures = {m: switch.cpu(m) for m in ("generator", "greenlet", "asyncio")}
+    figures = {m: v for m, v in figures.items() if math.isfinite(v)}
+    if not figures:
+        return Pick(job, (("generator", "not measured"),), "")
+    cheapest = min(figures.values())
+    edges = (2, 10, 100)
+
+    def what(m: str) -> str:
+        if figures[m] == cheapest:
+            return "the cheapest switch measured"
+        return f"{band_words(edges, sum(1 for e in edges if figures[m] / cheapest >= e))} its cost"
+
+    ranked = sorted(figures, key=lambda m: (sum(1 for e in edges if figures[m] / cheapest >= e), m != "generator"))
+    return Pick(job, tuple((m, what(m)) for m in ranked), "No scheduler needed: the consumer pulls each item")
 
 
 # --- pictures ---------------------------------------------------------------------------------

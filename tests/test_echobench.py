@@ -7,7 +7,7 @@ import pytest
 import helpers.echobench as eb
 from helpers.echobench import MODELS, SETTINGS, Setting, echo_bench
 
-TINY = Setting(round_trips=20, min_rounds=2, step_timeout=10.0)
+TINY = Setting(rate=200, duration=0.1, slices=2, step_timeout=10.0)
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def tiny(monkeypatch):
 @pytest.fixture
 def test_kinds(monkeypatch, tiny):
     monkeypatch.setattr(eb, "_KINDS", set(MODELS) | {"stall", "crash"})
-    monkeypatch.setitem(SETTINGS, "short", Setting(round_trips=20, min_rounds=2, step_timeout=1.5))
+    monkeypatch.setitem(SETTINGS, "short", Setting(rate=200, duration=0.1, slices=2, step_timeout=1.5))
     return "short"
 
 
@@ -31,18 +31,20 @@ def test_every_model_serves_every_client_byte_exact(tiny, capsys):
             assert row["model"] == "uvloop" and "uvloop does not import" in row["note"]
             continue
         assert row["ok"] and row["status"] == "byte-exact", row
-        assert row["round_trips"] == row["clients"] * TINY.rounds(row["clients"])
-        assert row["throughput"] > 0 and 0 < row["p50"] <= row["p99"]
+        assert row["round_trips"] == row["offered"] == TINY.slices * int(TINY.rate * TINY.duration)
+        assert row["throughput"] > 0 and 0 < row["p50"] <= row["p99"] and row["cpu_per_request"] > 0
     text = report.text()
     assert "every model served every client byte-exact: yes" in text
     assert capsys.readouterr() == ("", "")  # progress=True outside a kernel: silent
 
 
 def test_what_the_servers_hold(tiny):
-    report = echo_bench(models=("threads", "processes", "asyncio"), clients=(8,), setting=tiny, progress=False)
-    held = {r["model"]: (r["threads_added"], r["processes_added"]) for r in report.rows}
-    assert held["threads"][0] >= 8 and held["processes"][1] >= 8
-    assert held["asyncio"] == (0, 0)
+    report = echo_bench(models=("threads", "forking", "processes", "asyncio"), clients=(8,), setting=tiny,
+                        progress=False)
+    held = {r["model"]: (r["threads_added"], r["processes_added"], r["processes"]) for r in report.rows}
+    assert held["threads"][0] >= 8 and held["forking"][1] >= 8
+    assert held["asyncio"] == (0, 0, 1)
+    assert held["processes"] == (0, 0, 3)  # the fleet: its parent and two workers, whatever the clients
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -93,36 +95,69 @@ def test_an_interrupt_stops_every_child(monkeypatch, tiny):
     assert calls  # the leak check (conftest) proves the server and the clients are gone
 
 
-def _fake_report():
+def _fake_report(thread_p99: float = 0.010, thread_kb: float = 25.0, thread_cpu: float = 60e-6) -> eb.EchoReport:
+    """Figures like those measured here (asyncio p99 10 ms, 4 KB and 50 µs of CPU per request at 1,000)."""
     rows = []
-    for model, base in (("threads", 10_000.0), ("asyncio", 30_000.0), ("uvloop", 35_000.0),
-                        ("homeloop", 5_000.0), ("processes", 8_000.0)):
+    kb = {"threads": thread_kb, "forking": 1000.0, "processes": 9.0, "uvloop": 3.5, "homeloop": 1.5, "asyncio": 4.0}
+    for model in ("threads", "forking", "processes", "homeloop", "asyncio", "uvloop"):
         for n in (1, 10, 100, 1000):
-            if model == "processes" and n == 1000:
+            if model == "forking" and n == 1000:
                 rows.append(eb._row(model, n, eb.MEMORY, "too big"))
                 continue
-            tp = base / (3 if model == "threads" and n == 1000 else 1)
-            rows.append(eb._row(model, n, "byte-exact", round_trips=2000, seconds=2000 / tp, throughput=tp,
-                                p50=n / tp, p99=(10 if model == "threads" else 2) * n / tp, mean=n / tp, ok=True,
+            rows.append(eb._row(model, n, "byte-exact", round_trips=200, seconds=0.1, throughput=2000.0,
+                                p50=0.001, p99=thread_p99 if model == "threads" else 0.010, ok=True,
+                                cpu_per_request=thread_cpu if model == "threads" else 50e-6,
                                 threads=1 + (n if model == "threads" else 0),
-                                processes=1 + (n if model == "processes" else 0),
+                                processes=(3 if model == "processes" else 1) + (n if model == "forking" else 0),
                                 threads_added=n if model == "threads" else 0,
-                                processes_added=n if model == "processes" else 0,
-                                added_kb={"processes": 900, "threads": 20}.get(model, 1) * n))
-    return eb.EchoReport(rows, ("threads", "processes", "homeloop", "asyncio", "uvloop"), (1, 10, 100, 1000),
-                         "fast", [], 2)
+                                processes_added=n if model == "forking" else 0, added_kb=kb[model] * n))
+    return eb.EchoReport(rows, ("threads", "forking", "processes", "homeloop", "asyncio", "uvloop"),
+                         (1, 10, 100, 1000), "fast", [], 2, "2 CPUs: pinned")
 
 
 def test_the_text_is_made_of_verdicts_not_seconds():
     text = _fake_report().text()
-    assert "processes: every client served byte-exact: yes (not run at 1,000 clients: memory)" in text
+    assert "forking:   every client served byte-exact: yes (not run at 1,000 clients: memory)" in text
     assert "event-driven servers (homeloop, asyncio, uvloop) held every connection" in text
+    assert "the pre-forked fleet held every connection in its 2 worker processes" in text
     assert "at 1,000 clients the threads server added one of its threads per connection: yes" in text
-    assert "at 100 clients the processes server added one of its processes per connection: yes" in text
-    assert "yes: a forked process costs more than a thread" in text
-    assert "throughput: no verdict" in text and "uvloop" in text.split("throughput: no verdict")[1]
-    assert "measured on this machine: 2 cores" in text
+    assert "at 100 clients the forking server added one of its processes per connection: yes" in text
+    assert "threads tens of KB, forking hundreds of KB, processes a few KB or less" in text
+    assert "2–20× the memory it cost asyncio: several times more" in text
+    assert "a forked connection cost 10–300× the memory of a thread's" in text
+    assert "p99 was 0.3–3× asyncio's: about the same" in text
+    assert "0.6–3× the CPU it cost asyncio: comparable" in text
+    assert "kept up with the schedule at every client count: every model" in text
+    assert "measured on this machine: 2 CPUs: pinned" in text
     assert " ms" not in text and "seconds" not in text
+
+
+def test_the_verdicts_follow_the_figures():
+    text = _fake_report(thread_p99=0.3, thread_kb=150.0, thread_cpu=600e-6).text()
+    assert "p99 was over 10× asyncio's: far longer" in text
+    assert "20–200× the memory it cost asyncio: tens of times more" in text
+    assert "over 10× the CPU it cost asyncio" in text
+    assert "threads hundreds of KB" in text
+    text = _fake_report(thread_p99=0.002, thread_kb=5.0, thread_cpu=20e-6).text()
+    assert "p99 was under 0.3× asyncio's: shorter" in text
+    assert "about the memory it cost asyncio (under 2×)" in text
+    assert "under 0.6× the CPU it cost asyncio: less" in text
+
+
+def test_the_map_reads_the_echo_bench():
+    from helpers.showdown import choose
+    from tests.test_showdown import HERE, SLEEP_HERE, _sleep, _switch
+
+    here = choose(_sleep(**SLEEP_HERE), _switch(**HERE), _fake_report(), cores=2, gil="gil")
+    ranking = [m for m, _ in here.picks[0].ranking]
+    assert ranking[0] == "asyncio" and ranking[-1] == "threads"
+    # threads as light per connection as asyncio, and no longer tail: they tie, preference decides
+    light = choose(_sleep(**SLEEP_HERE), _switch(**HERE), _fake_report(thread_kb=5.0), cores=2, gil="gil")
+    assert [m for m, _ in light.picks[0].ranking].index("threads") < 4
+    # a tail over 10× the best demotes a model whatever its memory
+    slow = choose(_sleep(**SLEEP_HERE), _switch(**HERE), _fake_report(thread_kb=5.0, thread_p99=0.5), cores=2,
+                  gil="gil")
+    assert slow.picks[0].ranking[-1] == ("threads", "a few KB or less per connection, p99 over 10× the best")
 
 
 def test_table_and_plot():
@@ -134,5 +169,5 @@ def test_table_and_plot():
     assert len(str(table).splitlines()) == len(report.rows) + 1
     figure = report.plot()
     assert len(figure.axes) == 2
-    assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in figure.axes)
+    assert figure.axes[0].get_xscale() == "log" and figure.axes[1].get_xscale() == "log"
     assert figure._repr_png_().startswith(b"\x89PNG")

@@ -1,102 +1,163 @@
-"""Reference solutions (and answers that must fail) for chapter 11's exercises."""
+"""Reference solutions (and answers that must fail) for chapter 11's exercises.
 
-import heapq
-import itertools
+CHAPTER_CODE holds, for each exercise, what a learner gets by copying the chapter's own cells
+(the generator round trip of section 3, the map's first picks): none of it may pass.
+"""
+
+import asyncio
 import time
 
 
-def per_round_trip(batch, rounds, batches):
-    return min(batch(rounds) for _ in range(batches)) / rounds
+async def ping_pong(rounds):
+    async def player():
+        for _ in range(rounds):
+            await asyncio.sleep(0)
+
+    start = time.thread_time()
+    await asyncio.gather(player(), player())
+    return (time.thread_time() - start) / rounds
 
 
-def per_round_trip_mean(batch, rounds, batches):  # the average keeps every disturbance in
-    return sum(batch(rounds) for _ in range(batches)) / batches / rounds
+async def ping_pong_process_time(rounds):  # every thread's CPU: the same figure when the others are idle
+    async def player():
+        for _ in range(rounds):
+            await asyncio.sleep(0)
+
+    start = time.process_time()
+    await asyncio.gather(asyncio.create_task(player()), asyncio.create_task(player()))
+    return (time.process_time() - start) / rounds
 
 
-def per_round_trip_slowest(batch, rounds, batches):
-    return max(batch(rounds) for _ in range(batches)) / rounds
+async def ping_pong_per_batch(rounds):  # seconds for the whole batch, not per round trip
+    async def player():
+        for _ in range(rounds):
+            await asyncio.sleep(0)
+
+    start = time.thread_time()
+    await asyncio.gather(player(), player())
+    return time.thread_time() - start
 
 
-def per_batch(batch, rounds, batches):  # seconds per batch, not per round trip
-    return min(batch(rounds) for _ in range(batches))
+async def ping_pong_one_task(rounds):  # one task yielding to nobody: no hand-off at all
+    start = time.thread_time()
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+    return (time.thread_time() - start) / rounds
 
 
-def one_batch(batch, rounds, batches):
-    return batch(rounds) / rounds
+def ping_pong_not_async(rounds):  # a plain function cannot await
+    return 5e-6
 
 
-def run_timers(timers):
-    start = time.monotonic()
-    order = itertools.count()
-    heap = [(start + delay, next(order), name) for delay, name in timers]
-    heapq.heapify(heap)
-    fired = []
-    while heap:
-        deadline, _, name = heapq.heappop(heap)
-        time.sleep(max(0.0, deadline - time.monotonic()))
-        fired.append(name)
-    return fired
+async def ping_pong_sleeps(rounds):  # real sleeps: waiting, not switching
+    async def player():
+        for _ in range(rounds // 100):
+            await asyncio.sleep(0.001)
+
+    start = time.perf_counter()
+    await asyncio.gather(player(), player())
+    return (time.perf_counter() - start) / (rounds // 100)
 
 
-def run_timers_sorted(timers):  # sorted() is stable too: ties keep the given order
-    start = time.monotonic()
-    fired = []
-    for delay, name in sorted(timers, key=lambda timer: timer[0]):
-        time.sleep(max(0.0, start + delay - time.monotonic()))
-        fired.append(name)
-    return fired
+def break_even(measure, sizes, chunksizes):
+    for size in sizes:
+        best = min(chunksizes, key=lambda c: measure(size, c)[1])
+        serial, pool = measure(size, best)
+        if pool < serial:
+            return size, best
+    return -1, 0
 
 
-def run_timers_one_after_another(timers):  # each sleep starts when the previous ends: the sum
-    fired = []
-    for delay, name in sorted(timers, key=lambda timer: timer[0]):
-        time.sleep(delay)
-        fired.append(name)
-    return fired
+def break_even_chunksize_one(measure, sizes, chunksizes):  # pool.map's default chunksize only
+    for size in sizes:
+        serial, pool = measure(size, 1)
+        if pool < serial:
+            return size, 1
+    return -1, 0
 
 
-def run_timers_ties_by_name(timers):  # equal deadlines fire by name, not in the order given
-    start = time.monotonic()
-    heap = [(start + delay, name) for delay, name in timers]
-    heapq.heapify(heap)
-    fired = []
-    while heap:
-        deadline, name = heapq.heappop(heap)
-        time.sleep(max(0.0, deadline - time.monotonic()))
-        fired.append(name)
-    return fired
+def break_even_biggest_chunks(measure, sizes, chunksizes):  # one chunk per job list: one worker computes all
+    for size in sizes:
+        serial, pool = measure(size, max(chunksizes))
+        if pool < serial:
+            return size, max(chunksizes)
+    return -1, 0
 
 
-def run_timers_no_sleep(timers):  # the right order, at once: nobody waited
-    return [name for _, name in sorted(timers, key=lambda timer: timer[0])]
+def break_even_last(measure, sizes, chunksizes):  # the largest size, not the first that pays
+    found = (-1, 0)
+    for size in sizes:
+        best = min(chunksizes, key=lambda c: measure(size, c)[1])
+        if measure(size, best)[1] < measure(size, best)[0]:
+            found = (size, best)
+    return found
 
 
 PICKS = {
     "10,000 mostly idle websocket clients on one server": "asyncio",
-    "resize 500 photos on a machine with 8 cores": "process",
+    "resize 500 photos with Pillow (its resize releases the GIL) on a machine with 8 cores": "thread",
     "20 calls into a blocking database driver you cannot change": "thread",
-    "read a 10 GB log file lazily, one line at a time, inside one function": "generator",
+    "SHA-256 of 40 files of 1 GB each, inside an asyncio server that must keep answering": "thread",
+    "a pure-Python scoring function over a million records, on 8 cores, standard CPython": "process",
 }
+PHOTOS = "resize 500 photos with Pillow (its resize releases the GIL) on a machine with 8 cores"
+HASHES = "SHA-256 of 40 files of 1 GB each, inside an asyncio server that must keep answering"
+SCORING = "a pure-Python scoring function over a million records, on 8 cores, standard CPython"
+IDLE = "10,000 mostly idle websocket clients on one server"
+BLOCKING = "20 calls into a blocking database driver you cannot change"
 
 SOLUTIONS = {
-    "11.1": per_round_trip,
-    "11.2": run_timers,
+    "11.1": ping_pong,
+    "11.2": break_even,
     "11.3": PICKS,
 }
 
 ALSO_RIGHT = {
-    "11.2": [run_timers_sorted],
-    "11.3": [{**PICKS, "10,000 mostly idle websocket clients on one server": "gevent"}],
+    "11.1": [ping_pong_process_time],
+    "11.3": [{**PICKS, IDLE: "gevent"}, {**PICKS, PHOTOS: "process"}, {**PICKS, IDLE: "uvloop"}],
 }
 
 WRONG = {
-    "11.1": [per_round_trip_mean, per_round_trip_slowest, per_batch, one_batch],
-    "11.2": [run_timers_one_after_another, run_timers_ties_by_name, run_timers_no_sleep],
+    "11.1": [ping_pong_per_batch, ping_pong_one_task, ping_pong_not_async, ping_pong_sleeps],
+    "11.2": [break_even_chunksize_one, break_even_biggest_chunks, break_even_last],
     "11.3": [
-        {**PICKS, "10,000 mostly idle websocket clients on one server": "thread"},
-        {**PICKS, "resize 500 photos on a machine with 8 cores": "asyncio"},
-        {**PICKS, "20 calls into a blocking database driver you cannot change": "asyncio"},
-        {**PICKS, "read a 10 GB log file lazily, one line at a time, inside one function": "process"},
+        {**PICKS, IDLE: "thread"},
+        {**PICKS, PHOTOS: "asyncio"},
+        {**PICKS, BLOCKING: "asyncio"},
+        {**PICKS, HASHES: "process"},
+        {**PICKS, SCORING: "thread"},
         list(PICKS.values()),
     ],
+}
+
+
+# --- the chapter's own code, copied into the exercises: must not pass ------------------------------
+
+
+def _generator_round_trip(rounds):  # section 3's cell: a generator's send, timed
+    import timeit
+
+    def echo():
+        value = None
+        while True:
+            value = yield value
+
+    task = echo()
+    next(task)
+    return min(timeit.repeat("send(1)", globals={"send": task.send}, number=rounds, repeat=5)) / rounds
+
+
+async def _generator_round_trip_async(rounds):  # the same, dressed as a coroutine function
+    return _generator_round_trip(rounds)
+
+
+def _map_break_even(measure, sizes, chunksizes):  # the map's CPU-bound line: "processes", whatever the size
+    return sizes[0], chunksizes[0]
+
+
+CHAPTER_CODE = {
+    "11.1": [_generator_round_trip, _generator_round_trip_async],
+    "11.2": [_map_break_even],
+    # the map's first pick for each kind of job: CPU-bound work -> processes, waiting -> asyncio
+    "11.3": [{IDLE: "asyncio", PHOTOS: "process", BLOCKING: "thread", HASHES: "process", SCORING: "process"}],
 }
