@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Switchyard's one entry point: set up the course's environment and run it.
 
-    python3 course.py lab        open the course in JupyterLab
+    python3 course.py lab        open the course in JupyterLab: your own copies of the chapters (workspace/)
+    python3 course.py lab --reference   the course's stored, validated chapters (notebooks/), read-only
+    python3 course.py reset 05   a fresh copy of chapter 05 in your workspace (the old one kept as a backup)
+    python3 course.py progress   your exercises, chapter by chapter: attempted, solved, hints taken
     python3 course.py test       run the whole validation (unit tests + every notebook), in parallel;
                                  the notebooks also on every Python 3.12 / 3.13 found (SWITCHYARD_PYTHONS)
     python3 course.py test 05    validate one chapter: its notebook (run twice), its exercises
@@ -20,6 +23,13 @@ Installs use uv (pinned in requirements.txt, put into ``.venv`` by pip first): i
 installs the same pins as pip, several times faster, from its cache in about a second.
 When uv cannot be had or fails (no wheel for the platform, an index only pip is
 configured for), plain pip installs the same pins; ``SWITCHYARD_INSTALLER=pip`` forces pip.
+
+``lab`` first makes or updates the learner's workspace (``helpers/workspace.py``, standard
+library only, as is this file): on first use a copy of every chapter with the answers'
+outputs cleared; after a ``git pull``, chapters the learner never edited are replaced, edited
+ones are kept with the new version beside them, new chapters appear, nothing is deleted.
+``SWITCHYARD_WORKSPACE`` puts the workspace in another folder. ``reset`` and ``progress``
+need no environment at all.
 
 This file uses only the standard library: it runs before anything is installed.
 Conda users can skip it: ``conda env create -f environment.yml`` builds the same
@@ -47,6 +57,7 @@ BROWSER_PINS = "requirements-browser.txt"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; SWITCHYARD_CHROMIUM overrides
 BIN = "Scripts" if os.name == "nt" else "bin"
 CONTENTS_MANAGER = "helpers._lab.CourseContentsManager"  # also in binder/postBuild (a test proves they agree)
+REFERENCE_MANAGER = "helpers._lab.ReferenceContentsManager"  # lab --reference: notebooks/, read-only
 INSTALLER_ENV = "SWITCHYARD_INSTALLER"  # "pip" forces pip; otherwise uv when it can be had
 PIP = ("-m", "pip", "install", "--quiet", "--disable-pip-version-check")
 
@@ -212,7 +223,7 @@ def ensure_browser_tools(python: Path) -> None:
                  "sudo apt-get install chromium (or set SWITCHYARD_CHROMIUM to a Chromium binary)")
 
 
-def lab_options(root_dir: Path) -> list[str]:
+def lab_options(root_dir: Path, contents_manager: str = CONTENTS_MANAGER) -> list[str]:
     """JupyterLab's options for the course: loopback only, file browser on ``root_dir``."""
     options = [
         "--ServerApp.ip=127.0.0.1",
@@ -220,7 +231,7 @@ def lab_options(root_dir: Path) -> list[str]:
         "--LabApp.default_url=/lab/tree/00_start_here.ipynb",
         # Chapters open unmodified: it adds the kernel's Python version to their metadata (the
         # one field the stored chapters leave out). Binder sets the same (binder/postBuild).
-        f"--ServerApp.contents_manager_class={CONTENTS_MANAGER}",
+        f"--ServerApp.contents_manager_class={contents_manager}",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Common in containers. Jupyter refuses root unless told; it listens on loopback only.
@@ -253,17 +264,53 @@ def test_args(extra: list[str]) -> list[str]:
     return ["--chapter", chapter.number, *extra[1:]]
 
 
+def workspace_module():
+    """``helpers.workspace`` (standard library only), importable before the venv exists."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module("helpers.workspace")
+    finally:
+        sys.path.remove(str(ROOT))
+
+
+def workspace_command(command: str, extra: list[str]) -> int:
+    """``reset NN`` and ``progress``: the learner's workspace, no environment needed."""
+    workspace = workspace_module()
+    folder = workspace.default_workspace()
+    if command == "progress":
+        return workspace.main(["progress", str(folder)])
+    if len(extra) != 1:
+        sys.exit("course.py reset: name one chapter, e.g. python3 course.py reset 05")
+    try:
+        chapter = tools_module("chapters").find(extra[0])
+    except ValueError as error:
+        sys.exit(f"course.py reset: {error}")
+    print("course.py:", workspace.reset(chapter.filename, folder), flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    commands = ("lab", "test", "browser", "outputs", "normalise", "lock")
+    commands = ("lab", "test", "browser", "outputs", "normalise", "lock", "reset", "progress")
     if not argv or argv[0] not in commands:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2
     command, extra = argv[0], argv[1:]
+    if command in ("reset", "progress"):
+        return workspace_command(command, extra)
     if command == "test":
         extra = test_args(extra)  # before any install: a wrong chapter number fails at once
+    root_dir, manager = ROOT / "notebooks", REFERENCE_MANAGER
+    if command == "lab" and "--reference" in extra:
+        extra = [arg for arg in extra if arg != "--reference"]
+        print("course.py: the course's reference chapters (notebooks/), read-only", flush=True)
+    elif command == "lab":
+        workspace = workspace_module()
+        root_dir, manager = workspace.default_workspace(), CONTENTS_MANAGER
+        for notice in workspace.sync(root_dir):
+            print("course.py:", notice, flush=True)
     python = ensure_venv()
     if command == "lab":
-        options = lab_options(ROOT / "notebooks")
+        options = lab_options(root_dir, manager)
         if "--allow-root" in options:
             print("course.py: running as root, so JupyterLab gets --allow-root", flush=True)
         return in_venv(python, ["-m", "jupyterlab", *options, *extra])

@@ -30,6 +30,7 @@ A chapter reads like a lesson; the plumbing lives here, one module per concern:
     echobench  chapter 11's showdown: one echo workload against a server of every model, 1 to 1,000 clients
     showdown   chapter 11's showdown: thousands of sleepers and the cost of one switch, every model
     progress   a progress bar for long measurements: a widget in a kernel, silent elsewhere
+    workspace  the learner's own copies of the chapters (answers hidden, edits kept) and their progress
     leftovers  a chapter's closing check: tasks, threads and processes it left running (run twice too)
     pep380     chapter 02's table of cases; run two delegating generators through them and compare
 

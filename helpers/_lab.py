@@ -9,6 +9,12 @@ contents manager fills it in as a notebook is opened: the version of the Python 
 serves the lab, which is the one its ``python3`` kernel runs (the same environment).
 Nothing else changes; saving writes what JupyterLab shows.
 
+``ReferenceContentsManager`` (``course.py lab --reference``) serves the stored, validated
+chapters of ``notebooks/`` read-only: every file is listed as not writable (JupyterLab shows
+the notebook as read-only) and the server refuses to save, create, rename or delete
+anything, so no click can change the reference. Learners work in their own copies
+(``helpers/workspace.py``); cells still run here, nothing is written.
+
 Who uses it: the Jupyter server, never a notebook. ``course.py lab`` passes
 ``--ServerApp.contents_manager_class=helpers._lab.CourseContentsManager``; on Binder,
 ``binder/postBuild`` writes the same setting into the environment's
@@ -22,8 +28,12 @@ from __future__ import annotations
 import platform
 
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+from jupyter_server.services.contents.manager import HTTPError  # tornado's, as the server raises it
 
-__all__ = ["CourseContentsManager", "with_kernel_version"]
+__all__ = ["READ_ONLY", "CourseContentsManager", "ReferenceContentsManager", "with_kernel_version"]
+
+READ_ONLY = ("These are the course's reference chapters, read-only: your own copies are in "
+             "workspace/ (python3 course.py lab opens them).")
 
 
 def with_kernel_version(model: dict, version: str | None = None) -> dict:
@@ -44,3 +54,28 @@ class CourseContentsManager(AsyncLargeFileManager):
     async def get(self, path, content=True, type=None, format=None, require_hash=False):  # noqa: A002 (the API's names)
         model = await super().get(path, content=content, type=type, format=format, require_hash=require_hash)
         return with_kernel_version(model)
+
+
+class ReferenceContentsManager(CourseContentsManager):
+    """The course's contents manager, read-only: for ``course.py lab --reference``."""
+
+    def is_writable(self, path):  # listed as read-only in every model
+        return False
+
+    def _refuse(self, *args, **kwargs):
+        raise HTTPError(403, READ_ONLY)
+
+    async def save(self, model, path=""):
+        self._refuse()
+
+    async def delete_file(self, path):
+        self._refuse()
+
+    async def rename_file(self, old_path, new_path):
+        self._refuse()
+
+    async def create_checkpoint(self, path):
+        self._refuse()
+
+    async def restore_checkpoint(self, checkpoint_id, path):
+        self._refuse()

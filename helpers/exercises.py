@@ -19,6 +19,10 @@ attempt (or code that raised) prints the first stage once, under its verdict. Hi
 nudge; they never contain the solution's code (tests/test_exercises.py checks that no
 hint holds a line of the reference solution). What was shown is remembered per kernel.
 
+In the learner's own copies (``python3 course.py lab``), each check and each hint shown is
+recorded in their workspace (``helpers.workspace.record``): ``show_progress()`` prints it.
+Elsewhere, nbval on ``notebooks/`` included, nothing is recorded and nothing printed.
+
 Interrupting a check (the kernel's stop button, Ctrl-C) prints one line, "Exercise NN.k
 (...): interrupted — not checked.", instead of a traceback through these helpers.
 
@@ -194,6 +198,7 @@ def check(number: str, answer: object, *, time_limit: float = 10.0) -> None:
     except KeyboardInterrupt:
         result = Result(found.number, found.title, "interrupted", "not checked.")
     print(result)
+    _record(found.number, status=result.status)
     if result.status in ("wrong", "error") and _HINTS_SHOWN.get(found.number, 0) == 0:
         print(_next_hint(found))
 
@@ -208,6 +213,7 @@ def _next_hint(found: Exercise) -> str:
     shown = _HINTS_SHOWN.get(found.number, 0)
     stage = min(shown + 1, len(stages))
     _HINTS_SHOWN[found.number] = stage
+    _record(found.number, hints=stage)
     if stage < len(stages):
         more = f' (hint("{found.number}") again for a stronger one)'
     elif shown >= len(stages):
@@ -215,6 +221,18 @@ def _next_hint(found: Exercise) -> str:
     else:
         more = " (that is the last hint)"
     return f"Hint {stage} of {len(stages)} for {found.number}: {stages[stage - 1]}{more}"
+
+
+def _record(number: str, **what: Any) -> None:
+    """Record a check or a hint in the learner's progress (helpers.workspace), if the kernel
+    runs in their workspace; nothing otherwise (nbval on notebooks/). Never fails a check."""
+    try:
+        from helpers.workspace import record
+        note = record(number, **what)
+    except Exception as error:  # a full disk, a read-only folder: the check goes on
+        note = f"(progress not recorded: {type(error).__name__}: {error})"
+    if note:
+        print(note)
 
 
 def registered() -> dict[str, Exercise]:

@@ -105,9 +105,59 @@ def test_a_cell_meant_to_raise_without_the_run_all_tag_is_caught(start_here):
     """Without the ``raises-exception`` tag, JupyterLab's Run All stops at that cell."""
     def untag(nb):
         cell = next(cell for cell in code_cells(nb) if cell.source.startswith("# NBVAL_RAISES_EXCEPTION"))
-        assert cell.metadata["tags"] == ["raises-exception"]
-        cell.metadata = {}
+        assert "raises-exception" in cell.metadata["tags"]
+        cell.metadata["tags"].remove("raises-exception")
     assert any("not normalised" in p for p in start_here[1](untag))
+
+
+# --------------------------------------------------------------- answers are tagged (issue 24)
+
+def prompt_fixture(*answer_tags: list[str]):
+    """A small notebook: a "Predict" prompt, a cell that only defines, the answering cell, a check,
+    then a "Spot the bug" prompt and its answering cell. ``answer_tags``: the tags of cells 2, 3, 5."""
+    cells = [nbformat.v4.new_markdown_cell("**Predict, then run.** Which line comes first?"),
+             nbformat.v4.new_code_cell("def order():\n    return ['a', 'b']", execution_count=1),
+             nbformat.v4.new_code_cell("print(order())", execution_count=2),
+             nbformat.v4.new_code_cell('check("00.1", order)', execution_count=3),
+             nbformat.v4.new_markdown_cell("### Spot the bug: a missing return"),
+             nbformat.v4.new_code_cell("print(len(order()))", execution_count=4)]
+    cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="['a', 'b']\n")]
+    cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="Exercise 00.1: solved!\n")]
+    cells[5].outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    for cell, tags in zip((cells[2], cells[3], cells[5]), answer_tags):
+        if tags:
+            cell.metadata["tags"] = tags
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_every_prompt_of_the_stored_chapters_has_its_answer_tagged():
+    """The learner's copies clear the outputs of ``answer`` cells: no prompt may leave its answer showing."""
+    from tools.notebooks import unanswered_prompts
+    found = {path.name: unanswered_prompts(nbformat.read(path, as_version=4)) for path in NOTEBOOK_FILES}
+    assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+def test_a_prompt_whose_answer_is_untagged_is_caught():
+    from tools.notebooks import unanswered_prompts
+    assert unanswered_prompts(prompt_fixture(["answer"], ["answer"], ["answer"])) == []
+    found = unanswered_prompts(prompt_fixture(["answer"], ["answer"], []))
+    assert len(found) == 1 and found[0].startswith("cell 4 asks the learner to predict or spot a bug"), found
+    found = unanswered_prompts(prompt_fixture([], [], ["answer"]))
+    assert [problem[:7] for problem in found] == ["cell 0 ", "cell 3 "], found
+    assert found[1] == "cell 3 checks an exercise and is not tagged 'answer'"
+
+
+def test_normalise_tags_the_answers_by_the_rule_and_keeps_other_tags():
+    """The rule skips a cell that shows nothing (it only defines); raises-exception stays; not-answer opts out."""
+    from tools.notebooks import unanswered_prompts
+    nb = prompt_fixture(["raises-exception"], [], [])
+    normalise(nb)
+    assert [cell.metadata.get("tags", []) for cell in nb.cells] == [
+        [], [], ["raises-exception", "answer"], ["answer"], [], ["answer"]]
+    assert unanswered_prompts(nb) == []
+    opted_out = prompt_fixture(["not-answer"], [], [])
+    normalise(opted_out)  # the author says cell 2 is not the answer: the rule takes the next that shows
+    assert [cell.metadata.get("tags", []) for cell in opted_out.cells[1:4]] == [[], ["not-answer"], ["answer"]]
 
 
 def test_normalise_is_idempotent(start_here):
@@ -135,9 +185,16 @@ def test_readme_gives_the_two_commands_and_ci_runs_what_it_documents():
     assert set(runs) <= set(commands), "CI runs a command the README does not document"
 
 
-def test_binder_badge_opens_chapter_00_in_jupyterlab():
+def test_binder_badge_opens_the_learners_copy_of_chapter_00_in_jupyterlab():
+    """binder/postBuild makes the copies (helpers.workspace); the badge opens chapter 00's."""
     text = (ROOT / "README.md").read_text()
-    assert re.search(r"mybinder\.org/v2/gh/[^)\s]+\?urlpath=lab/tree/notebooks/00_start_here\.ipynb", text)
+    assert re.search(r"mybinder\.org/v2/gh/[^)\s]+\?urlpath=lab/tree/workspace/00_start_here\.ipynb", text)
+    assert "python -m helpers.workspace sync" in (ROOT / "binder" / "postBuild").read_text()
+
+
+def test_the_learners_workspace_is_ignored_by_git():
+    ignored = subprocess.run(["git", "check-ignore", "-q", "workspace/00_start_here.ipynb"], cwd=ROOT)
+    assert ignored.returncode == 0
 
 
 def test_nothing_reads_the_steering_folder():

@@ -9,6 +9,11 @@ Who calls what:
 Generated cells are markdown cells identified by a tag: ``nav`` (top and bottom of
 every chapter: previous · contents · next) and ``chapter-map`` (the map in chapter 00).
 They are rewritten from ``tools/chapters.py``, never edited by hand.
+
+Answer cells carry the tag ``answer``: the learner's copies (``helpers/workspace.py``) open
+with their outputs cleared. ``normalise`` adds it by a rule (``helpers.workspace.answer_cells``:
+the cell that answers a "Predict" or "Spot the bug" prompt, every exercise check); an author
+adds it by hand where the rule misses, or ``not-answer`` where the rule picks the wrong cell.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 
+from helpers.workspace import ANSWER_TAG, OWN_OUTPUT, is_prompt, tag_answers
 from tools.chapters import CHAPTERS, NOTEBOOKS, Chapter, by_filename, written
 
 NAV_TAG = "nav"
@@ -110,12 +116,14 @@ def normalise(nb) -> None:
     every run); cells keep only their tags; every cell has a stable id; displayed widgets
     keep their text form only, since their live view cannot be stored without state;
     a cell marked ``# NBVAL_RAISES_EXCEPTION`` carries the ``raises-exception`` tag;
+    a cell that answers a prompt or checks an exercise carries the ``answer`` tag;
     tracebacks name the course's files relative to the checkout, wherever it lives;
     consecutive pieces of the same stream are joined (the kernel may send one printed
     line in two messages, depending on when its output thread flushes).
     """
     nb.nbformat, nb.nbformat_minor = 4, 5
     nb.metadata = copy.deepcopy(CANONICAL_METADATA)
+    tag_answers(nb.cells)
     seen: set[str] = set()
     for cell in nb.cells:
         tags = list(cell.get("metadata", {}).get("tags", []))
@@ -158,6 +166,21 @@ def unexpected_errors(nb) -> list[str]:
             for output in cell.outputs if output.output_type == "error"]
 
 
+def unanswered_prompts(nb) -> list[str]:
+    """Prompts ("Predict", "Spot the bug") with no ``answer`` cell before the next one; untagged checks."""
+    found = []
+    prompts = [index for index, cell in enumerate(nb.cells) if is_prompt(cell)]
+    for index, end in zip(prompts, [*prompts[1:], len(nb.cells)]):
+        if not any(cell.cell_type == "code" and _tagged(cell, ANSWER_TAG) for cell in nb.cells[index + 1:end]):
+            words = " ".join(nb.cells[index].source.split())[:60]
+            found.append(f"cell {index} asks the learner to predict or spot a bug ({words!r}), "
+                         f"and no code cell after it is tagged {ANSWER_TAG!r}: its answer shows in the learner's copy")
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and OWN_OUTPUT.search(cell.source) and not _tagged(cell, ANSWER_TAG):
+            found.append(f"cell {index} checks an exercise and is not tagged {ANSWER_TAG!r}")
+    return found
+
+
 def problems(path: Path) -> list[str]:
     """Every way the stored notebook at ``path`` breaks the course's rules."""
     found: list[str] = []
@@ -192,6 +215,7 @@ def problems(path: Path) -> list[str]:
     if counts != list(range(1, len(code) + 1)):
         found.append(f"execution counts are {counts}, not 1..{len(code)} in order (outputs not stored by a clean run)")
     found += unexpected_errors(nb)
+    found += unanswered_prompts(nb)
     for number, cell in enumerate(code, 1):
         marker = first_line(cell)
         errors = [out for out in cell.outputs if out.output_type == "error"]

@@ -1,10 +1,11 @@
 """The README's lab command, started as a newcomer starts it, in a real browser.
 
 ``python3 course.py lab`` from the repository's root must serve JupyterLab on chapter
-00, with the file browser on ``notebooks/`` and ipywidgets' JupyterLab extension
-enabled from the pinned package (no build step). Only where Jupyter keeps its state
-(runtime, settings, workspaces) is moved to a temporary folder, so the test neither
-reads nor changes the user's home; nothing is saved into ``notebooks/``.
+00, with the file browser on the learner's workspace (their own copies, made on first use)
+and ipywidgets' JupyterLab extension enabled from the pinned package (no build step). Only
+where Jupyter keeps its state (runtime, settings, workspaces) and the learner's workspace
+(``SWITCHYARD_WORKSPACE``) are moved to a temporary folder, so the test neither reads nor
+changes the user's home or their copies; nothing is saved into ``notebooks/``.
 """
 
 from __future__ import annotations
@@ -32,16 +33,18 @@ def notebooks_status() -> str:
 def test_lab_command_opens_chapter_00_with_the_notebooks_folder_and_widgets(tmp_path, browser):
     before = notebooks_status()
     (tmp_path / "runtime").mkdir()
+    workspace = tmp_path / "workspace"
     log = tmp_path / "lab.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "course.py", "lab"], cwd=ROOT, stdin=subprocess.DEVNULL,
-                                   stdout=out, stderr=subprocess.STDOUT, env=isolated_env(tmp_path),
-                                   start_new_session=True)
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env=dict(isolated_env(tmp_path), SWITCHYARD_WORKSPACE=str(workspace)))
     info = None
     try:
         info = read_server_info(tmp_path / "runtime", process, log)
         assert info["hostname"] == "127.0.0.1"
-        assert info["root_dir"] == str(NOTEBOOKS)
+        assert info["root_dir"] == str(workspace)
+        assert f"made your own copies of {len(list(NOTEBOOKS.glob('*.ipynb')))} chapters" in log.read_text()
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         try:
             page = context.new_page()
@@ -55,8 +58,9 @@ def test_lab_command_opens_chapter_00_with_the_notebooks_folder_and_widgets(tmp_
             expect(page.locator(".jp-NotebookPanel .jp-MarkdownOutput h1").first) \
                 .to_have_text(re.compile(r"^00 · Start here"), timeout=60_000)
 
-            # The file browser's root is notebooks/, nothing else.
+            # The file browser's root is the workspace: a copy of every chapter, nothing else.
             expected = sorted(path.name for path in NOTEBOOKS.iterdir() if not path.name.startswith("."))
+            assert sorted(path.name for path in workspace.iterdir() if not path.name.startswith(".")) == expected
             listing = page.locator(".jp-DirListing-itemText")
             expect(listing).to_have_count(len(expected), timeout=30_000)
             assert sorted(listing.all_inner_texts()) == expected
