@@ -14,7 +14,7 @@ Public names:
     Request    one answered request: method, path (with its query string), status
 
 Routes (GET or HEAD; HTML in UTF-8 with a Content-Length, so hand-written HTTP/1.0 and 1.1
-clients work; "Connection: close" is honoured):
+clients work, except /stream, chunked on purpose; "Connection: close" is honoured):
     /                        home page with links; answers at once
     /page/{n}                "Page n", n from 1 to 10000, after the delay
     /book/                   "The Switchyard Book": a numbered list of the chapters, after the delay

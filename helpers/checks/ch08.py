@@ -27,7 +27,8 @@ CHUNKED = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text
            b"7\r\nline 1\n\r\n" + b"1a;name=value\r\n" + bytes(range(26)) + b"\r\n"
            + b"12C\r\n" + b"x" * 300 + b"\r\n0\r\nX-Trailer: end\r\n\r\n")
 NO_CONTENT = b"HTTP/1.1 204 No Content\r\nX-Why: nothing to say\r\n\r\n"
-NOT_MODIFIED = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5000\r\nETag: \"v1\"\r\n\r\n"  # the length of the page, not sent
+# A 304's Content-Length is the length of the page it does not send.
+NOT_MODIFIED = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5000\r\nETag: \"v1\"\r\n\r\n"
 SECOND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nnot found"
 
 
