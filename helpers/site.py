@@ -6,17 +6,21 @@ Who calls it: the notebooks, as ``with slow_site(delay=0.2) as site:``, then any
 (urllib, raw sockets, aiohttp) on ``site.url("/page/1")``.
 
 Public names:
-    slow_site(*, delay=0.2, chapters=12, tracer=None, keepalive=None) -> SlowSite   start a site (a context manager)
+    slow_site(*, delay=0.2, chapters=12, tracer=None, keepalive=None, capacity=None) -> SlowSite
+               start a site (a context manager)
+    latency(delay, in_flight, capacity) -> float   how long a page takes with that many requests in flight
     SlowSite   the handle: base_url, url(), address, requests, max_in_flight, tracer, chapter_urls(),
                expected_page(), errors, stop()
     Request    one answered request: method, path (with its query string), status
 
 Routes (GET or HEAD; HTML in UTF-8 with a Content-Length, so hand-written HTTP/1.0 and 1.1
-clients work; "Connection: close" is honoured):
+clients work, except /stream, chunked on purpose; "Connection: close" is honoured):
     /                        home page with links; answers at once
     /page/{n}                "Page n", n from 1 to 10000, after the delay
     /book/                   "The Switchyard Book": a numbered list of the chapters, after the delay
     /book/chapter-{i}.html   chapter i of 1..chapters, 1-4 KB of text that is the same on every run
+    /stream/{n}              n lines (1..1000) sent one by one as a streamed answer: no Content-Length,
+                             chunked transfer coding (HTTP/1.1) instead; answers at once
     ?delay=SECONDS           on the delayed routes: this request's delay instead (0..30, else 400)
     anything else            404 with a short HTML page
 Numbers are written in ASCII digits without leading zeros (one URL per page): "/page/007",
@@ -39,6 +43,13 @@ request, not per connection: HTTP clients may send several requests on one conne
     wait   delay 0.2 s     the site sleeps before it answers (the delayed routes)
     run    answer          and wakes up to answer
     exit   200             the answer's status (or "stopped": stop() cut it short)
+
+Capacity (``capacity=k``): a site with room for k requests at once. Past k it does not queue them,
+it slows down like an overloaded server: a delayed page that arrives while n requests are being
+answered (itself included) takes ``latency(delay, n, k)`` = delay × max(1, n / k)² seconds. Its
+latency curve is flat up to k concurrent requests and rises steeply after (chapter 08 measures when a
+client-side limit beats sending everything at once). None (the default): no limit, every page
+takes its delay whatever the load.
 
 Threads: aiohttp serves on a BackgroundLoop (helpers.servers) in the thread "switchyard-site".
 Every request is a task on that loop, so slow requests overlap instead of queueing. The
@@ -70,11 +81,13 @@ from helpers.gauge import InFlight
 from helpers.servers import BACKLOG, BackgroundServer
 from helpers.trace import Tracer
 
-__all__ = ["Request", "SlowSite", "slow_site"]
+__all__ = ["Request", "SlowSite", "latency", "slow_site"]
 
 MAX_DELAY = 30.0
 MAX_CHAPTERS = 500
 MAX_PAGE = 10_000
+MAX_LINES = 1_000  # the most lines /stream/{n} sends
+MAX_CAPACITY = 10_000
 ALLOWED = ("GET", "HEAD")
 # The lane of the request being answered: set by the middleware, read by the handler it calls (same task).
 _LANE: contextvars.ContextVar[str] = contextvars.ContextVar("switchyard_site_lane")
@@ -120,6 +133,30 @@ def _check_path(path: object) -> str:
     if not path.startswith("/"):
         raise ValueError(f"path must start with '/', e.g. '/page/1', not {path!r}")
     return path
+
+
+def _check_capacity(capacity: object) -> int | None:
+    if capacity is None:
+        return None
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
+        raise ValueError(f"capacity must be None or a whole number from 1 to {MAX_CAPACITY}, not {capacity!r}")
+    return capacity
+
+
+def latency(delay: float, in_flight: int, capacity: int | None) -> float:
+    """Seconds a delayed page takes on a site of ``capacity`` answering ``in_flight`` requests (itself included).
+
+    Flat up to the capacity, then growing with the square of the overload: a server past its
+    capacity spends more and more of its time on the overload itself (switching, memory, locks)
+    instead of on answers. ``capacity=None``: no limit, always ``delay``.
+    """
+    delay = _check_delay(delay)
+    capacity = _check_capacity(capacity)
+    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
+        raise ValueError(f"in_flight must be a whole number >= 1 (the request itself), not {in_flight!r}")
+    if capacity is None:
+        return delay
+    return delay * max(1.0, in_flight / capacity) ** 2
 
 
 def _number(text: str, highest: int) -> int | None:
@@ -204,7 +241,8 @@ class SlowSite(BackgroundServer):
     """
 
     def __init__(self, *, delay: float = 0.2, chapters: int = 12, tracer: Tracer | None = None,
-                 keepalive: float | None = None) -> None:
+                 keepalive: float | None = None, capacity: int | None = None) -> None:
+        capacity = _check_capacity(capacity)
         if keepalive is not None:
             keepalive = seconds(keepalive, "keepalive")
         if tracer is not None and not isinstance(tracer, Tracer):
@@ -216,6 +254,7 @@ class SlowSite(BackgroundServer):
         self.delay = delay
         self.chapters = chapters
         self.keepalive = keepalive
+        self.capacity = capacity
         self.tracer = Tracer() if tracer is None else tracer
         self._runner: web.AppRunner | None = None
         self._arrivals = itertools.count()
@@ -270,6 +309,7 @@ class SlowSite(BackgroundServer):
                               (r"/book/chapter-{i:[0-9]+}.html", self._chapter)]:
             app.router.add_get(path, handler)  # GET and HEAD
             app.router.add_route("*", path, self._not_allowed)  # any other method on the same path
+        app.router.add_get(r"/stream/{n:[0-9]+}", self._stream)  # a streamed answer: chunked
         app.router.add_route("*", "/{anything:.*}", self._not_found)  # checked last
         options = {} if self.keepalive is None else {"keepalive_timeout": self.keepalive}
         self._runner = AnsweringRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
@@ -326,7 +366,7 @@ class SlowSite(BackgroundServer):
 
     async def _pause(self, request: web.Request) -> None:
         """Wait the delay before answering, recorded as a "wait" on the request's lane."""
-        delay = self._delay_for(request)
+        delay = latency(self._delay_for(request), max(1, self._in_flight.now), self.capacity)
         self.tracer.record(_LANE.get(), "wait", f"delay {delay:g} s")
         await asyncio.sleep(delay)
         self.tracer.record(_LANE.get(), "run", "answer")
@@ -349,6 +389,18 @@ class SlowSite(BackgroundServer):
         await self._pause(request)
         return _html_response(_page_html(n))
 
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        given = request.match_info["n"]
+        n = _number(given, MAX_LINES)
+        if n is None:
+            raise web.HTTPNotFound(text=f"There is no stream {_shorten(given)}: streams have 1 to {MAX_LINES} lines.")
+        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+        await response.prepare(request)  # the headers go out now, before the length is known
+        for line in range(1, n + 1):
+            await response.write(f"line {line}\n".encode())
+        await response.write_eof()
+        return response
+
     async def _index(self, request: web.Request) -> web.Response:
         await self._pause(request)
         return _html_response(_index_html(self.chapters))
@@ -364,14 +416,17 @@ class SlowSite(BackgroundServer):
 
 
 def slow_site(*, delay: float = 0.2, chapters: int = 12, tracer: Tracer | None = None,
-              keepalive: float | None = None) -> SlowSite:
+              keepalive: float | None = None, capacity: int | None = None) -> SlowSite:
     """Start the slow site on 127.0.0.1 (a port the OS picks) and return its handle.
 
     ``delay``: seconds every page but the home page waits before it answers (0..30);
     ``chapters``: how many chapters the book has (1..500). Anything else raises ValueError.
     ``tracer``: record into this Tracer (beside a cell's own lanes) instead of a new one, ``site.tracer``.
     ``keepalive``: seconds an idle keep-alive connection stays open before the site closes it
-    (None: aiohttp's default, about an hour; chapter 08 shortens it to show a client waiting it out).
+    (None: the default of aiohttp's ``AppRunner``, 3630 s, about an hour; ``web.run_app`` uses 75 s;
+    chapter 08 shortens it to show a client waiting it out).
+    ``capacity``: how many requests at once the site answers at full speed (None: no limit; past it,
+    pages slow down as ``latency()`` says).
     Use it as ``with slow_site() as site:``; leaving the block stops it.
     """
-    return SlowSite(delay=delay, chapters=chapters, tracer=tracer, keepalive=keepalive).start()
+    return SlowSite(delay=delay, chapters=chapters, tracer=tracer, keepalive=keepalive, capacity=capacity).start()

@@ -24,10 +24,15 @@ def test_other_right_answers_are_solved(number, answer):
     ("09.2", ch09.run_pool_semaphore, "different tasks"),
     ("09.2", ch09.run_pool_unordered, "order of jobs"),
     ("09.2", ch09.run_pool_one_worker, "3 workers run 3 at a time"),
-    ("09.3", ch09.download_all_first, "after the last page"),
+    ("09.3", ch09.download_all_first, "after the last one"),
     ("09.3", ch09.download_all_serial, "start them all at once"),
     ("09.3", ch09.download_all_never_set, "never woke up"),
     ("09.3", ch09.download_all_list, "return {url: page}"),
+    ("09.3", ch09.download_all_raises, "must not stop the others"),
+    ("09.3", ch09.download_all_after_last_success, "never woke up"),
+    ("09.1", ch09.cached_get_keeps_locks, "still holds a lock"),
+    ("09.1", ch09.cached_get_swallows_errors, "let the error reach the caller"),
+    ("09.1", ch09.cached_get_caches_the_error, "cache nothing on a failure"),
     ("09.4", ch09.take_waiting_first, "look at the shelf before you wait"),
     ("09.4", ch09.take_whatever_comes, "returns the item it waited for"),
     ("09.4", ch09.take_polling, "never waited on the condition"),
@@ -48,3 +53,14 @@ def test_a_stub_leaves_no_unretrieved_task_exception(number, caplog):
     assert evaluate(number, stub).status == "unsolved"
     gc.collect()  # an unretrieved task exception is logged when its task is collected
     assert "never retrieved" not in caplog.text  # asyncio's logger; in a notebook it lands on stderr
+
+
+@pytest.mark.parametrize("number, answer", [(number, answer) for number, answers in ch09.CHAPTER_CODE.items()
+                                            for answer in answers])
+def test_the_chapters_own_code_is_not_an_answer(number, answer):
+    result = evaluate(number, answer)
+    assert result.status != "solved", f"{answer.__name__} passes {number}: the exercise needs a new idea"
+
+
+def test_every_exercise_of_the_chapter_has_its_chapter_code():
+    assert sorted(ch09.CHAPTER_CODE) == sorted(ch09.SOLUTIONS)

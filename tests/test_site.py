@@ -345,7 +345,7 @@ def test_in_flight_gauge_counts_requests_and_listens_with_the_shared_backlog(mon
 
 
 def test_public_names():
-    assert sorted(site_module.__all__) == ["Request", "SlowSite", "slow_site"]
+    assert sorted(site_module.__all__) == ["Request", "SlowSite", "latency", "slow_site"]
 
 
 # --- tried with bad input: garbage, huge requests, resets, slow clients, abandoned connections --
@@ -553,3 +553,61 @@ def test_requests_without_a_path_get_a_404_page(request_line):
         status, _, _ = split_response(raw_exchange(site, request_line + b"\r\nHost: x\r\nConnection: close\r\n\r\n"))
         assert status.startswith("HTTP/1.1 404")
         assert site.errors == []
+
+
+# --- capacity: a latency curve flat up to k concurrent requests, rising past it; a streamed answer --
+
+
+def test_latency_curve_is_flat_up_to_the_capacity_then_rises():
+    curve = [site_module.latency(0.1, n, 3) for n in range(1, 13)]
+    assert curve[:3] == [0.1, 0.1, 0.1]
+    assert all(later > earlier for earlier, later in zip(curve[2:], curve[3:]))  # strictly rising past k
+    assert curve[-1] == pytest.approx(0.1 * 16)  # 12 at once on a site for 3: (12 / 3)² delays
+    assert [site_module.latency(0.1, n, None) for n in (1, 50, 500)] == [0.1, 0.1, 0.1]
+
+
+@pytest.mark.parametrize("arguments", [(0.1, 0, 3), (0.1, 2.5, 3), (0.1, True, 3), (0.1, 2, 0), (0.1, 2, 1.5),
+                                       (0.1, 2, True), (-1, 2, 3)])
+def test_latency_refuses_bad_input(arguments):
+    with pytest.raises(ValueError):
+        site_module.latency(*arguments)
+
+
+@pytest.mark.parametrize("capacity", [0, -1, 2.0, True, "3", 10_001])
+def test_bad_capacity_is_refused(capacity):
+    with pytest.raises(ValueError, match="capacity"):
+        slow_site(capacity=capacity)
+
+
+def _fetch_many(site: SlowSite, count: int) -> float:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(count) as pool:
+        statuses = list(pool.map(lambda n: fetch(site.url(f"/page/{n}"))[0], range(1, count + 1)))
+    assert statuses == [200] * count
+    return time.perf_counter() - start
+
+
+def test_a_site_past_its_capacity_slows_down_and_within_it_does_not():
+    with slow_site(delay=0.1, capacity=2) as site:
+        within = _fetch_many(site, 2)
+        waits = [event.detail for event in site.tracer.events if event.kind == "wait"]
+        assert waits == ["delay 0.1 s"] * 2
+    with slow_site(delay=0.1, capacity=2) as site:
+        past = _fetch_many(site, 8)
+        waits = sorted(float(event.detail.split()[1]) for event in site.tracer.events if event.kind == "wait")
+        assert site.max_in_flight == 8
+    assert waits[-1] > 0.1 * 4  # the last of 8 on a site for 2 waited (8/2)² = 16 delays, or nearly
+    assert past > 3 * within
+
+
+def test_stream_is_sent_with_chunked_transfer_coding():
+    with slow_site(delay=0) as site:
+        raw = raw_exchange(site, b"GET /stream/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        status_line, headers, body = split_response(raw)
+        assert status_line == "HTTP/1.1 200 OK"
+        assert headers["transfer-encoding"] == "chunked" and "content-length" not in headers
+        assert body == b"7\r\nline 1\n\r\n7\r\nline 2\n\r\n7\r\nline 3\n\r\n0\r\n\r\n"
+        assert fetch(site.url("/stream/0"))[0] == 404
+        assert fetch(site.url("/stream/1001"))[0] == 404
+        assert [str(request) for request in site.requests] == ["GET /stream/3 200", "GET /stream/0 404",
+                                                              "GET /stream/1001 404"]

@@ -1,5 +1,6 @@
-"""Exercises of chapter 08 (asyncio streams and HTTP): read an HTTP answer by its length, decode a
-page with its declared charset, a bounded crawler that reports failures instead of raising.
+"""Exercises of chapter 08 (asyncio streams and HTTP): read HTTP answers of either framing on a
+kept-alive connection, decode a page with its declared charset (gbk read as GB18030), a bounded
+crawler that reports failures instead of raising.
 
 08.1 and 08.3 take ``async def`` answers and run them with chapter 07's
 :func:`helpers.checks.ch07.run_async` (a fresh event loop in a worker thread, joined before the
@@ -20,6 +21,14 @@ from helpers.gauge import InFlight
 BODY = "第一章 晨雾中的车站\n".encode("gbk") + bytes(range(256))  # not text in any one charset: bytes are bytes
 FIRST = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=gbk\r\nContent-Length: "
          + str(len(BODY)).encode() + b"\r\nX-Note: a: colon\r\n\r\n" + BODY)
+# Chunked: sizes in hex (lower and upper case, one with a chunk extension), then a trailer line.
+CHUNKS = [b"line 1\n", bytes(range(26)), b"x" * 300]
+CHUNKED = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
+           b"7\r\nline 1\n\r\n" + b"1a;name=value\r\n" + bytes(range(26)) + b"\r\n"
+           + b"12C\r\n" + b"x" * 300 + b"\r\n0\r\nX-Trailer: end\r\n\r\n")
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\nX-Why: nothing to say\r\n\r\n"
+# A 304's Content-Length is the length of the page it does not send.
+NOT_MODIFIED = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5000\r\nETag: \"v1\"\r\n\r\n"
 SECOND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nnot found"
 
 
@@ -30,21 +39,34 @@ def _needs_async(answer: object, call: str) -> None:
         raise Wrong(f"{getattr(answer, '__name__', 'your function')} must be an `async def` function")
 
 
-@exercise("08.1", title="Read an HTTP answer by its length",
-          hint="the status code is the second word of the first line; header lines until the empty one, "
-               "each split at its first colon; then exactly Content-Length bytes: reading to the end of the "
-               "stream would wait for a close that never comes")
-def read_by_length(answer) -> str:
+@exercise("08.1", title="Read any HTTP answer on a kept-alive connection",
+          hint=("On a connection that stays open, how does the reader know where one answer's body ends and "
+                "the next answer begins? Which headers (or which statuses) say so?",
+                "The status is the second word of the first line; header lines run to the empty one, each "
+                "split at its first colon. Then three cases: 204 and 304 have no body; with "
+                "Transfer-Encoding: chunked, read a size line (hexadecimal, maybe followed by ';' and an "
+                "extension), that many bytes and the CRLF after them, until a size of 0, then lines up to "
+                "an empty one; otherwise exactly Content-Length bytes."))
+def read_any_framing(answer) -> str:
     _needs_async(answer, "check('08.1', read_response)")
 
     async def program() -> str:
         reader = asyncio.StreamReader()
-        reader.feed_data(FIRST + SECOND)  # two answers on one connection; no feed_eof(): it stays open
-        try:
-            got = await asyncio.wait_for(answer(reader), 1.0)
-        except TimeoutError:
-            raise Wrong("read_response(reader) was still waiting after 1 s: the connection stays open, so read "
-                        "the body by its Content-Length, not until the end of the stream") from None
+        # five answers on one connection; no feed_eof(): it stays open
+        reader.feed_data(FIRST + CHUNKED + NO_CONTENT + NOT_MODIFIED + SECOND)
+
+        async def next_answer(which: str) -> object:
+            try:
+                return await asyncio.wait_for(answer(reader), 1.0)
+            except TimeoutError:
+                extra = (": it has no body, whatever its headers say (a 304's Content-Length is the page's, not "
+                         "sent)") if "04 N" in which else ""
+                raise Wrong(f"read_response(reader) was still waiting after 1 s on the {which}{extra}; the connection "
+                            "stays open, so read the body by its framing, not until the end of the stream") from None
+            except (KeyError, IndexError, ValueError, asyncio.IncompleteReadError) as error:
+                raise Wrong(f"on the {which}, read_response raised {type(error).__name__}: {error}"[:300]) from None
+
+        got = await next_answer("first answer (Content-Length)")
         if not (isinstance(got, tuple) and len(got) == 3):
             raise Wrong(f"return a tuple (status, headers, body), not {got!r}"[:300])
         status, headers, body = got
@@ -59,11 +81,22 @@ def read_by_length(answer) -> str:
         if body != BODY:
             got_text = f"{len(body)} bytes" if isinstance(body, bytes) else repr(body)[:60]
             raise Wrong(f"the body should be the {len(BODY)} bytes Content-Length announces, got {got_text}")
-        second = await asyncio.wait_for(answer(reader), 1.0)
-        if second != (404, {"content-length": "9"}, b"not found"):
-            raise Wrong(f"the second answer on the same connection should read (404, {{'content-length': '9'}}, "
-                        f"b'not found'), got {second!r}"[:300])
-        return "both answers read by their Content-Length, without waiting for the connection to close."
+        got = await next_answer("second answer (Transfer-Encoding: chunked)")
+        want = b"".join(CHUNKS)
+        if not (isinstance(got, tuple) and len(got) == 3 and got[0] == 200 and got[2] == want):
+            shown = got[2][:40] if isinstance(got, tuple) and len(got) == 3 and isinstance(got[2], bytes) else got
+            raise Wrong("the second answer is chunked (sizes 7, 1a;name=value and 12C in hexadecimal): its body is "
+                        f"the {len(want)} bytes of the chunks joined, without the size lines; got {shown!r}"[:300])
+        for which, status in [("204 No Content", 204), ("304 Not Modified", 304)]:
+            got = await next_answer(f"answer {which}")
+            if not (isinstance(got, tuple) and len(got) == 3 and got[0] == status and got[2] == b""):
+                raise Wrong(f"a {which} answer has no body, whatever its headers say (a 304's Content-Length is "
+                            f"the page's, not sent): return b'' as its body; got {got!r}"[:300])
+        got = await next_answer("last answer (404)")
+        if got != (404, {"content-length": "9"}, b"not found"):
+            raise Wrong(f"the last answer on the same connection should read (404, {{'content-length': '9'}}, "
+                        f"b'not found'), got {got!r}"[:300])
+        return "five answers on one connection: by Content-Length, chunked, two without a body, and a 404."
 
     return run_async(program)
 
@@ -72,8 +105,10 @@ PAGE = "<html><head><meta charset=\"{}\"><title>调车场</title></head><body><p
 
 
 @exercise("08.2", title="Decode a page the way a browser would",
-          hint="look for charset= in the header (any case, maybe in quotes), then for a meta tag's charset in "
-               "the bytes themselves (ASCII is the same in GBK and UTF-8), then fall back to UTF-8")
+          hint=("Where can a page say its charset, and which of the two places wins when both do?",
+                "look for charset= in the header (any case, maybe in quotes), then for a meta tag's charset in "
+                "the bytes themselves (ASCII is the same in GBK and UTF-8), then fall back to UTF-8; map the "
+                "labels gbk and gb2312, in any case, to the gb18030 codec before decoding"))
 def decode(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('08.2', decode_page)")
@@ -90,12 +125,19 @@ def decode(answer) -> str:
         ("text/html", plain_utf8, "<p>晨雾中的车站</p>", "no charset anywhere: UTF-8"),
         ("text/html; charset=gbk", PAGE.format("utf-8").encode("gbk"), PAGE.format("utf-8"),
          "the header says gbk and the meta tag utf-8: the header wins"),
+        ("text/html; charset=GBK", "<p>刘䶮</p>".encode("gb18030"), "<p>刘䶮</p>",
+         "the header says GBK and the page holds a character only GB18030 has: read gbk as gb18030"),
+        ("text/html", PAGE.format("gb2312").replace("调车场", "吉野家的𠮷").encode("gb18030"),
+         PAGE.format("gb2312").replace("调车场", "吉野家的𠮷"), "the meta tag says gb2312: read it as gb18030"),
     ]
     for content_type, body, want, what in cases:
-        got = answer(content_type, body)
+        try:
+            got = answer(content_type, body)
+        except UnicodeDecodeError as error:
+            raise Wrong(f"{what}: {type(error).__name__}: {error}"[:300]) from None
         if got != want:
             raise Wrong(f"{what}: expected {want[:30]!r}..., got {got!r}"[:300])
-    return "header first, then <meta charset>, then UTF-8; GBK pages read right."
+    return "header first, then <meta charset>, then UTF-8; GBK and GB2312 pages read right, as GB18030."
 
 
 def _fake_fetch(flying: InFlight, calls: list[str]) -> Callable[[str], Awaitable[str]]:
@@ -114,9 +156,11 @@ def _fake_fetch(flying: InFlight, calls: list[str]) -> Callable[[str], Awaitable
 
 
 @exercise("08.3", title="A crawler that reports instead of crashing",
-          hint="one task per URL, all sharing a single semaphore sized by the limit, which each task enters "
-               "before it fetches; "
-               "catch the error inside that task and write down its type's name and its message; gather the tasks")
+          hint=("For a semaphore to hold anything back, what must exist at the same time? And where must an "
+                "error be caught so that it cannot stop the others?",
+                "one task per URL, all sharing a single semaphore sized by the limit, which each task enters "
+                "before it fetches; catch any Exception inside that task and write down its type's name and "
+                "its message; gather the tasks"))
 def crawl_all(answer) -> str:
     _needs_async(answer, "check('08.3', crawl_all)")
 

@@ -1,5 +1,6 @@
-"""Exercises of chapter 09 (asyncio synchronisation): a cache without a stampede, a worker pool
-that shuts down, an Event set after the last page, a Condition hand-off.
+"""Exercises of chapter 09 (asyncio synchronisation): a cache without a stampede that drops its locks
+and caches no failure, a worker pool that shuts down, an Event set after the last download even when
+some fail, a Condition hand-off.
 
 The answers are ``async def`` functions, run by chapter 07's :func:`helpers.checks.ch07.run_async`
 in a fresh event loop in a worker thread (joined before the checker returns). Fake fetches only
@@ -20,30 +21,42 @@ from helpers.gauge import InFlight
 
 
 class Pages:
-    """A fake site: ``await fetch(url)`` sleeps ``seconds[url]`` (default 0.05), returns ``"page <url>"``."""
+    """A fake site: ``await fetch(url)`` sleeps ``seconds[url]`` (default 0.05), returns ``"page <url>"``.
 
-    def __init__(self, seconds: dict[str, float] | None = None) -> None:
+    ``failing[url] = n``: the first n calls for ``url`` raise ConnectionError after their sleep.
+    """
+
+    def __init__(self, seconds: dict[str, float] | None = None, failing: dict[str, int] | None = None) -> None:
         self.seconds = seconds or {}
+        self.failing = failing or {}
         self.calls: collections.Counter[str] = collections.Counter()
-        self.finished = 0
+        self.finished = 0  # calls over, whether they returned or raised
         self.flying = InFlight()
 
     async def fetch(self, url: str) -> str:
         self.calls[url] += 1
-        with self.flying:
-            await asyncio.sleep(self.seconds.get(url, 0.05))
-        self.finished += 1
-        return f"page {url}"
+        try:
+            with self.flying:
+                await asyncio.sleep(self.seconds.get(url, 0.05))
+            if self.calls[url] <= self.failing.get(url, 0):
+                raise ConnectionError(f"{url}: connection reset")
+            return f"page {url}"
+        finally:
+            self.finished += 1
 
 
-@exercise("09.1", title="A cache without a stampede",
-          hint="hold a lock for the URL (locks[url]) around the whole check-fetch-store, so a second task for "
-               "the same URL waits and then finds the page cached; a lock per URL keeps different URLs apart")
+@exercise("09.1", title="A cache without a stampede, that cleans up after itself",
+          hint=("Between looking in the cache and storing into it, where can another task asking for the same "
+                "URL slip in? And once the page is stored, who still needs that URL's lock?",
+                "Look in the cache first, before touching locks (a defaultdict makes an entry on every lookup). "
+                "On a miss, hold the URL's lock around a second look, the fetch and the store; once out of the "
+                "lock, remove the URL's entry from locks (tasks already queued on that lock keep their "
+                "reference to it). Let a fetch's error go through untouched: then nothing is stored."))
 def no_stampede(answer) -> str:
     _needs_async(answer, "check('09.1', cached_get)")
 
     async def program() -> str:
-        pages = Pages()
+        pages = Pages(failing={"bad": 1})
         cache: dict[str, str] = {"x": "page x"}
         locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         urls = ["a", "b", "c"] * 3
@@ -62,18 +75,41 @@ def no_stampede(answer) -> str:
                         "different URLs must not wait for each other (one lock for everything?)")
         if any(cache.get(url) != f"page {url}" for url in "abc"):
             raise Wrong(f"store each page in cache[url]: the cache holds {sorted(cache)}")
+        kept = sorted(url for url in locks if url in cache)
+        if kept:
+            raise Wrong(f"the pages of {kept} are cached, yet locks still holds a lock for them: remove a URL's "
+                        "lock once its page is stored (and don't make one for a cache hit)")
         await answer(pages.fetch, "a", cache, locks)
         if pages.calls["a"] != 1:
             raise Wrong("'a' was cached, yet a later call fetched it again")
-        return "9 concurrent calls, 3 fetches (one per URL, all 3 at once), then a cache hit."
+        if "a" in locks:
+            raise Wrong("a cache hit for 'a' left a lock in locks: look in the cache before touching locks")
+        try:
+            said = await answer(pages.fetch, "bad", cache, locks)
+        except ConnectionError:
+            pass
+        else:
+            raise Wrong(f"fetch('bad') raised ConnectionError, but cached_get returned {said!r}: let the error "
+                        "reach the caller"[:300])
+        if "bad" in cache:
+            raise Wrong(f"fetch('bad') failed, yet the cache holds {cache['bad']!r} for it: cache nothing on a "
+                        "failure"[:300])
+        again = await answer(pages.fetch, "bad", cache, locks)
+        if again != "page bad" or pages.calls["bad"] != 2:
+            raise Wrong(f"after a failure, the next call should fetch again and return 'page bad'; it returned "
+                        f"{again!r} after {pages.calls['bad']} fetch(es)"[:300])
+        return ("9 concurrent calls, 3 fetches (one per URL, all 3 at once), no lock left behind, a cache hit, "
+                "and a failure that reached its caller and was tried again.")
 
     return run_async(program)
 
 
 @exercise("09.2", title="A worker pool that shuts down",
-          hint="put every job (with its position) in an asyncio.Queue; start `workers` tasks that loop on "
+          hint=("How will a worker know that there is nothing more to take, and how will run_pool know where "
+                "each result belongs?",
+                "put every job (with its position) in an asyncio.Queue; start `workers` tasks that loop on "
                "queue.get() and fill a list of results by position; stop them at the end (a sentinel per "
-               "worker, or queue.join() then cancel) and wait until they have ended")
+               "worker, or queue.join() then cancel) and wait until they have ended"))
 def pool(answer) -> str:
     _needs_async(answer, "check('09.2', run_pool)")
 
@@ -111,15 +147,17 @@ def pool(answer) -> str:
     return run_async(program)
 
 
-@exercise("09.3", title="Ready when the last page is in",
-          hint="start all the downloads at once (gather, or tasks), and call ready.set() once, after the "
-               "last one has finished, not in every download")
+@exercise("09.3", title="Ready when the last download is over, even if some fail",
+          hint=("When is the last download over if some of them raise, and what does gather do with the first "
+                "error unless you tell it otherwise?",
+                "start all the downloads at once with gather, asking it to return exceptions as results; call "
+                "ready.set() once, after that gather, and keep only the results that are not exceptions"))
 def ready_after_last(answer) -> str:
     _needs_async(answer, "check('09.3', download_all)")
 
     async def program() -> str:
-        seconds = {"/1": 0.02, "/2": 0.12, "/3": 0.06, "/4": 0.04}
-        pages = Pages(seconds)
+        seconds = {"/1": 0.02, "/2": 0.12, "/3": 0.06, "/4": 0.04, "/5": 0.01}
+        pages = Pages(seconds, failing={"/2": 1, "/5": 1})  # the first and the last to finish fail
         ready = asyncio.Event()
         woke_with: list[int] = []
 
@@ -129,24 +167,28 @@ def ready_after_last(answer) -> str:
 
         watching = asyncio.create_task(watcher())
         try:
-            with_timeout = asyncio.wait_for(answer(pages.fetch, list(seconds), ready), 2)
-            got = await with_timeout
+            got = await asyncio.wait_for(answer(pages.fetch, list(seconds), ready), 2)
             await asyncio.wait_for(asyncio.shield(watching), 0.5)
         except TimeoutError:
-            raise Wrong("the task waiting on `ready` never woke up: call ready.set() when the pages are in") from None
+            raise Wrong("the task waiting on `ready` never woke up: call ready.set() when every download is over, "
+                        "the failed ones too") from None
+        except ConnectionError as error:
+            raise Wrong(f"download_all raised ConnectionError: {error}: a failed download must not stop the "
+                        "others, nor reach the caller") from None
         finally:
             watching.cancel()
         if woke_with != [len(seconds)]:
-            raise Wrong(f"the waiting task woke up when {woke_with[0]} of {len(seconds)} pages were in: "
-                        "set the event after the last page, not before")
+            raise Wrong(f"the waiting task woke up when {woke_with[0]} of {len(seconds)} downloads were over: "
+                        "set the event after the last one, not before")
         if sorted(pages.calls.elements()) != sorted(seconds):
             raise Wrong(f"fetch each URL once: the calls were {dict(pages.calls)}")
         if pages.flying.most != len(seconds):
             raise Wrong(f"the downloads ran {pages.flying.most} at a time: start them all at once")
-        want = {url: f"page {url}" for url in seconds}
+        want = {url: f"page {url}" for url in ("/1", "/3", "/4")}
         if got != want:
-            raise Wrong(f"return {{url: page}}, e.g. {{'/1': 'page /1', ...}}, not {got!r}")
-        return "4 pages at once; the waiting task woke up with all 4 in."
+            raise Wrong(f"return {{url: page}} for the downloads that worked, e.g. {{'/1': 'page /1', ...}}, "
+                        f"not {got!r}"[:300])
+        return "5 downloads at once, 2 of them failing; the waiting task woke up when all 5 were over."
 
     return run_async(program)
 
@@ -172,10 +214,12 @@ class CountedCondition(asyncio.Condition):
 
 
 @exercise("09.4", title="Wait for your own item",
-          hint="while holding the condition (its async with block), let its wait_for wait until your item "
+          hint=("If your item is already on the shelf, should you wait at all? And if it is not, what will tell "
+                "you that the shelf has changed?",
+                "while holding the condition (its async with block), let its wait_for wait until your item "
                "is on the shelf (it "
                "re-checks after every notify, and not at all if the item is already there), then remove it "
-               "before you leave the block")
+               "before you leave the block"))
 def own_item(answer) -> str:
     _needs_async(answer, "check('09.4', take)")
 
