@@ -123,8 +123,8 @@ def test_the_front_page_maps_every_chapter_in_order_and_pages_link_to_their_neig
     assert [h for h in hrefs if re.fullmatch(r"\d\d_\w+\.html", h)] == [f"{c.slug}.html" for c in written()]
     chapters = written()
     visit(page, f"{served}/{chapters[1].slug}.html")
-    previous = page.locator("a.prev-page").get_attribute("href")
-    following = page.locator("a.next-page").get_attribute("href")
+    previous = page.locator("a.left-prev").get_attribute("href")
+    following = page.locator("a.right-next").get_attribute("href")
     assert previous.endswith(f"{chapters[0].slug}.html") and following.endswith(f"{chapters[2].slug}.html")
 
 
