@@ -9,6 +9,7 @@
                                  the notebooks also on every Python 3.12 / 3.13 found (SWITCHYARD_PYTHONS)
     python3 course.py test 05    validate one chapter: its notebook (run twice), its exercises
     python3 course.py browser    run every chapter in real JupyterLab in Chromium, prove Binder's config
+    python3 course.py site       build the course as a static website (stored outputs, no execution)
     python3 course.py outputs    re-run every notebook and store its outputs
     python3 course.py normalise  put every notebook's metadata in canonical form, without running it
     python3 course.py lock       re-pin requirements.txt and the environment files
@@ -17,7 +18,8 @@ Every command first makes sure ``.venv/`` (a virtual environment beside this fil
 holds exactly the pinned packages of ``requirements.txt`` plus ``helpers`` in
 editable mode. It is created on first use and refreshed only when the pins change,
 so running a command twice is cheap and safe. ``browser`` also installs the pins of
-``requirements-browser.txt`` (Playwright, repo2docker) and needs Debian's ``chromium``.
+``requirements-browser.txt`` (Playwright, repo2docker) and needs Debian's ``chromium``;
+``site`` (and ``browser``, which reads the site too) installs those of ``requirements-site.txt`` (Sphinx).
 
 Installs use uv (pinned in requirements.txt, put into ``.venv`` by pip first): it
 installs the same pins as pip, several times faster, from its cache in about a second.
@@ -54,6 +56,8 @@ STAMP = VENV / ".switchyard-installed"
 PINNED_FILES = ("requirements.txt", "pyproject.toml")
 BROWSER_STAMP = VENV / ".switchyard-browser-installed"
 BROWSER_PINS = "requirements-browser.txt"
+SITE_STAMP = VENV / ".switchyard-site-installed"
+SITE_PINS = "requirements-site.txt"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; SWITCHYARD_CHROMIUM overrides
 BIN = "Scripts" if os.name == "nt" else "bin"
 CONTENTS_MANAGER = "helpers._lab.CourseContentsManager"  # also in binder/postBuild (a test proves they agree)
@@ -211,8 +215,17 @@ def ensure_other_venvs(python: Path) -> list[str]:
     return ready
 
 
+def ensure_site_tools(python: Path) -> None:
+    """Add the website's pins (Sphinx, myst-nb, the theme) to .venv, once."""
+    digest = pins_digest((*PINNED_FILES, SITE_PINS))
+    if not (SITE_STAMP.exists() and SITE_STAMP.read_text().strip() == digest):
+        install(python, ("requirements.txt", SITE_PINS), editable=False)
+        SITE_STAMP.write_text(digest + "\n")
+
+
 def ensure_browser_tools(python: Path) -> None:
     """Add the browser test's pins to .venv (once) and make sure Chromium is there."""
+    ensure_site_tools(python)  # the browser tests read the website too
     digest = pins_digest((*PINNED_FILES, BROWSER_PINS))
     if not (BROWSER_STAMP.exists() and BROWSER_STAMP.read_text().strip() == digest):
         install(python, ("requirements.txt", BROWSER_PINS), editable=False)
@@ -290,7 +303,7 @@ def workspace_command(command: str, extra: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = ("lab", "test", "browser", "outputs", "normalise", "lock", "reset", "progress")
+    commands = ("lab", "test", "browser", "site", "outputs", "normalise", "lock", "reset", "progress")
     if not argv or argv[0] not in commands:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2
@@ -325,6 +338,9 @@ def main(argv: list[str]) -> int:
         ensure_browser_tools(python)
         # One process: the browser tests share one JupyterLab and one Chromium (session fixtures).
         return in_venv(python, ["-m", "pytest", "--browser", "-n", "0", "tests/browser", *extra])
+    if command == "site":
+        ensure_site_tools(python)
+        return in_venv(python, ["-m", "tools.site", *extra])
     return in_venv(python, ["-m", "tools.build", command, *extra])
 
 

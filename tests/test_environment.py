@@ -61,6 +61,24 @@ def test_browser_pins_are_locked_and_agree_with_the_course_pins():
     assert not {"playwright", "jupyter-repo2docker"} & set(course_pins)
 
 
+def test_site_pins_are_locked_and_agree_with_the_course_and_browser_pins():
+    """requirements-site.txt installs on top of requirements.txt and requirements-browser.txt."""
+    direct = pins((ROOT / "requirements-site.in").read_text())
+    extra = pins((ROOT / "requirements-site.txt").read_text())
+    others = {**pins((ROOT / "requirements.txt").read_text()),
+              **pins((ROOT / "requirements-browser.txt").read_text())}
+    assert {"sphinx", "myst-nb", "sphinx-book-theme", "sphinx-copybutton"} <= set(direct)
+    for name, version in direct.items():
+        assert extra.get(name) == version, f"{name}: requirements-site.in says {version}, lock says {extra.get(name)}"
+    for name, version in extra.items():
+        assert others.get(name, version) == version, f"{name}: {version} here, {others[name]} elsewhere"
+    for line in (ROOT / "requirements-site.txt").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert PIN.match(line.strip()), f"not pinned with ==: {line}"
+    # Learners and Binder do not get the website's tools.
+    assert not {"sphinx", "myst-nb"} & set(pins((ROOT / "requirements.txt").read_text()))
+
+
 def test_conda_and_binder_environments_are_generated_from_the_lock():
     expected = environment_yml((ROOT / "requirements.txt").read_text())
     root = (ROOT / "environment.yml").read_text()

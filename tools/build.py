@@ -18,7 +18,8 @@ lock
     Re-pin: compile requirements.in into requirements.txt (every package, with
     platform markers, via uv), then write environment.yml and binder/environment.yml
     from it; compile requirements-browser.in (the browser test's extras) into
-    requirements-browser.txt, constrained by requirements.txt.
+    requirements-browser.txt, constrained by requirements.txt, and requirements-site.in (the
+    website's Sphinx) into requirements-site.txt, constrained by both.
     tests/test_environment.py proves they all agree.
 """
 
@@ -134,6 +135,8 @@ def lock(args: list[str]) -> int:
     subprocess.run([*compile_, "requirements.in", "-o", "requirements.txt"], check=True, cwd=ROOT)
     subprocess.run([*compile_, "requirements-browser.in", "-c", "requirements.txt",
                     "-o", "requirements-browser.txt"], check=True, cwd=ROOT)
+    subprocess.run([*compile_, "requirements-site.in", "-c", "requirements.txt", "-c", "requirements-browser.txt",
+                    "-o", "requirements-site.txt"], check=True, cwd=ROOT)
     text = environment_yml((ROOT / "requirements.txt").read_text())
     for target in (ROOT / "environment.yml", ROOT / "binder" / "environment.yml"):
         target.write_text(text)
