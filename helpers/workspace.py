@@ -124,8 +124,9 @@ def tag_answers(cells: list[dict]) -> None:
 
 
 def learner_copy(nb: dict) -> dict:
-    """The learner's copy of a stored chapter: the same notebook, answers' outputs cleared."""
+    """The learner's copy of a stored chapter: the same notebook, answers' outputs cleared (and tagged)."""
     made = copy.deepcopy(nb)
+    tag_answers(made["cells"])  # as `course.py normalise` tags the reference
     for index in answer_cells(made["cells"]):
         cell = made["cells"][index]
         if cell.get("cell_type") == "code":

@@ -101,7 +101,7 @@ def test_the_real_chapters_copies_hide_every_answer_and_keep_the_rest(tmp_path):
             if old["cell_type"] != "code":
                 assert old == new
             elif number in answers:
-                assert new["outputs"] == [] and new["execution_count"] is None
+                assert new["outputs"] == [] and new["execution_count"] is None and "answer" in new["metadata"]["tags"]
             else:
                 assert new == old, (path.name, number)
     # chapter 00's first "Predict, then run" prompt: its answering cell opens empty.

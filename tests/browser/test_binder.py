@@ -63,7 +63,7 @@ def test_binder_runs_postbuild_after_the_environment_and_the_repository(dockerfi
     assert users[-1] == "${NB_USER}", "postBuild must run as the notebook user, who owns the files"
 
 
-def test_postbuild_installs_helpers_and_configures_the_contents_manager(tmp_path):
+def test_postbuild_installs_helpers_configures_the_contents_manager_and_makes_the_copies(tmp_path):
     """Run binder/postBuild as repo2docker does: from the repository's root, its env first on PATH."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split()
@@ -82,6 +82,10 @@ def test_postbuild_installs_helpers_and_configures_the_contents_manager(tmp_path
     where = subprocess.run([env_dir / "bin" / "python", "-c", "import helpers; print(helpers.__file__)"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert where.stdout.strip() == str(repo / "helpers" / "__init__.py"), where.stderr
+    # The learner's copies are made (the badge opens workspace/00_start_here.ipynb), one per chapter.
+    made = sorted(path.name for path in (repo / "workspace").glob("*.ipynb"))
+    assert made == sorted(path.name for path in (repo / "notebooks").glob("*.ipynb")), made
+    assert re.search(r"urlpath=lab/tree/workspace/00_start_here\.ipynb", (ROOT / "README.md").read_text())
     # The server's config in the environment names the course's contents manager, keeping
     # what was there (a second run, as on a rebuild, changes nothing else).
     config = env_dir / "etc" / "jupyter" / "jupyter_server_config.json"
