@@ -227,8 +227,9 @@ def gevent_heartbeat(interval: float = 0.02, *, timeout: float = 10.0) -> Iterat
 async def asyncio_heartbeat(interval: float = 0.02, *, timeout: float = 10.0) -> AsyncIterator[Heartbeat]:
     """Beat every ``interval`` s in an asyncio task while the ``async with`` block runs; judge the block.
 
-    The block runs in the caller's task, so the heartbeat gets a turn only when the block
-    awaits something that waits. On entry, waits for the first beat; on exit, cancels the
+    The block runs in the caller's task, so the heartbeat gets a turn only where the block's
+    chain of awaits actually suspends (a future not done yet, or ``asyncio.sleep(0)``); an
+    ``await`` that finds its answer ready gives it none. On entry, waits for the first beat; on exit, cancels the
     beating task and waits for it to end (each at most ``timeout`` seconds).
     """
     heart = Heartbeat(interval)
