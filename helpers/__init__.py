@@ -21,6 +21,7 @@ A chapter reads like a lesson; the plumbing lives here, one module per concern:
     codediff   the lines that changed between two versions of a function or class
     swarm      N clients against any server, in a thread or a second process (to 10,000)
     gauge      InFlight: how many at once, and the most so far
+    limits     chapter 08's verdict on a concurrency limit: wins, loses, or no clear winner
     heartbeat  the longest silence of a beating task, on a clock the OS's load does not advance
     fresh      run a program in a fresh interpreter (optionally gevent-patched) with a timeout
     programs   a fresh-interpreter program that keeps running while the cell talks to it (a server)
