@@ -22,9 +22,9 @@ For notebooks:
 - :func:`spans_picture`: the spans of each way drawn one row per job, as a PNG that carries
   the spans it draws (:func:`picture_spans` reads them back, so a test can check the picture);
 - :func:`core_race`: the same job in ``jobs`` threads of this process and ``jobs`` processes
-  of a pool, *at the same time*, for the same wall-clock window; :func:`core_verdict` turns
-  the CPU time each side got into a graded sentence. Jobs: :func:`burn_for` (pure Python)
-  :func:`hash_for` (``hashlib.sha256`` of a 1 MiB buffer: C code that releases the GIL) and
+  of a pool, *at the same time* and for the same time; :func:`core_verdict` turns the CPU time
+  each side got, per second it could run, into a graded sentence. Jobs: :func:`burn_for` (pure
+  Python), :func:`hash_for` (``hashlib.sha256`` of a 1 MiB buffer: C code that releases the GIL) and
   :func:`hash_small_for` (the same on 1 KiB buffers, where hashlib keeps the GIL);
 - :func:`fork_context`: the fork start method, or one clear line saying why this system
   cannot give it (:class:`NeedsFork`);
@@ -65,8 +65,9 @@ from helpers.timing import Verdict
 
 __all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "burn", "burn_for",
            "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context",
-           "hash_for", "hash_small_for", "most_at_once", "overlap_share", "picture_spans", "pid_square", "run_script",
-           "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus", "where_am_i"]
+           "hash_for", "hash_small_for", "most_at_once", "overlap_share", "picture_spans", "pid_square",
+           "run_script", "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus",
+           "where_am_i"]
 
 CHUNK = 2_000          # iterations of burn between two looks at the clock in traced_burn
 GAP = 0.001            # seconds: two looks further apart than this mean "was not computing between"
@@ -356,8 +357,9 @@ class Share:
 
     ``ready_seconds`` is the job's time in the window on the program clock: wall time minus the
     time the operating system kept it waiting for a CPU (other programs' turn). So
-    ``cpu_seconds / ready_seconds`` is near 1 for a job nothing in its own program held back,
-    and near 1/2 for one of two threads taking turns on the GIL, on a busy machine or an idle one.
+    ``cpu_seconds / ready_seconds`` is near 1 for a job nothing in its own program held back, on
+    a busy machine or an idle one, and at most 1/2 for one of two threads taking turns on the GIL
+    (less on a busy machine, where the GIL's holder may itself wait for a CPU).
     """
 
     cpu_seconds: float
