@@ -466,8 +466,8 @@ def core_verdict(threads_rate: float, processes_rate: float, jobs: int, usable: 
         so = (f"the threads took turns on one GIL, the processes never waited for each other: "
               f"only processes put this work on {cores}")
     elif threads == jobs and processes == jobs:
-        so = (f"neither side waited for itself: this work runs outside the GIL, so threads put it on "
-              f"{cores} as well as processes do")
+        so = (f"neither side waited for itself: this work runs outside the GIL, so threads, as well as "
+              f"processes, put it on {cores}")
     elif threads == 1 and processes == 1:
         so = "both sides took turns: something besides the GIL held the processes back (one shared lock?)"
     else:
