@@ -14,7 +14,7 @@ For notebooks:
   ``traced_burn(n)`` does the same work and also records *when* it was computing, as
   :class:`Spans`; :func:`most_at_once` and :func:`overlap_share` read those spans back:
   how many jobs computed at the same instant, and for what share of the run (:func:`together`:
-  when);
+  when); :func:`at_once_line` and :func:`held_back_line` say it as the lines chapter 10 prints;
 - :func:`usable_cpus`: the CPUs this process may run on (``os.sched_getaffinity`` where
   the system has it, else ``os.cpu_count()``);
 - :func:`cpu_seconds`: CPU seconds used so far by this process and its *reaped* children
@@ -63,9 +63,9 @@ from helpers.fresh import ProgramResult, run_program
 from helpers.heartbeat import program_clock
 from helpers.timing import Verdict
 
-__all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "burn", "burn_for",
-           "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context",
-           "hash_for", "hash_small_for", "most_at_once", "overlap_share", "picture_spans", "pid_square",
+__all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "at_once_line", "burn", "burn_for",
+           "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context", "hash_for",
+           "hash_small_for", "held_back_line", "most_at_once", "overlap_share", "picture_spans", "pid_square",
            "run_script", "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus",
            "where_am_i"]
 
@@ -248,6 +248,28 @@ def together(runs: Sequence[Spans], lasting: float = 2 * GAP) -> list[tuple[floa
         current += step
         previous = t
     return found
+
+
+HELD_YES, HELD_NO = 0.25, 0.10  # mean held-back share: "yes" from HELD_YES, "no" under HELD_NO
+
+
+def at_once_line(name: str, runs: Sequence[Spans]) -> str:
+    """"<name>  jobs computing at the same instant, at most: one" (or the number), from the spans."""
+    most = most_at_once(runs)
+    return f"{name:9}  jobs computing at the same instant, at most: {'one' if most == 1 else most}"
+
+
+def held_back_line(name: str, runs: Sequence[Spans]) -> str:
+    """"<name>  jobs held back by each other: yes / no / unclear", from the jobs' mean held-back share.
+
+    Two threads taking turns on the GIL are held back about half the time (more on a busy
+    machine); processes about never: "yes" from HELD_YES, "no" under HELD_NO, "unclear" between.
+    """
+    if not runs:
+        raise ValueError("runs must hold the Spans of at least one job")
+    held = sum(run.held_back for run in runs) / len(runs)
+    answer = "yes" if held >= HELD_YES else "no" if held < HELD_NO else "unclear"
+    return f"{name:9}  jobs held back by each other: {answer}"
 
 
 def overlap_share(runs: Sequence[Spans]) -> float:
