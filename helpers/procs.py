@@ -14,7 +14,7 @@ For notebooks:
   ``traced_burn(n)`` does the same work and also records *when* it was computing, as
   :class:`Spans`; :func:`most_at_once` and :func:`overlap_share` read those spans back:
   how many jobs computed at the same instant, and for what share of the run (:func:`together`:
-  when);
+  when); :func:`at_once_line` and :func:`held_back_line` say it as the lines chapter 10 prints;
 - :func:`usable_cpus`: the CPUs this process may run on (``os.sched_getaffinity`` where
   the system has it, else ``os.cpu_count()``);
 - :func:`cpu_seconds`: CPU seconds used so far by this process and its *reaped* children
@@ -22,9 +22,9 @@ For notebooks:
 - :func:`spans_picture`: the spans of each way drawn one row per job, as a PNG that carries
   the spans it draws (:func:`picture_spans` reads them back, so a test can check the picture);
 - :func:`core_race`: the same job in ``jobs`` threads of this process and ``jobs`` processes
-  of a pool, *at the same time*, for the same wall-clock window; :func:`core_verdict` turns
-  the CPU time each side got into a graded sentence. Jobs: :func:`burn_for` (pure Python)
-  :func:`hash_for` (``hashlib.sha256`` of a 1 MiB buffer: C code that releases the GIL) and
+  of a pool, *at the same time* and for the same time; :func:`core_verdict` turns the CPU time
+  each side got, per second it could run, into a graded sentence. Jobs: :func:`burn_for` (pure
+  Python), :func:`hash_for` (``hashlib.sha256`` of a 1 MiB buffer: C code that releases the GIL) and
   :func:`hash_small_for` (the same on 1 KiB buffers, where hashlib keeps the GIL);
 - :func:`fork_context`: the fork start method, or one clear line saying why this system
   cannot give it (:class:`NeedsFork`);
@@ -63,10 +63,11 @@ from helpers.fresh import ProgramResult, run_program
 from helpers.heartbeat import program_clock
 from helpers.timing import Verdict
 
-__all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "burn", "burn_for",
-           "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context",
-           "hash_for", "hash_small_for", "most_at_once", "overlap_share", "picture_spans", "pid_square", "run_script",
-           "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus", "where_am_i"]
+__all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "at_once_line", "burn", "burn_for",
+           "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context", "hash_for",
+           "hash_small_for", "held_back_line", "most_at_once", "overlap_share", "picture_spans", "pid_square",
+           "run_script", "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus",
+           "where_am_i"]
 
 CHUNK = 2_000          # iterations of burn between two looks at the clock in traced_burn
 GAP = 0.001            # seconds: two looks further apart than this mean "was not computing between"
@@ -249,6 +250,28 @@ def together(runs: Sequence[Spans], lasting: float = 2 * GAP) -> list[tuple[floa
     return found
 
 
+HELD_YES, HELD_NO = 0.25, 0.10  # mean held-back share: "yes" from HELD_YES, "no" under HELD_NO
+
+
+def at_once_line(name: str, runs: Sequence[Spans]) -> str:
+    """"<name>  jobs computing at the same instant, at most: one" (or the number), from the spans."""
+    most = most_at_once(runs)
+    return f"{name:9}  jobs computing at the same instant, at most: {'one' if most == 1 else most}"
+
+
+def held_back_line(name: str, runs: Sequence[Spans]) -> str:
+    """"<name>  jobs held back by each other: yes / no / unclear", from the jobs' mean held-back share.
+
+    Two threads taking turns on the GIL are held back about half the time (more on a busy
+    machine); processes about never: "yes" from HELD_YES, "no" under HELD_NO, "unclear" between.
+    """
+    if not runs:
+        raise ValueError("runs must hold the Spans of at least one job")
+    held = sum(run.held_back for run in runs) / len(runs)
+    answer = "yes" if held >= HELD_YES else "no" if held < HELD_NO else "unclear"
+    return f"{name:9}  jobs held back by each other: {answer}"
+
+
 def overlap_share(runs: Sequence[Spans]) -> float:
     """The share (0 to 1) of the whole run during which two jobs or more were computing at once."""
     edges = _edges(runs)
@@ -356,8 +379,9 @@ class Share:
 
     ``ready_seconds`` is the job's time in the window on the program clock: wall time minus the
     time the operating system kept it waiting for a CPU (other programs' turn). So
-    ``cpu_seconds / ready_seconds`` is near 1 for a job nothing in its own program held back,
-    and near 1/2 for one of two threads taking turns on the GIL, on a busy machine or an idle one.
+    ``cpu_seconds / ready_seconds`` is near 1 for a job nothing in its own program held back, on
+    a busy machine or an idle one, and at most 1/2 for one of two threads taking turns on the GIL
+    (less on a busy machine, where the GIL's holder may itself wait for a CPU).
     """
 
     cpu_seconds: float
@@ -464,8 +488,8 @@ def core_verdict(threads_rate: float, processes_rate: float, jobs: int, usable: 
         so = (f"the threads took turns on one GIL, the processes never waited for each other: "
               f"only processes put this work on {cores}")
     elif threads == jobs and processes == jobs:
-        so = (f"neither side waited for itself: this work runs outside the GIL, so threads put it on "
-              f"{cores} as well as processes do")
+        so = (f"neither side waited for itself: this work runs outside the GIL, so threads, as well as "
+              f"processes, put it on {cores}")
     elif threads == 1 and processes == 1:
         so = "both sides took turns: something besides the GIL held the processes back (one shared lock?)"
     else:

@@ -54,6 +54,21 @@ def test_most_at_once_and_overlap_share():
     assert procs.together(together) == [(1, 2)]  # two or three at once, one stretch
 
 
+def test_the_lines_chapter_10_prints_follow_the_spans():
+    apart = [spans((0, 1)), spans((1, 2))]
+    overlapping = [spans((0, 2)), spans((1, 3))]
+    assert procs.at_once_line("threads", apart) == "threads    jobs computing at the same instant, at most: one"
+    assert procs.at_once_line("processes", overlapping).endswith("at most: 2")
+    gil = [procs.Spans(0, (), 0, 1.0, 0.5), procs.Spans(0, (), 0, 1.0, 0.45)]   # half the time waiting
+    free = [procs.Spans(0, (), 0, 1.0, 0.99), procs.Spans(0, (), 0, 1.0, 0.97)]
+    between = [procs.Spans(0, (), 0, 1.0, 0.85)]
+    assert procs.held_back_line("threads", gil).endswith("held back by each other: yes")
+    assert procs.held_back_line("processes", free).endswith("held back by each other: no")
+    assert procs.held_back_line("threads", between).endswith("held back by each other: unclear")
+    with pytest.raises(ValueError):
+        procs.held_back_line("threads", [])
+
+
 def test_held_back_share():
     assert procs.Spans(0, (), 0, 1.0, 0.25).held_back == pytest.approx(0.75)
     assert procs.Spans(0, (), 0, 1.0, 1.5).held_back == 0.0  # CPU clock ahead: never negative
