@@ -1,4 +1,4 @@
-"""Exercises of chapter 04 (gevent): a crawler polite to each host, one deadline for a chain of pages, any loop made to share.
+"""Exercises of chapter 04 (gevent): a crawler polite to each host, one deadline for a chain, any loop made to share.
 
 The checkers run the learner's code in this kernel's gevent hub, with fake "fetches" that
 only sleep (gevent.sleep), so they need no network and leave nothing running.
@@ -146,7 +146,8 @@ def chain_deadline(answer) -> str:
         pass
     else:
         raise Wrong(f"a fetch that raises ValueError should raise it, not return {got!r}")
-    return "one deadline for the whole chain, the pages fetched in time kept, the last one interrupted, other errors through."
+    return ("one deadline for the whole chain, the pages fetched in time kept, the last one interrupted, "
+            "other errors through.")
 
 
 @exercise("04.3", title="Make any loop share",
