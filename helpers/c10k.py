@@ -14,9 +14,10 @@ Who calls it: chapter 05's notebook, cell by cell:
                                    (helpers.selserver, one thread, epoll) or "asyncio" (helpers.echo,
                                    its tracer switched off); returns a HoldReport with verdicts
 
-Threads: the server under test runs on its own thread in the kernel (``helpers.selserver`` or
-``helpers.echo``); a sampler thread "switchyard-memory" reads this process's resident memory every
-few milliseconds while the swarm runs; the clients run in a fresh interpreter
+Threads: the server under test runs on its own thread in the kernel (a notebook's own
+``serve(listener, stop)``, ``helpers.selserver`` or ``helpers.echo``); a sampler thread
+"switchyard-memory" reads this process's resident memory every few milliseconds while the swarm
+runs; the clients run in a fresh interpreter
 (``helpers.swarm``, ``where="process"``). Everything is stopped and joined before a call returns.
 Nothing prints; reports print stable verdicts (log-scale bands), raw figures stay in attributes.
 """
@@ -29,23 +30,21 @@ import math
 import os
 import resource
 import select
+import selectors
 import socket
 import threading
 import tracemalloc
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-
-import selectors
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from helpers.echo import EchoServer
-from helpers.selectdemo import Listener, ThreadedServer
-from helpers.trace import Tracer
 from helpers.fresh import run_program
+from helpers.selectdemo import Listener, ThreadedServer
 from helpers.selserver import SelectorEchoServer
 from helpers.swarm import SwarmReport, _mem_available, echo_payloads, swarm  # /proc/meminfo's MemAvailable
+from helpers.trace import Tracer
 
 __all__ = ["emfile_demo", "fd_limits", "high_descriptor", "hold_connections", "select_ceiling"]  # what notebooks use
 

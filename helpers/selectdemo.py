@@ -45,8 +45,8 @@ from helpers.servers import BACKLOG, HOST
 from helpers.timing import Verdict
 
 __all__ = ["HAVE_EPOLL", "NO_EPOLL", "Listener", "RudeClients", "StagedClients", "ThreadedServer", "DelayedEcho",
-           "StubbornResult", "cpu_share", "delayed_echo", "reset_connection", "rude_clients", "serve_in_thread", "staged_clients",
-           "stubborn_client", "taken_verdict"]
+           "StubbornResult", "cpu_share", "delayed_echo", "reset_connection", "rude_clients", "serve_in_thread",
+           "staged_clients", "stubborn_client", "taken_verdict"]
 
 HAVE_EPOLL = hasattr(select, "epoll")
 NO_EPOLL = ("select.epoll does not exist on this platform: epoll is Linux-only (macOS and the BSDs have "

@@ -38,3 +38,32 @@ def test_wrong_answers_fail_for_their_reason(number: str, answer, reason: str):
     result = evaluate(number, answer)
     assert result.status == "wrong", str(result)
     assert reason in str(result), str(result)
+
+
+@pytest.mark.parametrize("name", ["robust_select_server", "selectors_server"])
+def test_the_chapters_hardened_servers_survive_resets_and_apply_back_pressure(name: str):
+    from helpers.selectdemo import BOUNDED, rude_clients, serve_in_thread
+    from helpers.swarm import echo_payloads, swarm
+
+    serve = ch05._chapter_function(name)
+    with serve_in_thread(serve, send_buffer=4096, receive_buffer=4096) as server:
+        with rude_clients(server.address, resets=30, hogs=2) as rude:
+            report = swarm(server.address, echo_payloads(100, size=300, lines=3), hold=True)
+    assert rude.reset == 30 and len(rude.taken) == 2
+    assert rude.most_taken <= BOUNDED, rude.taken
+    assert report.ok, report.text()
+    assert server.error is None and server.stopped and server.left_open == 0
+
+
+def test_the_chapters_first_select_server_dies_of_a_reset_and_takes_everything():
+    from helpers.selectdemo import BOUNDED, rude_clients, serve_in_thread
+
+    serve = ch05._chapter_function("select_server")
+    with serve_in_thread(serve, send_buffer=4096, receive_buffer=4096) as server:
+        with rude_clients(server.address, resets=20, hogs=0):
+            pass
+    assert isinstance(server.error, ConnectionError)
+    with serve_in_thread(serve, send_buffer=4096, receive_buffer=4096) as server:
+        with rude_clients(server.address, resets=0, hogs=1, hog_bytes=2**21) as rude:
+            pass
+    assert rude.most_taken > BOUNDED

@@ -15,12 +15,12 @@ from helpers.selectdemo import (
     Listener,
     StubbornResult,
     cpu_share,
-    rude_clients,
-    taken_verdict,
     delayed_echo,
+    rude_clients,
     serve_in_thread,
     staged_clients,
     stubborn_client,
+    taken_verdict,
 )
 from helpers.swarm import echo_payloads, swarm
 

@@ -7,7 +7,6 @@ import socket
 import struct
 from pathlib import Path
 
-
 MAX_OWED = 1024 * 1024
 
 
