@@ -1,5 +1,5 @@
 """Exercises of chapter 10 (processes and coroutines): predict a pool with uneven jobs, a parallel
-map, a server whose handler computes in a process pool.
+map that does not read its items ahead, a server whose handler computes in a process pool.
 
 Every pool these checks make comes from the fork context and is shut down and joined before the
 checker returns; the jobs are module functions of ``helpers.procs`` (they sleep, they do not
@@ -102,43 +102,90 @@ def predict_pool(answer) -> str:
             f"as pool_time(2, [1, 1, 1, 2]) = {predicted:g} says.")
 
 
-@exercise("10.2", title="A parallel map",
-          hint=("A Pool (or a ProcessPoolExecutor) with `workers` processes has a method that applies "
-                "a function to every item and keeps the order of the items.",
-                "Start the pool in a `with` block (or close and join it) so that no worker outlives the call."))
-def parallel_map_check(answer) -> str:
+class _ReadAhead(Exception):
+    """The answer took an item from the check's iterator further ahead than the bound allows."""
+
+
+class _Items:
+    """The items of 10.2: an iterator that counts what was taken, and refuses to be read too far ahead."""
+
+    def __init__(self, count: int, bound: int) -> None:
+        self.count, self.bound = count, bound
+        self.taken = 0      # items handed to the answer
+        self.given = 0      # results the answer gave back
+        self.most = 0       # the most items taken and not yet given back
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> int:
+        if self.taken == self.count:
+            raise StopIteration
+        self.taken += 1
+        self.most = max(self.most, self.taken - self.given)
+        if self.taken - self.given > self.bound:
+            raise _ReadAhead(f"it took item {self.taken} of {self.count} while it had given back only "
+                             f"{self.given} results: {self.taken - self.given} items in hand, more than "
+                             f"2 × workers = {self.bound}")
+        return self.taken - 1
+
+
+@exercise("10.2", title="A parallel map that does not read ahead",
+          hint=("Pool.map and Pool.imap both take every item before the first result comes back. Which "
+                "pool call hands in one job at a time and gives you back a handle on its result?",
+                "Keep the handles of the jobs in flight oldest first (a deque); once it holds 2 × workers, "
+                "give back the oldest result before you take the next item, and at the end give back the "
+                "rest in order. ProcessPoolExecutor's submit returns such a handle."))
+def bounded_map_check(answer) -> str:
     if not callable(answer):
-        raise Wrong("pass the function itself: check('10.2', parallel_map)")
+        raise Wrong("pass the function itself: check('10.2', bounded_map)")
+    workers, count = 3, 18
+    items = _Items(count, 2 * workers)
     before = _children()
-    items = list(range(8))
-    # Longer jobs than the other checks: the time measured includes starting and joining the
-    # learner's pool, which takes most of a second on a busy machine.
+    # Jobs of 2.5 units (5 for even x): long beside starting a pool and pickling, on a busy machine.
     unit = 2.5 * UNIT
     func = functools.partial(procs.pid_square, unit=unit)
     start = time.perf_counter()
-    got = answer(func, items, 4)
+    try:
+        results = answer(func, items, workers)
+    except _ReadAhead as error:
+        raise Wrong(str(error)) from None
+    if not inspect.isgenerator(results) and not hasattr(results, "__next__"):
+        raise Wrong(f"bounded_map should give results one by one (a generator, with yield), "
+                    f"not return a {type(results).__name__}")
+    got = []
+    try:
+        for value in results:
+            items.given += 1
+            got.append(value)
+    except _ReadAhead as error:
+        raise Wrong(str(error)) from None
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
     elapsed = time.perf_counter() - start
     left = _children() - before
-    if not isinstance(got, list):
-        raise Wrong(f"return a list, got {type(got).__name__}")
-    if len(got) != len(items):
-        raise Wrong(f"8 items in, 8 results out: got {len(got)}")
+    if len(got) != count:
+        raise Wrong(f"{count} items in, {count} results out: got {len(got)}")
     values = [value for value, _ in got]
-    if values != [x * x for x in items]:
-        raise Wrong(f"the results must be in the order of the items: expected {[x * x for x in items]}, "
+    if values != [x * x for x in range(count)]:
+        raise Wrong(f"the results must come in the order of the items: expected {[x * x for x in range(count)]}, "
                     f"got {values}")
     pids = {pid for _, pid in got}
     if os.getpid() in pids:
         raise Wrong("some results were computed in this process (the kernel): use worker processes")
     if len(pids) < 2:
-        raise Wrong("every result came from one process: use `workers` processes at once")
-    serial = 12 * unit  # four odd items of one unit, four even items of two; at once: 3 units
-    if elapsed > serial * 0.75:
-        raise Wrong(f"it took about as long as one job after another ({serial:g} s): run them at the same time")
+        raise Wrong("every result came from one process: keep `workers` processes busy at once")
+    serial = 27 * unit  # nine odd items of one unit, nine even items of two
+    if elapsed > serial * 0.6:
+        raise Wrong(f"it took about as long as one job after another ({serial:g} s): keep the workers busy "
+                    "at the same time")
     if left:
-        raise Wrong(f"{len(left)} worker process(es) were still running after parallel_map returned: "
-                    "close and join the pool")
-    return f"8 items, results in order, computed by {min(len(pids), 4)} worker processes at once; none left running."
+        raise Wrong(f"{len(left)} worker process(es) were still running after the last result: "
+                    "shut the pool down when the items run out")
+    return (f"{count} results in order from {min(len(pids), workers)} worker processes at once, never more than "
+            f"{items.most} items in hand (the bound: {items.bound}); none left running.")
 
 
 async def _serve_clients(answer, pool, func, numbers: list[int]) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Reference solutions (and answers that must fail) for chapter 10's exercises."""
 
 import asyncio
+import collections
 import heapq
 import math
 import multiprocessing
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 
 from helpers import procs
 
@@ -48,37 +49,93 @@ def pool_time_chapter(workers, jobs, unit):  # chapter 10's own rule, for equal 
     return math.ceil(jobs / workers) * unit
 
 
-def parallel_map(func, items, workers):
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return pool.map(func, items)
+def bounded_map(func, items, workers):
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        in_flight = collections.deque()
+        for item in items:
+            in_flight.append(pool.submit(func, item))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
 
 
-def parallel_map_async(func, items, workers):
+def bounded_map_pool(func, items, workers):  # the same with a Pool's apply_async
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        pending = [pool.apply_async(func, (item,)) for item in items]
-        results = [result.get(timeout=30) for result in pending]
+        in_flight = collections.deque()
+        for item in items:
+            in_flight.append(pool.apply_async(func, (item,)))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().get(timeout=30)
+        while in_flight:
+            yield in_flight.popleft().get(timeout=30)
         pool.close()
         pool.join()
-        return results
+
+
+def map_reads_all(func, items, workers):  # Pool.map makes a list of the items first
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.map(func, items)
+
+
+def map_imap(func, items, workers):  # imap's feeder thread reads every item ahead
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(func, items)
 
 
 def map_serial(func, items, workers):  # in this process, one at a time
-    return [func(item) for item in items]
+    for item in items:
+        yield func(item)
 
 
-def map_threads(func, items, workers):  # at the same time, but in this process
+def map_threads(func, items, workers):  # bounded and in order, but threads of this process
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(func, items))
+        in_flight = collections.deque()
+        for item in items:
+            in_flight.append(pool.submit(func, item))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
 
 
-def map_unordered(func, items, workers):  # results in the order they finish
+def map_unordered(func, items, workers):  # bounded, but results in the order they finish
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        in_flight = set()
+        for item in items:
+            in_flight.add(pool.submit(func, item))
+            if len(in_flight) >= 2 * workers:
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in done)
+        for future in as_completed(in_flight):
+            yield future.result()
+
+
+def map_one_at_a_time(func, items, workers):  # bounded and in order, but one job at a time
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        for item in items:
+            yield pool.submit(func, item).result()
+
+
+def map_returns_a_list(func, items, workers):  # right results, but all at the end
+    return list(bounded_map(func, items, workers))
+
+
+def chapter_pool_map(func, items, workers):  # chapter 10's way (the race's in_processes, c34)
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return list(pool.imap_unordered(func, items))
+        runs = pool.map(func, items)
+        pool.close()
+        pool.join()
+    return runs
 
 
-def map_one_at_a_time(func, items, workers):  # a pool used like `apply`
+def chapter_apply_async(func, items, workers):  # chapter 10's apply_async cell (c19), as a function
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return [pool.apply(func, (item,)) for item in items]
+        pending = [pool.apply_async(func, (item,)) for item in items]
+        results = [result.get(timeout=10) for result in pending]
+        pool.close()
+        pool.join()
+    return results
 
 
 async def handle(reader, writer, pool, func):
@@ -155,20 +212,21 @@ async def echo_with_pool(reader, writer, pool, func):  # the chapter's echo, giv
 
 SOLUTIONS = {
     "10.1": pool_time,
-    "10.2": parallel_map,
+    "10.2": bounded_map,
     "10.3": handle,
 }
 
 ALSO_RIGHT = {
     "10.1": [pool_time_loop],
-    "10.2": [parallel_map_async],
+    "10.2": [bounded_map_pool],
     "10.3": [handle_async_for],
 }
 
 WRONG = {
     "10.1": [pool_time_rounds, pool_time_balanced, pool_time_round_robin, pool_time_longest, pool_time_sorted,
              "pool_time"],
-    "10.2": [map_serial, map_threads, map_unordered, map_one_at_a_time],
+    "10.2": [map_reads_all, map_imap, map_serial, map_threads, map_unordered, map_one_at_a_time,
+             map_returns_a_list],
     "10.3": [handle_direct, handle_blocking_result, handle_threads, handle_never_closes, handle_one_at_a_time,
              "handle"],
 }
@@ -176,5 +234,6 @@ WRONG = {
 # The chapter's own code, offered as the answer: an exercise must need the idea in a new setting.
 CHAPTER_CODE = {
     "10.1": [pool_time_chapter, pool_time_rounds],
+    "10.2": [chapter_pool_map, chapter_apply_async],
     "10.3": [crunch, echo, echo_with_pool],
 }
