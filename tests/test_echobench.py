@@ -125,7 +125,7 @@ def test_the_text_is_made_of_verdicts_not_seconds():
     assert "threads tens of KB, forking hundreds of KB, processes a few KB or less" in text
     assert "2–20× the memory it cost asyncio: several times more" in text
     assert "a forked connection cost 10–300× the memory of a thread's" in text
-    assert "p99 was 0.3–3× asyncio's: about the same" in text
+    assert "p99 was 0.3–4× the event loops' (their median): about the same" in text
     assert "0.6–3× the CPU it cost asyncio: comparable" in text
     assert "kept up with the schedule at every client count: every model" in text
     assert "measured on this machine: 2 CPUs: pinned" in text
@@ -134,12 +134,12 @@ def test_the_text_is_made_of_verdicts_not_seconds():
 
 def test_the_verdicts_follow_the_figures():
     text = _fake_report(thread_p99=0.3, thread_kb=150.0, thread_cpu=600e-6).text()
-    assert "p99 was over 10× asyncio's: far longer" in text
+    assert "p99 was over 12× the event loops' (their median): far longer" in text
     assert "20–200× the memory it cost asyncio: tens of times more" in text
     assert "over 10× the CPU it cost asyncio" in text
     assert "threads hundreds of KB" in text
     text = _fake_report(thread_p99=0.002, thread_kb=5.0, thread_cpu=20e-6).text()
-    assert "p99 was under 0.3× asyncio's: shorter" in text
+    assert "p99 was under 0.3× the event loops' (their median): shorter" in text
     assert "about the memory it cost asyncio (under 2×)" in text
     assert "under 0.6× the CPU it cost asyncio: less" in text
 
