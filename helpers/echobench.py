@@ -34,9 +34,9 @@ CPUs: where this process may run on two CPUs or more, the load generator is pinn
 every server to another (``os.sched_setaffinity``, inherited by their threads and processes), and
 the report says so; with one CPU they share it, and the report says that instead.
 
-Settings (``SETTINGS``): ``"fast"`` (what the validation runs: 2,000 requests per second for
-three slices of 0.1 s per step: eight models at 1, 100 and 1,000 clients in about 15 s on the 2-core
-reference machine, under 40 s with three validations at once) and ``"full"`` (five slices of 1 s per step, for learners: about 3 minutes).
+Settings (``SETTINGS``): ``"fast"`` (what the validation runs: 2,000 requests per second for three
+slices of 0.1 s per model and client count: eight models at 1, 100 and 1,000 clients in about 15 s
+on the 2-core reference machine) and ``"full"`` (five slices of 1 s, for learners: about 3 minutes).
 
 Memory: a forked server costs hundreds of KB per connection, so before each step the server's
 memory per connection measured at the previous step is projected; a step that would pass
