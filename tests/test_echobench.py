@@ -127,7 +127,7 @@ def test_the_text_is_made_of_verdicts_not_seconds():
     assert "a forked connection cost 10–300× the memory of a thread's" in text
     assert "p99 was 0.3–4× the event loops' (their median): about the same" in text
     assert "the CPU it cost asyncio" not in text  # too noisy a ratio to print (see ratios())
-    assert "kept up with the schedule at every client count: every model" in text
+    assert "every request of the schedule answered before the step's deadline: every model" in text
     assert "measured on this machine: 2 CPUs: pinned" in text
     assert " ms" not in text and "seconds" not in text
 
