@@ -204,11 +204,13 @@ class Table(list):
 
 
 def _verdict_tail(ratio: float, clients: int) -> Verdict:
+    # Measured here 0.46-1.25 on most runs, once 4-12 with three validations at once: at this rate the
+    # tail is set by the machine's scheduler as much as by the model, so the bands ask only whether
+    # the two are an order of magnitude apart.
     head = f"at {clients:,} clients thread-per-connection's p99 was {{band}} the event loops' (their median)"
-    return graded(ratio, (0.25, 4, 12), (  # measured here 0.46-1.25 (quiet to loaded)
-        head + ": shorter",
-        head + ": about the same, at this rate both keep up (what the threads cost is memory and CPU)",
-        head + ": longer, its requests queue for the GIL and the OS scheduler",
+    return graded(ratio, (0.1, 12), (
+        head + ": far shorter",
+        head + ": the same order of magnitude; at this rate the threads keep up, and what they cost is memory",
         head + ": far longer, its requests queue for the GIL and the OS scheduler"), holds_from=2)
 
 
