@@ -34,9 +34,9 @@ CPUs: where this process may run on two CPUs or more, the load generator is pinn
 every server to another (``os.sched_setaffinity``, inherited by their threads and processes), and
 the report says so; with one CPU they share it, and the report says that instead.
 
-Settings (``SETTINGS``): ``"fast"`` (what the validation runs: 2,000 requests per second for
-0.5 s per step: eight models at 1, 10, 100 and 1,000 clients in about 20 s on the 2-core
-reference machine) and ``"full"`` (4 s per step, for learners: about 2.5 minutes).
+Settings (``SETTINGS``): ``"fast"`` (what the validation runs: 2,000 requests per second for three
+slices of 0.1 s per model and client count: eight models at 1, 100 and 1,000 clients in about 15 s
+on the 2-core reference machine) and ``"full"`` (five slices of 1 s, for learners: about 3 minutes).
 
 Memory: a forked server costs hundreds of KB per connection, so before each step the server's
 memory per connection measured at the previous step is projected; a step that would pass
@@ -96,7 +96,7 @@ class Setting:
 
 
 SETTINGS = {
-    "fast": Setting(rate=2000, duration=0.2),
+    "fast": Setting(rate=2000, duration=0.1, slices=3),
     "full": Setting(rate=2000, duration=1.0, slices=5, step_timeout=30.0),
 }
 
@@ -204,14 +204,14 @@ class Table(list):
 
 
 def _verdict_tail(ratio: float, clients: int) -> Verdict:
-    return graded(ratio, (0.3, 3, 10), (
-        f"at {clients:,} clients thread-per-connection's p99 was {{band}} asyncio's: shorter",
-        f"at {clients:,} clients thread-per-connection's p99 was {{band}} asyncio's: about the same, at this "
-        "rate both keep up (what the threads cost is memory and CPU)",
-        f"at {clients:,} clients thread-per-connection's p99 was {{band}} asyncio's: longer, its requests "
-        "queue for the GIL and the OS scheduler",
-        f"at {clients:,} clients thread-per-connection's p99 was {{band}} asyncio's: far longer, its requests "
-        "queue for the GIL and the OS scheduler"), holds_from=2)
+    # Measured here 0.46-1.25 on most runs, once 4-12 with three validations at once: at this rate the
+    # tail is set by the machine's scheduler as much as by the model, so the bands ask only whether
+    # the two are an order of magnitude apart.
+    head = f"at {clients:,} clients thread-per-connection's p99 was {{band}} the event loops' (their median)"
+    return graded(ratio, (0.1, 12), (
+        head + ": far shorter",
+        head + ": the same order of magnitude; at this rate the threads keep up, and what they cost is memory",
+        head + ": far longer, its requests queue for the GIL and the OS scheduler"), holds_from=2)
 
 
 def _verdict_cpu(ratio: float, clients: int) -> Verdict:
@@ -290,9 +290,11 @@ class EchoReport:
         out: dict[str, float] = {}
         top = max(self.clients)
         a, t = self._good("asyncio", top), self._good("threads", top)
+        loops = sorted(row["p99"] for m in LOOPS if (row := self._good(m, top)) is not None and row["p99"] > 0)
+        if t and loops and top >= 100:
+            # against the median of the event loops' tails: one loop's slice may meet a burst of load
+            out["p99 threads/event loops"] = t["p99"] / loops[len(loops) // 2]
         if a and t and top >= 100:
-            if a["p99"] > 0:
-                out["p99 threads/asyncio"] = t["p99"] / a["p99"]
             if a["cpu_per_request"] > 0:
                 out["CPU per request threads/asyncio"] = t["cpu_per_request"] / a["cpu_per_request"]
             if _per_connection_kb(a) > 0:
@@ -363,13 +365,13 @@ class EchoReport:
             lines.append(str(_verdict_memory(r["memory per connection threads/asyncio"], top)))
         if "memory per connection forking/threads" in r:
             lines.append(str(_verdict_fork(r["memory per connection forking/threads"])))
-        if "CPU per request threads/asyncio" in r:
-            lines.append(str(_verdict_cpu(r["CPU per request threads/asyncio"], top)))
-        if "p99 threads/asyncio" in r:
-            lines.append(str(_verdict_tail(r["p99 threads/asyncio"], top)))
+        # CPU per request (in table() and ratios()) gets no printed verdict: at this rate its ratio
+        # between threads and asyncio swung from 0.76 to 2.0 between runs here, too close to any band.
+        if "p99 threads/event loops" in r:
+            lines.append(str(_verdict_tail(r["p99 threads/event loops"], top)))
         behind = sorted({r["model"] for r in self.rows if r["status"].startswith("fell behind")})
-        if ran:
-            lines.append("kept up with the schedule at every client count: "
+        if ran:  # late replies show in p50/p99 (from the intended send time); this counts the missing ones
+            lines.append("every request of the schedule answered before the step's deadline: "
                          + (f"every model but {', '.join(behind)}" if behind else "every model"))
         return lines
 
@@ -501,9 +503,10 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
     try:
         if bar is not None:
             bar.__enter__()
+        for model in models:  # every server starts at once: their imports overlap
+            servers[model] = _Child("helpers._echobench_child", model, cpu=server_cpu)
         for model in models:
-            server = _Child("helpers._echobench_child", model, cpu=server_cpu)
-            servers[model] = server
+            server = servers[model]
             first = server.readline(START_TIMEOUT)
             if first is None or first.startswith("skip:"):
                 reason = first[len("skip:"):].strip() if first else \
