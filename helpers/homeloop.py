@@ -4,8 +4,7 @@ Chapter 06 builds this loop step by step in its cells (callbacks, then a Future,
 generator-driven Task, ``yield from``, and ``async``/``await``); this module is where the
 finished version lives, so that later cells, the exercises' checks and the tests can import it.
 It is meant to be read: Future, Task and Loop in about 170 lines of code (the cells' version
-is about 120), plus about 40 for the awaitable socket calls (and 40 more so that running out
-of descriptors does not kill the accepting task); no cancellation, no timers, no
+is about 120), plus about 40 for the awaitable socket calls; no cancellation, no timers, no
 transports (the chapter's closing section says what real asyncio adds)::
 
     +-------------------- Loop.run_until_complete(main, deadline=10) --------------------+
@@ -44,8 +43,10 @@ import reprlib
 import selectors
 import socket
 import time
-from collections import Counter, deque
+from collections import deque
 from typing import Any
+
+from helpers._spare import accept_refused, keep_spare, refuse_one  # noqa: F401 (accept_refused: for callers)
 
 __all__ = ["Cancelled", "Future", "Loop", "LoopDeadline", "Task", "get_loop", "readable", "writable",
            "sock_accept", "sock_connect", "sock_recv", "sock_sendall"]
@@ -334,40 +335,6 @@ def writable(sock: socket.socket) -> Future:
     return future
 
 
-# Out of descriptors, accept() fails and the client stays in the listener's queue, so the
-# listener stays readable: a loop without timers would spin on it. Instead, libuv's way (Node.js):
-# a descriptor kept spare is freed, the waiting client accepted and closed at once (it sees the
-# connection end), the spare taken again. The loop keeps serving the clients it has, and new ones
-# as soon as descriptors are free. ``accept_refused`` counts those clients, by error.
-accept_refused: Counter[str] = Counter()
-_spare: list[int] = []  # the one spare descriptor, once sock_accept has run
-
-
-def _keep_spare() -> bool:
-    """Hold the spare descriptor (open /dev/null) if it is not held; False if none can be had."""
-    if not _spare:
-        try:
-            _spare.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
-        except OSError:
-            return False
-    return True
-
-
-def _refuse_one(listener: socket.socket, error: OSError) -> None:
-    """Out of descriptors: accept the waiting client with the spare one and close it at once."""
-    accept_refused[errno.errorcode.get(error.errno, str(error.errno))] += 1
-    if not _spare:  # no spare to give up (it could not be taken again): do not spin at full speed
-        time.sleep(0.05)
-        return
-    os.close(_spare.pop())
-    try:
-        client, _ = listener.accept()
-        client.close()
-    except OSError:
-        pass
-    _keep_spare()
-
-
 async def sock_accept(listener: socket.socket) -> tuple[socket.socket, Any]:
     """Wait for a client; return its (non-blocking) socket and address.
 
@@ -375,7 +342,7 @@ async def sock_accept(listener: socket.socket) -> tuple[socket.socket, Any]:
     and the wait goes on: the serving task lives on and serves new clients once descriptors are free.
     """
     while True:
-        _keep_spare()
+        keep_spare()
         await readable(listener)
         try:
             client, address = listener.accept()
@@ -384,7 +351,7 @@ async def sock_accept(listener: socket.socket) -> tuple[socket.socket, Any]:
         except OSError as error:
             if error.errno not in (errno.EMFILE, errno.ENFILE):
                 raise
-            _refuse_one(listener, error)
+            refuse_one(listener, error)  # no spin: that client is closed at once (see helpers._spare)
             continue
         client.setblocking(False)
         return client, address
