@@ -51,17 +51,21 @@ def times_recorded(line: str) -> int:
 def send_without_reading(sock: socket.socket, limit: int, quiet: float = 0.5, timeout: float = 20.0) -> int:
     """Send up to ``limit`` bytes and read nothing, until the peer has taken none for ``quiet`` s.
 
-    Returns the bytes sent. A server that reads everything it is sent takes all ``limit``; one
+    The bytes sent are ``bytes(range(256))`` repeated, whatever partial sends happen, so a reply can
+    be compared with that pattern. Returns the bytes sent. A server that reads everything it is
+    sent takes all ``limit``; one
     that stops reading from a client that does not read its replies stalls the sender much sooner.
     """
     sock.setblocking(False)
-    block = bytes(range(256)) * 256  # 64 KiB
+    block = bytes(range(256)) * 256  # 64 KiB; the stream is this block repeated, byte for byte
+    twice = block * 2
     sent, last = 0, time.monotonic()
     end = last + timeout
     try:
         while sent < limit and time.monotonic() - last < quiet and time.monotonic() < end:
+            offset = sent % len(block)  # after a partial send, go on from where the stream stopped
             try:
-                sent += sock.send(block[: limit - sent])
+                sent += sock.send(twice[offset: offset + min(len(block), limit - sent)])
                 last = time.monotonic()
             except BlockingIOError:
                 time.sleep(0.01)
