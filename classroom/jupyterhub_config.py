@@ -1,0 +1,70 @@
+"""JupyterHub's configuration for a Switchyard classroom: the instructor's file to adapt.
+
+``python3 course.py classroom`` starts ``jupyterhub -f classroom/jupyterhub_config.py`` and
+passes the figures of the moment (ports, accounts, state folder, demo password) as
+``SWITCHYARD_CLASSROOM_*`` environment variables; everything else is decided here.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV = ROOT / ".venv"
+STATE = Path(os.environ.get("SWITCHYARD_CLASSROOM_STATE", ROOT / ".classroom"))
+sys.path.insert(0, str(ROOT))
+from classroom.spawner import CourseSpawner  # noqa: E402 (after the path above)
+
+c = get_config()  # noqa: F821 (JupyterHub provides it)
+
+# --- where the hub listens: loopback only; put a TLS proxy (or Zero to JupyterHub) in front for a class
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = int(os.environ.get("SWITCHYARD_CLASSROOM_PORT", "8000"))
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(os.environ.get("SWITCHYARD_CLASSROOM_HUB_PORT", "8081"))
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
+
+# --- the proxy: the Python configurable-http-proxy of requirements-classroom.txt (npm's works too)
+c.ConfigurableHTTPProxy.command = [str(VENV / "bin" / "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{os.environ.get('SWITCHYARD_CLASSROOM_PROXY_API_PORT', '8001')}"
+c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")
+
+# --- who may log in. The demo: DummyAuthenticator, one shared password, the classroom's accounts only.
+# For a real class replace these lines, e.g. with the system passwords of the accounts (PAM):
+#     c.JupyterHub.authenticator_class = "pam"
+# or your institution's login (pip install oauthenticator), e.g. GitHub:
+#     c.JupyterHub.authenticator_class = "github"
+#     c.GitHubOAuthenticator.oauth_callback_url = "https://hub.example.org/hub/oauth_callback"
+#     c.GitHubOAuthenticator.client_id = "..."; c.GitHubOAuthenticator.client_secret = "..."
+# (the learner's JupyterHub name must then be a system user: map it, or let the accounts be made for it).
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = os.environ.get("SWITCHYARD_CLASSROOM_PASSWORD") or None
+c.Authenticator.allowed_users = set(filter(None, os.environ.get("SWITCHYARD_CLASSROOM_LEARNERS", "").split(",")))
+
+# --- every learner's server: the course's environment, started as the learner's own system user
+c.JupyterHub.spawner_class = CourseSpawner
+c.Spawner.cmd = [str(VENV / "bin" / "jupyterhub-singleuser")]
+c.Spawner.notebook_dir = "~"          # the learner's home (0700): nobody else's files are reachable
+c.Spawner.default_url = "/lab"
+c.Spawner.environment = {
+    # the learner's server loads classroom/jupyter/ (the course's contents manager, switchyard/open)
+    "JUPYTER_CONFIG_PATH": str(HERE / "jupyter"),
+    "PYTHONPATH": str(ROOT),
+    # nbgitpuller clones the course's repository (owned by root) as the learner: git must accept it
+    "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
+}
+c.Spawner.start_timeout = 240         # generous: a loaded machine starting thirty servers at once
+c.Spawner.http_timeout = 180
+
+# --- bounded resources. A chapter's kernel peaks at 120-390 MB (course.py test's table); the
+# learner's server and its kernel each get this much address space (RLIMIT_AS, set by
+# CourseSpawner: LocalProcessSpawner alone enforces nothing). Address space, not resident memory:
+# a kernel reserves more than it touches, so the figure is well above the resident peak.
+c.Spawner.mem_limit = os.environ.get("SWITCHYARD_CLASSROOM_MEM_LIMIT", "2G")
+# Declared for the record: enforced by Kubernetes (zero-to-jupyterhub/values.yaml), not locally.
+c.Spawner.cpu_limit = float(os.environ.get("SWITCHYARD_CLASSROOM_CPU_LIMIT", "1"))
+
+# --- stop idle servers? (pip install jupyterhub-idle-culler, then a service; not needed for the demo)
