@@ -46,6 +46,7 @@ import importlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -354,6 +355,9 @@ def main(argv: list[str]) -> int:
         if "--test" in extra:  # the integration test: a hub, four learners, one chapter each (classroom/)
             extra.remove("--test")
             return in_venv(python, ["-m", "pytest", "-n", "0", "-p", "no:randomly", "classroom/test_classroom.py", *extra])
+        # Ctrl-C is for classroom.run, which stops the hub and the learners' servers before it exits:
+        # this process ignores it (and would otherwise kill run.py mid-cleanup).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         return in_venv(python, ["-m", "classroom.run", *extra])
     if command == "site":
         ensure_site_tools(python)

@@ -46,15 +46,15 @@ c.Authenticator.allowed_users = set(filter(None, os.environ.get("SWITCHYARD_CLAS
 
 # --- every learner's server: the course's environment, started as the learner's own system user
 c.JupyterHub.spawner_class = CourseSpawner
-c.Spawner.cmd = [str(VENV / "bin" / "jupyterhub-singleuser")]
+# (the course's .venv, or a venv of the same pins when learners cannot reach .venv's interpreter: run.py)
+LEARNERS_VENV = Path(os.environ.get("SWITCHYARD_CLASSROOM_VENV", VENV))
+c.Spawner.cmd = [str(LEARNERS_VENV / "bin" / "jupyterhub-singleuser")]
 c.Spawner.notebook_dir = "~"          # the learner's home (0700): nobody else's files are reachable
 c.Spawner.default_url = "/lab"
 c.Spawner.environment = {
     # the learner's server loads classroom/jupyter/ (the course's contents manager, switchyard/open)
     "JUPYTER_CONFIG_PATH": str(HERE / "jupyter"),
     "PYTHONPATH": str(ROOT),
-    # nbgitpuller clones the course's repository (owned by root) as the learner: git must accept it
-    "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
 }
 c.Spawner.start_timeout = 240         # generous: a loaded machine starting thirty servers at once
 c.Spawner.http_timeout = 180

@@ -29,6 +29,7 @@ Standard library only: the progress view and the unit tests import it without Ju
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pwd
@@ -105,8 +106,12 @@ def ours(name: str) -> bool:
         return False
 
 
-def make_accounts(names: list[str], homes: Path) -> None:
-    """One system user per learner, home ``homes/NAME`` mode 0700; an existing account not ours stops it."""
+def make_accounts(names: list[str], homes: Path, repo: Path) -> None:
+    """One system user per learner, home ``homes/NAME`` mode 0700; an existing account not ours stops it.
+
+    Each home gets a ``.gitconfig`` trusting the course's clone (owned by root): without it git
+    refuses to read it as the learner ("dubious ownership"), and nbgitpuller cannot pull.
+    """
     homes.mkdir(parents=True, exist_ok=True)
     homes.chmod(0o711)  # learners pass through to their own home, cannot list the others
     for name in names:
@@ -118,6 +123,9 @@ def make_accounts(names: list[str], homes: Path) -> None:
         subprocess.run(["useradd", "--create-home", "--home-dir", str(homes / name), "--user-group",
                         "--shell", "/usr/sbin/nologin", "--comment", MARK, name], check=True)
         (homes / name).chmod(0o700)
+        gitconfig = homes / name / ".gitconfig"
+        gitconfig.write_text(f"[safe]\n\tdirectory = {repo}\n")
+        shutil.chown(gitconfig, name, name)
 
 
 def processes_of(uids: set[int]) -> list[int]:
@@ -167,6 +175,54 @@ def course_clone(state: Path) -> tuple[str, str]:
     return repo.as_uri(), branch
 
 
+# --------------------------------------------------------------------------- the learners' Python
+
+def reachable_by_all(path: Path) -> bool:
+    """Whether every account can run ``path``: it and each folder above it have the x bit for others."""
+    try:
+        path = Path(os.path.realpath(path))
+        return all(part.stat().st_mode & 0o001 for part in (path, *path.parents))
+    except OSError:
+        return False
+
+
+def learners_venv(state: Path) -> Path:
+    """The environment every learner's server runs: the course's ``.venv`` when every account can run it.
+
+    When its interpreter lies where learners cannot reach it (pyenv under a 0700 ``/root``, say),
+    a venv of the same pins (requirements.txt, requirements-classroom.txt, helpers) is made in
+    ``state/venv`` from a Python 3.11 every account can run, with ``.venv``'s uv (from its cache:
+    seconds), and refreshed when the pins change.
+    """
+    if reachable_by_all(VENV / "bin" / "python") and reachable_by_all(VENV / "bin" / "jupyterhub-singleuser"):
+        return VENV
+    candidates = [shutil.which("python3.11"), "/usr/bin/python3.11", "/usr/local/bin/python3.11"]
+    base = next((c for c in candidates if c and reachable_by_all(Path(c))), None)
+    if base is None:
+        sys.exit(f"course.py classroom: the course's Python ({os.path.realpath(VENV / 'bin' / 'python')}) cannot be "
+                 "run by other accounts, and no python3.11 they can run was found: install one (e.g. Debian's "
+                 "python3.11) or put the course's Python where every account can reach it")
+    venv = state / "venv"
+    python = venv / "bin" / "python"
+    pins = ("requirements.txt", "requirements-classroom.txt", "pyproject.toml")
+    digest = hashlib.sha256(b"".join((ROOT / name).read_bytes() for name in pins)).hexdigest()
+    stamp = venv / ".switchyard-installed"
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        return venv
+    print(f"course.py classroom: the course's Python is not reachable by the learners' accounts; making "
+          f"their environment (the same pins) in {venv} from {base}", flush=True)
+    uv = [str(VENV / "bin" / "python"), "-m", "uv"]
+    if not python.exists():
+        subprocess.run([*uv, "venv", "--quiet", "--python", base, str(venv)], check=True)
+    subprocess.run([*uv, "pip", "install", "--quiet", "--python", str(python), "-r", str(ROOT / "requirements.txt"),
+                    "-r", str(ROOT / "requirements-classroom.txt")], check=True)
+    subprocess.run([*uv, "pip", "install", "--quiet", "--python", str(python), "--no-deps", "-e", str(ROOT)],
+                   check=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
+    stamp.write_text(digest + "\n")
+    return venv
+
+
 # --------------------------------------------------------------------------- the hub
 
 def wait_for_hub(url: str, process: subprocess.Popen, timeout: float) -> None:
@@ -195,14 +251,16 @@ def start(args: argparse.Namespace) -> int:
     names = learner_names(args.learners, args.prefix)
     began = time.monotonic()
     repo, branch = course_clone(state)
+    venv = learners_venv(state)
     homes = state / "homes"
-    make_accounts(names, homes)
+    make_accounts(names, homes, state / "course.git")
     port = args.port or free_port()
     url = f"http://127.0.0.1:{port}/"
     password = os.environ.get("SWITCHYARD_CLASSROOM_PASSWORD") or secrets.token_urlsafe(9)
     env = dict(os.environ,
                PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
                SWITCHYARD_CLASSROOM_STATE=str(state),
+               SWITCHYARD_CLASSROOM_VENV=str(venv),
                SWITCHYARD_CLASSROOM_PORT=str(port),
                SWITCHYARD_CLASSROOM_HUB_PORT=str(free_port()),
                SWITCHYARD_CLASSROOM_PROXY_API_PORT=str(free_port()),

@@ -1,0 +1,115 @@
+"""The classroom's parts that need no hub (classroom/run.py): names, the link, the instructor's view.
+
+The hub itself, four learners and their isolation: classroom/test_classroom.py
+(``python3 course.py classroom --test``, root).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from classroom import run
+from helpers import workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_learner_names_are_numbered_and_bounded():
+    assert run.learner_names(3) == ["learner01", "learner02", "learner03"]
+    assert run.learner_names(120, "s")[-1] == "s120"
+    with pytest.raises(ValueError, match="1 to 999"):
+        run.learner_names(0)
+
+
+def test_the_link_pulls_the_course_and_opens_the_learners_copy():
+    link = run.pull_link("https://hub.example.org/", "https://github.com/switchyard-course/switchyard", "main")
+    base, query = link.split("?", 1)
+    assert base == "https://hub.example.org/hub/user-redirect/git-pull"
+    fields = dict(urllib.parse.parse_qsl(query))
+    assert fields == {"repo": "https://github.com/switchyard-course/switchyard", "branch": "main",
+                      "targetpath": "switchyard", "urlpath": "switchyard/open?chapter=00_start_here.ipynb"}
+
+
+def make_workspace(folder: Path, solved: list[str], tried: list[str] = (), hints: int = 0) -> Path:
+    workspace.sync(folder)
+    for number in solved:
+        workspace.record(number, "solved", workspace=folder)
+    for number in tried:
+        workspace.record(number, "wrong", hints=hints, workspace=folder)
+    return folder
+
+
+def test_the_instructors_view_reads_each_learners_progress(tmp_path):
+    workspaces = {
+        "learner01": make_workspace(tmp_path / "a", solved=["00.1", "03.2"]),
+        "learner02": make_workspace(tmp_path / "b", solved=[], tried=["00.2"], hints=2),
+        "learner03": tmp_path / "never-followed-the-link",
+    }
+    table = run.progress_rows(workspaces, ROOT / "notebooks")
+    rows = {line.split()[0]: line for line in table.splitlines()[1:]}
+    total = sum(len(n) for n in workspace.exercises_by_chapter().values())
+    assert re.fullmatch(rf"learner01\s+2/{total}\s+2\s+0\s+00\.1 03\.2", rows["learner01"]), rows["learner01"]
+    assert re.fullmatch(rf"learner02\s+0/{total}\s+1\s+2\s+-", rows["learner02"]), rows["learner02"]
+    assert "has not followed the link" in rows["learner03"]
+    # a different record prints a different table
+    workspace.record("00.2", "solved", workspace=workspaces["learner02"])
+    again = run.progress_rows(workspaces, ROOT / "notebooks")
+    assert re.search(rf"learner02\s+1/{total}\s+1\s+2\s+00\.2", again), again
+
+
+def test_reachable_by_all_follows_every_folder_above(tmp_path):
+    inner = tmp_path / "private" / "tool"
+    inner.parent.mkdir()
+    inner.write_text("#!/bin/sh\n")
+    inner.chmod(0o755)
+    tmp_path.chmod(0o755)
+    inner.parent.chmod(0o755)
+    assert run.reachable_by_all(inner)
+    inner.parent.chmod(0o700)
+    try:
+        assert not run.reachable_by_all(inner)
+    finally:
+        inner.parent.chmod(0o755)
+
+
+def test_the_memory_limit_holds_in_the_process_it_is_set_for():
+    """classroom.spawner.limited: RLIMIT_AS in the child, an allocation past it is a MemoryError there."""
+    spawner = pytest.importorskip("classroom.spawner")  # needs JupyterHub (requirements-classroom.txt)
+    code = "import resource\ntry:\n    bytearray(1024 ** 3)\nexcept MemoryError:\n    print('refused')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          preexec_fn=spawner.limited(lambda: None, 512 * 1024 ** 2))
+    assert done.stdout.strip() == "refused", done.stdout + done.stderr
+
+
+def test_start_says_it_needs_root(monkeypatch, capsys):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(SystemExit, match="needs root.*system user per learner"):
+        run.main(["--learners", "2"])
+
+
+def test_the_hub_configuration_keeps_to_loopback_and_bounds_each_learner():
+    text = (ROOT / "classroom" / "jupyterhub_config.py").read_text()
+    assert 'c.JupyterHub.ip = "127.0.0.1"' in text and 'c.JupyterHub.hub_ip = "127.0.0.1"' in text
+    assert "c.Spawner.mem_limit" in text and "c.Spawner.cpu_limit" in text
+    assert "CourseSpawner" in text and 'c.JupyterHub.authenticator_class = "dummy"' in text
+    assert 'authenticator_class = "pam"' in text  # the real one, shown beside the demo
+    values = (ROOT / "classroom" / "zero-to-jupyterhub" / "values.yaml").read_text()
+    assert re.search(r"memory:\s*\n\s+limit:", values) and re.search(r"cpu:\s*\n\s+limit:", values)
+
+
+def test_the_classroom_state_is_ignored_by_git():
+    assert subprocess.run(["git", "check-ignore", "-q", ".classroom/hub.log"], cwd=ROOT).returncode == 0
+
+
+def test_the_learner_servers_config_loads_the_course_contents_manager_and_the_open_handler():
+    import json
+    config = json.loads((ROOT / "classroom" / "jupyter" / "jupyter_server_config.json").read_text())
+    assert config["ServerApp"]["jpserver_extensions"] == {"classroom.extension": True}
+    assert config["ServerApp"]["contents_manager_class"] == "helpers._lab.CourseContentsManager"
