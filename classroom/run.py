@@ -5,6 +5,8 @@
     python3 course.py classroom progress        the instructor's view: each learner's solved exercises
     python3 course.py classroom remove          remove the accounts (and their homes) the command made
     python3 course.py classroom --test          the integration test (classroom/test_classroom.py)
+    python3 course.py classroom link --hub https://hub.example.org --repo https://github.com/you/switchyard
+                                                the learners' link for another hub (Zero to JupyterHub)
 
 What ``start`` does, in order (run as root: it creates system users):
 
@@ -365,9 +367,16 @@ def remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def link(args: argparse.Namespace) -> int:
+    if not (args.hub and args.repo):
+        sys.exit("course.py classroom link: give --hub URL and --repo URL")
+    print(pull_link(args.hub, args.repo, args.branch, args.chapter))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="course.py classroom", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", nargs="?", default="start", choices=("start", "progress", "remove"))
+    parser.add_argument("action", nargs="?", default="start", choices=("start", "progress", "remove", "link"))
     parser.add_argument("--learners", type=int, default=4, help="how many accounts (default 4)")
     parser.add_argument("--prefix", default="learner", help="account names: PREFIX01, PREFIX02, ...")
     parser.add_argument("--port", type=int, default=0, help="the hub's port on 127.0.0.1 (default: the OS picks)")
@@ -377,12 +386,16 @@ def main(argv: list[str]) -> int:
                         help="CPUs per learner (declared; enforced on Kubernetes, not by the local spawner)")
     parser.add_argument("--remove-on-exit", action="store_true",
                         help="on stop, delete the accounts, their homes and the state folder (demo, tests)")
+    parser.add_argument("--hub", help="link: the hub's public URL")
+    parser.add_argument("--repo", help="link: the course's repository (git URL)")
+    parser.add_argument("--branch", default="main", help="link: its branch (default main)")
+    parser.add_argument("--chapter", default=FIRST_CHAPTER, help=f"link: the chapter it opens ({FIRST_CHAPTER})")
     args = parser.parse_args(argv)
     try:
         learner_names(args.learners, args.prefix)
     except ValueError as error:
         parser.error(str(error))
-    return {"start": start, "progress": progress, "remove": remove}[args.action](args)
+    return {"start": start, "progress": progress, "remove": remove, "link": link}[args.action](args)
 
 
 if __name__ == "__main__":

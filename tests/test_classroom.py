@@ -37,6 +37,11 @@ def test_the_link_pulls_the_course_and_opens_the_learners_copy():
                       "targetpath": "switchyard", "urlpath": "switchyard/open?chapter=00_start_here.ipynb"}
 
 
+def test_the_link_command_prints_a_link_for_another_hub(capsys):
+    assert run.main(["link", "--hub", "https://hub.example.org", "--repo", "https://example.org/c.git"]) == 0
+    assert capsys.readouterr().out.startswith("https://hub.example.org/hub/user-redirect/git-pull?repo=https%3A")
+
+
 def make_workspace(folder: Path, solved: list[str], tried: list[str] = (), hints: int = 0) -> Path:
     workspace.sync(folder)
     for number in solved:
@@ -65,14 +70,12 @@ def test_the_instructors_view_reads_each_learners_progress(tmp_path):
 
 
 def test_reachable_by_all_follows_every_folder_above(tmp_path):
+    assert run.reachable_by_all(Path("/bin/sh"))
     inner = tmp_path / "private" / "tool"
     inner.parent.mkdir()
     inner.write_text("#!/bin/sh\n")
     inner.chmod(0o755)
-    tmp_path.chmod(0o755)
-    inner.parent.chmod(0o755)
-    assert run.reachable_by_all(inner)
-    inner.parent.chmod(0o700)
+    inner.parent.chmod(0o700)  # as pyenv under a 0700 /root: the file is fine, a folder above is not
     try:
         assert not run.reachable_by_all(inner)
     finally:
@@ -101,7 +104,8 @@ def test_the_hub_configuration_keeps_to_loopback_and_bounds_each_learner():
     assert "CourseSpawner" in text and 'c.JupyterHub.authenticator_class = "dummy"' in text
     assert 'authenticator_class = "pam"' in text  # the real one, shown beside the demo
     values = (ROOT / "classroom" / "zero-to-jupyterhub" / "values.yaml").read_text()
-    assert re.search(r"memory:\s*\n\s+limit:", values) and re.search(r"cpu:\s*\n\s+limit:", values)
+    for resource in ("memory", "cpu"):
+        assert re.search(rf"\n  {resource}:\n(    \w+: .*\n)*    limit: ", values), resource
 
 
 def test_the_classroom_state_is_ignored_by_git():
