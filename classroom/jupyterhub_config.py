@@ -13,6 +13,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENV = ROOT / ".venv"
 STATE = Path(os.environ.get("SWITCHYARD_CLASSROOM_STATE", ROOT / ".classroom"))
+PRIVATE = STATE / "hub"  # the hub's database, cookie secret, pid files, log: mode 0700 (run.py)
 sys.path.insert(0, str(ROOT))
 from classroom.spawner import CourseSpawner  # noqa: E402 (after the path above)
 
@@ -23,14 +24,14 @@ c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = int(os.environ.get("SWITCHYARD_CLASSROOM_PORT", "8000"))
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = int(os.environ.get("SWITCHYARD_CLASSROOM_HUB_PORT", "8081"))
-c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
-c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
-c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
+c.JupyterHub.db_url = f"sqlite:///{PRIVATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(PRIVATE / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(PRIVATE / "jupyterhub.pid")
 
 # --- the proxy: the Python configurable-http-proxy of requirements-classroom.txt (npm's works too)
 c.ConfigurableHTTPProxy.command = [str(VENV / "bin" / "configurable-http-proxy")]
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{os.environ.get('SWITCHYARD_CLASSROOM_PROXY_API_PORT', '8001')}"
-c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")
+c.ConfigurableHTTPProxy.pid_file = str(PRIVATE / "proxy.pid")
 
 # --- who may log in. The demo: DummyAuthenticator, one shared password, the classroom's accounts only.
 # For a real class replace these lines, e.g. with the system passwords of the accounts (PAM):

@@ -18,7 +18,9 @@ What ``start`` does, in order (run as root: it creates system users):
    and every learner's server (``jupyterhub-singleuser`` from the course's ``.venv``) on
    127.0.0.1;
 4. prints the URL, the accounts, the demo password and the link to hand out, and writes the
-   same into ``classroom.json`` in the state folder.
+   same into ``classroom.json`` in the state folder (mode 0600). The hub's database, cookie
+   secret and log go in ``hub/`` there (mode 0700); learners may pass through the state folder
+   (0711) to their homes, the course's clone and their environment, and read nothing else.
 
 Ctrl-C (or SIGTERM) stops the hub, which stops the proxy and the learners' servers. The
 accounts and their work stay (a class resumes after a restart) unless ``--remove-on-exit``;
@@ -273,7 +275,10 @@ def start(args: argparse.Namespace) -> int:
     link = pull_link(url, repo, branch)
     info = {"url": url, "link": link, "repo": repo, "branch": branch, "learners": names,
             "password": password, "homes": str(homes), "hub_pid": None}
-    log = (state / "hub.log").open("ab")
+    private = state / "hub"  # the hub's database, secrets and log: root's only (learners pass through state/)
+    private.mkdir(mode=0o700, exist_ok=True)
+    private.chmod(0o700)
+    log = (private / "hub.log").open("ab")
     hub = subprocess.Popen([str(VENV / "bin" / "jupyterhub"), "-f", str(CONFIG)], cwd=state, env=env,
                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     info["hub_pid"] = hub.pid
@@ -293,7 +298,7 @@ def start(args: argparse.Namespace) -> int:
               f"  {DEMO_NOTICE}: any name above, password {password}\n"
               f"  hand out this link: {link}\n"
               f"  instructor's view: python3 course.py classroom progress\n"
-              f"  log: {state / 'hub.log'}; Ctrl-C stops the hub and every learner's server", flush=True)
+              f"  log: {private / 'hub.log'}; Ctrl-C stops the hub and every learner's server", flush=True)
         while not stop["asked"] and hub.poll() is None:
             time.sleep(0.5)
     finally:

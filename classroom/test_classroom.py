@@ -200,6 +200,10 @@ def run_chapter(learner: Learner, results: dict) -> None:
         results[learner.name] = {"error": repr(error)}
 
 
+def kernel_a_of(results: dict, learner: Learner) -> Kernel:
+    return results[learner.name]["kernel"]
+
+
 def rss_mb(uid: int) -> float:
     """Resident memory of every process of one learner (server and kernel), in MB."""
     total = 0
@@ -291,6 +295,15 @@ def test_a_classroom_of_four(capsys):
         said = comparable(results[a.name]["kernel"].execute(solution))
         assert "solved" in said[0][1] and "not solved" not in said[0][1], said
 
+        # Following the link again pulls the course's updates and keeps A's work (the recorded progress).
+        assert a.follow_link(info["link"], info["repo"], info["branch"]).endswith(f"{run.WORKSPACE}/{CHAPTER}")
+        home_a = Path(pwd.getpwnam(a.name).pw_dir)
+        assert '"solved": true' in (home_a / run.WORKSPACE / ".switchyard" / "progress.json").read_text()
+
+        # The hub's own files are root's: a learner's kernel cannot read them.
+        outputs = kernel_a_of(results, a).execute(f"import os; os.listdir({str(state / 'hub')!r})")
+        assert [o.get("ename") for o in outputs] == ["PermissionError"], outputs
+
         # Isolation: A cannot read or change B's workspace, whichever way A asks.
         home_b = Path(pwd.getpwnam(b.name).pw_dir)
         assert a.get(f"user/{b.name}/api/contents/{run.WORKSPACE}").status_code == 403      # B's server
@@ -338,9 +351,9 @@ def test_a_classroom_of_four(capsys):
     finally:
         for kernel in kernels:
             kernel.close()
-        if (state / "hub.log").exists():  # kept for a failure's diagnosis (artifacts/ is git-ignored)
+        if (state / "hub" / "hub.log").exists():  # kept for a failure's diagnosis (artifacts/ is git-ignored)
             (ROOT / "artifacts" / "classroom").mkdir(parents=True, exist_ok=True)
-            shutil.copy(state / "hub.log", ROOT / "artifacts" / "classroom" / "hub.log")
+            shutil.copy(state / "hub" / "hub.log", ROOT / "artifacts" / "classroom" / "hub.log")
         if command.poll() is None:
             os.killpg(command.pid, signal.SIGINT)  # Ctrl-C
             try:
