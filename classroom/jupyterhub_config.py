@@ -65,7 +65,8 @@ c.Spawner.http_timeout = 180
 # CourseSpawner: LocalProcessSpawner alone enforces nothing). Address space, not resident memory:
 # a kernel reserves more than it touches, so the figure is well above the resident peak.
 c.Spawner.mem_limit = os.environ.get("SWITCHYARD_CLASSROOM_MEM_LIMIT", "2G")
-# Declared for the record: enforced by Kubernetes (zero-to-jupyterhub/values.yaml), not locally.
+# CPUs per learner: a cgroup quota (CourseSpawner) where root may write cgroups, else not enforced
+# (the hub's log says so); on Kubernetes, zero-to-jupyterhub/values.yaml.
 c.Spawner.cpu_limit = float(os.environ.get("SWITCHYARD_CLASSROOM_CPU_LIMIT", "1"))
 
 # --- stop idle servers? (pip install jupyterhub-idle-culler, then a service; not needed for the demo)

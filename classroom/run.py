@@ -160,6 +160,13 @@ def remove_accounts(names: list[str]) -> list[str]:
             time.sleep(0.1)
     for name in names:
         subprocess.run(["userdel", "--remove", name], check=True, stderr=subprocess.DEVNULL)
+        for group in (Path("/sys/fs/cgroup") / "switchyard-classroom" / name,  # CPU limits (classroom/spawner.py)
+                      Path("/sys/fs/cgroup/cpu") / "switchyard-classroom" / name):
+            for folder in (group, group.parent):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
     return names
 
 
@@ -388,7 +395,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--state", default=None, help="the classroom's folder (default .classroom/)")
     parser.add_argument("--mem-limit", default="2G", help="address space per learner process (RLIMIT_AS)")
     parser.add_argument("--cpu-limit", type=float, default=1.0,
-                        help="CPUs per learner (declared; enforced on Kubernetes, not by the local spawner)")
+                        help="CPUs per learner (a cgroup quota where root may write cgroups)")
     parser.add_argument("--remove-on-exit", action="store_true",
                         help="on stop, delete the accounts, their homes and the state folder (demo, tests)")
     parser.add_argument("--hub", help="link: the hub's public URL")

@@ -36,7 +36,7 @@ import websocket
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from classroom import run  # noqa: E402
+from classroom import run, spawner  # noqa: E402
 
 CHAPTER = "00_start_here.ipynb"
 LEARNERS = 4
@@ -204,6 +204,13 @@ def kernel_a_of(results: dict, learner: Learner) -> Kernel:
     return results[learner.name]["kernel"]
 
 
+def cpu_throttled(group: Path) -> int:
+    for line in (group / "cpu.stat").read_text().splitlines():
+        if line.startswith("nr_throttled "):
+            return int(line.split()[1])
+    return 0
+
+
 def rss_mb(uid: int) -> float:
     """Resident memory of every process of one learner (server and kernel), in MB."""
     total = 0
@@ -332,6 +339,30 @@ def test_a_classroom_of_four(capsys):
         assert [o.get("ename") for o in outputs] == ["MemoryError"], outputs
         assert kernel_d.execute("print('still here')")[0]["text"] == "still here\n"
 
+        # Bounded CPU: D's server and kernel sit in D's cgroup with the configured quota (1 CPU); with
+        # the quota lowered to 0.01 CPU from outside, a 1 s busy loop gets about 0.01 s and is throttled.
+        group = spawner.cpu_group(learners[3].name)
+        if group is not None and group.is_dir():
+            where = kernel_d.execute("print(open('/proc/self/cgroup').read())")[0]["text"]
+            assert f"/{spawner.GROUP}/{learners[3].name}\n" in where, where
+            v2 = (group / "cpu.max").exists()
+            quota_file = group / ("cpu.max" if v2 else "cpu.cfs_quota_us")
+            assert quota_file.read_text().split()[0] == str(spawner.PERIOD), quota_file.read_text()
+            throttled = cpu_throttled(group)
+            quota_file.write_text(f"1000 {spawner.PERIOD}" if v2 else "1000")
+            try:
+                spin = ("import time\nstart, cpu = time.monotonic(), time.process_time()\n"
+                        "while time.monotonic() - start < 1: pass\nprint(time.process_time() - cpu)")
+                used = float(kernel_d.execute(spin)[0]["text"])
+            finally:
+                quota_file.write_text(f"{spawner.PERIOD} {spawner.PERIOD}" if v2 else str(spawner.PERIOD))
+            assert used < 0.2 and cpu_throttled(group) > throttled, (used, throttled, cpu_throttled(group))
+            report.append(f"CPU limit enforced by {'cgroup v2' if v2 else 'cgroup v1'}: quota 1 CPU per learner; "
+                          f"at 0.01 CPU a 1 s busy loop got {used:.3f} s of CPU "
+                          f"(throttled {cpu_throttled(group) - throttled} times)")
+        else:
+            report.append("CPU limit: no writable cgroup on this machine; not enforced (the hub's log says so)")
+
         # The instructor's view.
         table = subprocess.run([sys.executable, str(ROOT / "course.py"), "classroom", "progress",
                                 "--state", str(state)], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
@@ -342,7 +373,7 @@ def test_a_classroom_of_four(capsys):
         for name in names[1:]:
             assert re.search(r"\s0/\d+\s", rows[name]) and rows[name].rstrip().endswith("-"), rows[name]
 
-        report += [f"hub answering {hub_ready:.0f} s after `course.py classroom`; four learners logged in and "
+        report[:0] = [f"hub answering {hub_ready:.0f} s after `course.py classroom`; four learners logged in and "
                    f"running at {all_running:.0f} s; course pulled at {pulled:.0f} s; chapter 00 run in four "
                    f"kernels at once by {ran:.0f} s",
                    "memory per learner (server + kernel, resident, after chapter 00): "
@@ -365,6 +396,7 @@ def test_a_classroom_of_four(capsys):
         leftovers = [name for name in names if run.account_home(name)]
         left_state = state.exists()
         left_processes = run.processes_of(set(uids.values()))
+        left_groups = [group for group in map(spawner.cpu_group, names) if group and group.exists()]
         if leftovers:  # the command failed to clean up: do it, then fail
             run.remove_accounts(leftovers)
         shutil.rmtree(state, ignore_errors=True)
@@ -374,5 +406,6 @@ def test_a_classroom_of_four(capsys):
     assert not leftovers, f"accounts left behind: {leftovers}"
     assert not left_state, f"{state} left behind"
     assert not left_processes, f"learners' processes left behind: {left_processes}"
+    assert not left_groups, f"cgroups left behind: {left_groups}"
     assert any("removed 4 accounts" in line for line in output), "".join(output)
     assert not [pid for pid in (info.get("hub_pid"),) if pid and Path(f"/proc/{pid}").exists()]

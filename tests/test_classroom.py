@@ -91,6 +91,32 @@ def test_the_memory_limit_holds_in_the_process_it_is_set_for():
     assert done.stdout.strip() == "refused", done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("layout", ["v1", "v2", "none"])
+def test_the_cpu_limit_becomes_a_cgroup_quota(tmp_path, monkeypatch, layout):
+    """classroom.spawner.make_cpu_group writes cpu_limit as the cgroup's quota (v1 or v2), or gives up."""
+    spawner = pytest.importorskip("classroom.spawner")
+    monkeypatch.setattr(spawner, "CGROUPS", tmp_path)
+    if layout == "v1":
+        (tmp_path / "cpu").mkdir()
+        (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    elif layout == "v2":
+        (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    group = spawner.make_cpu_group("learner01", 0.5)
+    if layout == "none":
+        assert group is None
+        return
+    assert group == tmp_path / ("cpu" if layout == "v1" else "") / "switchyard-classroom" / "learner01"
+    if layout == "v1":
+        assert (group / "cpu.cfs_quota_us").read_text() == "50000"
+    else:
+        assert (group / "cpu.max").read_text() == "50000 100000"
+        assert (group.parent / "cgroup.subtree_control").read_text() == "+cpu"
+    for child in [*group.iterdir(), *group.parent.glob("cgroup.*")]:  # a real cgroupfs has no files to delete
+        child.unlink()
+    spawner.remove_cpu_group("learner01")
+    assert not group.parent.exists()
+
+
 def test_start_says_it_needs_root(monkeypatch, capsys):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(SystemExit, match="needs root.*system user per learner"):
