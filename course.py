@@ -241,7 +241,7 @@ def ensure_browser_tools(python: Path) -> None:
 
 
 def ensure_classroom_tools(python: Path) -> None:
-    """Add the classroom's pins (JupyterHub, nbgitpuller, the proxy) to .venv, once: the learners' servers run from it."""
+    """Add the classroom's pins (JupyterHub, nbgitpuller, the proxy) to .venv, once: learners' servers run from it."""
     digest = pins_digest((*PINNED_FILES, CLASSROOM_PINS))
     if not (CLASSROOM_STAMP.exists() and CLASSROOM_STAMP.read_text().strip() == digest):
         install(python, ("requirements.txt", CLASSROOM_PINS), editable=False)
@@ -354,7 +354,8 @@ def main(argv: list[str]) -> int:
         ensure_classroom_tools(python)
         if "--test" in extra:  # the integration test: a hub, four learners, one chapter each (classroom/)
             extra.remove("--test")
-            return in_venv(python, ["-m", "pytest", "-n", "0", "-p", "no:randomly", "classroom/test_classroom.py", *extra])
+            return in_venv(python, ["-m", "pytest", "-n", "0", "-p", "no:randomly", "classroom/test_classroom.py",
+                                    *extra])
         # Ctrl-C is for classroom.run, which stops the hub and the learners' servers before it exits:
         # this process ignores it (and would otherwise kill run.py mid-cleanup).
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -322,8 +322,8 @@ def start(args: argparse.Namespace) -> int:
             shutil.rmtree(state, ignore_errors=True)
             print(f"Switchyard classroom: stopped; removed {len(removed)} accounts and {state}", flush=True)
         else:
-            print(f"Switchyard classroom: stopped; the accounts and their work stay "
-                  f"(python3 course.py classroom remove deletes them)", flush=True)
+            print("Switchyard classroom: stopped; the accounts and their work stay "
+                  "(python3 course.py classroom remove deletes them)", flush=True)
     return 0 if hub.returncode in (0, -signal.SIGTERM) or stop["asked"] else 1
 
 

@@ -98,7 +98,7 @@ class Learner:
         assert opened.status_code == 302, opened.text
         return opened.headers["Location"]
 
-    def kernel(self, path: str) -> "Kernel":
+    def kernel(self, path: str) -> Kernel:
         answer = self.http.post(self.url + f"user/{self.name}/api/sessions", headers=self.headers(), timeout=TIMEOUT,
                                 json={"path": path, "type": "notebook", "name": "", "kernel": {"name": "python3"}})
         assert answer.status_code == 201, answer.text

@@ -86,7 +86,8 @@ def test_classroom_pins_are_locked_and_agree_with_every_other_lock():
     assert {"jupyterhub", "nbgitpuller", "configurable-http-proxy"} <= set(direct)
     assert direct["jupyterhub"].startswith("6.1.") and direct["nbgitpuller"].startswith("1.3.")
     for name, version in direct.items():
-        assert extra.get(name) == version, f"{name}: requirements-classroom.in says {version}, lock says {extra.get(name)}"
+        assert extra.get(name) == version, (
+            f"{name}: requirements-classroom.in says {version}, lock says {extra.get(name)}")
     for other in ("requirements.txt", "requirements-browser.txt", "requirements-site.txt"):
         for name, version in pins((ROOT / other).read_text()).items():
             assert extra.get(name, version) == version, f"{name}: {extra[name]} here, {version} in {other}"
