@@ -300,11 +300,12 @@ def start(args: argparse.Namespace) -> int:
         wait_for_hub(url, hub, timeout=180)
         (state / "classroom.json").write_text(json.dumps(info, indent=1) + "\n")
         (state / "classroom.json").chmod(0o600)  # the password
+        where = "" if state == default_state() else f" --state {state}"
         print(f"Switchyard classroom: JupyterHub at {url} (ready in {time.monotonic() - began:.0f} s)\n"
               f"  learners: {', '.join(names)} (system users, homes 0700 under {homes})\n"
               f"  {DEMO_NOTICE}: any name above, password {password}\n"
               f"  hand out this link: {link}\n"
-              f"  instructor's view: python3 course.py classroom progress\n"
+              f"  instructor's view: python3 course.py classroom progress{where}\n"
               f"  log: {private / 'hub.log'}; Ctrl-C stops the hub and every learner's server", flush=True)
         while not stop["asked"] and hub.poll() is None:
             time.sleep(0.5)
