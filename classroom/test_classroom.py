@@ -211,17 +211,17 @@ def cpu_throttled(group: Path) -> int:
     return 0
 
 
-def rss_mb(uid: int) -> float:
-    """Resident memory of every process of one learner (server and kernel), in MB."""
-    total = 0
+def memory_mb(uid: int) -> tuple[float, float]:
+    """One learner's resident memory (every process: server, kernel) and the largest address space, in MB."""
+    resident, largest = 0, 0
     for pid in run.processes_of({uid}):
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        resident += int(fields.get("VmRSS", "0 kB").split()[0])
+        largest = max(largest, int(fields.get("VmPeak", "0 kB").split()[0]))
+    return resident / 1024, largest / 1024
 
 
 # --------------------------------------------------------------------------- the test
@@ -294,7 +294,7 @@ def test_a_classroom_of_four(capsys):
             assert "error" not in results.get(name, {"error": "no result"}), results.get(name)
             assert results[name]["mismatches"] == [], results[name]["mismatches"]
         ran = time.monotonic() - began
-        memory = {name: rss_mb(uid) for name, uid in uids.items()}
+        memory = {name: memory_mb(uid) for name, uid in uids.items()}
 
         # Learner 1 solves exercise 00.1 (the reference solution); the others leave the stubs.
         a, b = learners[0], learners[1]
@@ -377,7 +377,9 @@ def test_a_classroom_of_four(capsys):
                    f"running at {all_running:.0f} s; course pulled at {pulled:.0f} s; chapter 00 run in four "
                    f"kernels at once by {ran:.0f} s",
                    "memory per learner (server + kernel, resident, after chapter 00): "
-                   + ", ".join(f"{name} {mb:.0f} MB" for name, mb in memory.items()),
+                   + ", ".join(f"{name} {mb:.0f} MB" for name, (mb, _) in memory.items()),
+                   "largest address space of one learner's process (VmPeak, the RLIMIT_AS figure is 2048 MB): "
+                   + ", ".join(f"{name} {mb:.0f} MB" for name, (_, mb) in memory.items()),
                    "instructor's view:", table.stdout.rstrip()]
     finally:
         for kernel in kernels:
