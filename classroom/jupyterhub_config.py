@@ -60,13 +60,13 @@ c.Spawner.environment = {
 c.Spawner.start_timeout = 240         # generous: a loaded machine starting thirty servers at once
 c.Spawner.http_timeout = 180
 
-# --- bounded resources. A chapter's kernel peaks at 120-390 MB (course.py test's table); the
-# learner's server and its kernel each get this much address space (RLIMIT_AS, set by
-# CourseSpawner: LocalProcessSpawner alone enforces nothing). Address space, not resident memory:
-# a kernel reserves more than it touches, so the figure is well above the resident peak.
-c.Spawner.mem_limit = os.environ.get("SWITCHYARD_CLASSROOM_MEM_LIMIT", "2G")
-# CPUs per learner: a cgroup quota (CourseSpawner) where root may write cgroups, else not enforced
-# (the hub's log says so); on Kubernetes, zero-to-jupyterhub/values.yaml.
+# --- bounded resources, per learner: CourseSpawner puts each learner's server (and so its kernels)
+# in cgroups of its own where root may write cgroups; elsewhere the hub's log says the limits are
+# not enforced (LocalProcessSpawner alone enforces nothing). A chapter's kernel peaks at
+# 120-390 MB (course.py test's table, which fails a kernel over 1 GB); a learner's server and
+# kernel hold about 265 MB after chapter 00. Past the memory limit, the OOM killer ends the
+# learner's largest process (a kernel, which JupyterLab restarts). Kubernetes: values.yaml.
+c.Spawner.mem_limit = os.environ.get("SWITCHYARD_CLASSROOM_MEM_LIMIT", "1536M")
 c.Spawner.cpu_limit = float(os.environ.get("SWITCHYARD_CLASSROOM_CPU_LIMIT", "1"))
 
 # --- stop idle servers? (pip install jupyterhub-idle-culler, then a service; not needed for the demo)

@@ -160,8 +160,9 @@ def remove_accounts(names: list[str]) -> list[str]:
             time.sleep(0.1)
     for name in names:
         subprocess.run(["userdel", "--remove", name], check=True, stderr=subprocess.DEVNULL)
-        for group in (Path("/sys/fs/cgroup") / "switchyard-classroom" / name,  # CPU limits (classroom/spawner.py)
-                      Path("/sys/fs/cgroup/cpu") / "switchyard-classroom" / name):
+        for group in (Path("/sys/fs/cgroup") / "switchyard-classroom" / name,  # limits (classroom/spawner.py)
+                      Path("/sys/fs/cgroup/cpu") / "switchyard-classroom" / name,
+                      Path("/sys/fs/cgroup/memory") / "switchyard-classroom" / name):
             for folder in (group, group.parent):
                 try:
                     folder.rmdir()
@@ -394,7 +395,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--prefix", default="learner", help="account names: PREFIX01, PREFIX02, ...")
     parser.add_argument("--port", type=int, default=0, help="the hub's port on 127.0.0.1 (default: the OS picks)")
     parser.add_argument("--state", default=None, help="the classroom's folder (default .classroom/)")
-    parser.add_argument("--mem-limit", default="2G", help="address space per learner process (RLIMIT_AS)")
+    parser.add_argument("--mem-limit", default="1536M",
+                        help="resident memory per learner, server and kernels together (a cgroup limit)")
     parser.add_argument("--cpu-limit", type=float, default=1.0,
                         help="CPUs per learner (a cgroup quota where root may write cgroups)")
     parser.add_argument("--remove-on-exit", action="store_true",

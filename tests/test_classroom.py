@@ -82,39 +82,49 @@ def test_reachable_by_all_follows_every_folder_above(tmp_path):
         inner.parent.chmod(0o755)
 
 
-def test_the_memory_limit_holds_in_the_process_it_is_set_for():
-    """classroom.spawner.limited: RLIMIT_AS in the child, an allocation past it is a MemoryError there."""
+def test_the_server_joins_its_cgroups_before_it_becomes_the_learner(tmp_path):
+    """classroom.spawner.limited writes the child's pid into each group's cgroup.procs, then runs preexec."""
     spawner = pytest.importorskip("classroom.spawner")  # needs JupyterHub (requirements-classroom.txt)
-    code = "import resource\ntry:\n    bytearray(1024 ** 3)\nexcept MemoryError:\n    print('refused')"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          preexec_fn=spawner.limited(lambda: None, 512 * 1024 ** 2))
-    assert done.stdout.strip() == "refused", done.stdout + done.stderr
+    groups = [tmp_path / "cpu", tmp_path / "memory"]
+    for folder in groups:
+        folder.mkdir()
+    done = subprocess.Popen([sys.executable, "-c", "pass"], preexec_fn=spawner.limited(lambda: None, groups))
+    done.wait(timeout=60)
+    assert [(folder / "cgroup.procs").read_text() for folder in groups] == [str(done.pid)] * 2
 
 
 @pytest.mark.parametrize("layout", ["v1", "v2", "none"])
-def test_the_cpu_limit_becomes_a_cgroup_quota(tmp_path, monkeypatch, layout):
-    """classroom.spawner.make_cpu_group writes cpu_limit as the cgroup's quota (v1 or v2), or gives up."""
+def test_the_limits_become_cgroup_limits(tmp_path, monkeypatch, layout):
+    """classroom.spawner.make_groups writes cpu_limit and mem_limit into the learner's cgroups, or says it cannot."""
     spawner = pytest.importorskip("classroom.spawner")
     monkeypatch.setattr(spawner, "CGROUPS", tmp_path)
     if layout == "v1":
-        (tmp_path / "cpu").mkdir()
-        (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+        for controller in ("cpu", "memory"):
+            (tmp_path / controller).mkdir()
+            (tmp_path / controller / "cgroup.procs").write_text("")
     elif layout == "v2":
         (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
-    group = spawner.make_cpu_group("learner01", 0.5)
+    groups, missing = spawner.make_groups("learner01", 0.5, 512 * 1024 ** 2)
     if layout == "none":
-        assert group is None
+        assert groups == [] and missing == ["cpu", "memory"]
         return
-    assert group == tmp_path / ("cpu" if layout == "v1" else "") / "switchyard-classroom" / "learner01"
+    assert missing == []
     if layout == "v1":
-        assert (group / "cpu.cfs_quota_us").read_text() == "50000"
+        cpu, memory = groups
+        assert cpu == tmp_path / "cpu" / "switchyard-classroom" / "learner01"
+        assert (cpu / "cpu.cfs_quota_us").read_text() == "50000"
+        assert (memory / "memory.limit_in_bytes").read_text() == str(512 * 1024 ** 2)
     else:
-        assert (group / "cpu.max").read_text() == "50000 100000"
-        assert (group.parent / "cgroup.subtree_control").read_text() == "+cpu"
-    for child in [*group.iterdir(), *group.parent.glob("cgroup.*")]:  # a real cgroupfs has no files to delete
-        child.unlink()
-    spawner.remove_cpu_group("learner01")
-    assert not group.parent.exists()
+        (leaf,) = groups
+        assert leaf == tmp_path / "switchyard-classroom" / "learner01"
+        assert (leaf / "cpu.max").read_text() == "50000 100000"
+        assert (leaf / "memory.max").read_text() == str(512 * 1024 ** 2)
+        assert (leaf.parent / "cgroup.subtree_control").read_text() == "+cpu +memory"
+    for leaf in groups:  # a real cgroupfs has no files to delete
+        for child in [*leaf.iterdir(), *leaf.parent.glob("cgroup.*")]:
+            child.unlink()
+    spawner.remove_groups("learner01")
+    assert not any(leaf.parent.exists() for leaf in groups)
 
 
 def test_start_says_it_needs_root(monkeypatch, capsys):
