@@ -283,6 +283,9 @@ def test_a_classroom_of_four(capsys):
         pulled = time.monotonic() - began
 
         # Chapter 00 in the four kernels at once, every output compared with the stored one.
+        groups = {name: spawner.group("cpu", name) for name in names}
+        groups = {name: folder for name, folder in groups.items() if folder is not None and folder.is_dir()}
+        before = {name: cpu_throttled(folder) for name, folder in groups.items()}
         results: dict = {}
         threads = [threading.Thread(target=run_chapter, args=(learner, results)) for learner in learners]
         for thread in threads:
@@ -290,9 +293,11 @@ def test_a_classroom_of_four(capsys):
         for thread in threads:
             thread.join(TIMEOUT + 60)
         kernels = [result["kernel"] for result in results.values() if "kernel" in result]
+        chapter_throttling = {name: cpu_throttled(folder) - before[name] for name, folder in groups.items()}
         for name in names:
             assert "error" not in results.get(name, {"error": "no result"}), results.get(name)
-            assert results[name]["mismatches"] == [], results[name]["mismatches"]
+            assert results[name]["mismatches"] == [], (results[name]["mismatches"], "CPU quota throttled",
+                                                        chapter_throttling)
         ran = time.monotonic() - began
         memory = {name: memory_mb(uid) for name, uid in uids.items()}
 
@@ -392,6 +397,8 @@ def test_a_classroom_of_four(capsys):
                    + ", ".join(f"{name} {mb:.0f} MB" for name, (mb, _) in memory.items()),
                    "largest address space of one learner's process (VmPeak; why no RLIMIT_AS: classroom/spawner.py): "
                    + ", ".join(f"{name} {mb:.0f} MB" for name, (_, mb) in memory.items()),
+                   "times the CPU quota throttled each learner during chapter 00: "
+                   f"{chapter_throttling or 'no cgroups'}",
                    "instructor's view:", table.stdout.rstrip()]
     finally:
         for kernel in kernels:
