@@ -10,6 +10,7 @@
     python3 course.py test 05    validate one chapter: its notebook (run twice), its exercises
     python3 course.py browser    run every chapter in real JupyterLab in Chromium, prove Binder's config
     python3 course.py site       build the course as a static website (stored outputs, no execution)
+    python3 course.py classroom  a JupyterHub on this machine for a class (root; see classroom/run.py)
     python3 course.py outputs    re-run every notebook and store its outputs
     python3 course.py normalise  put every notebook's metadata in canonical form, without running it
     python3 course.py lock       re-pin requirements.txt and the environment files
@@ -45,6 +46,7 @@ import importlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +60,8 @@ BROWSER_STAMP = VENV / ".switchyard-browser-installed"
 BROWSER_PINS = "requirements-browser.txt"
 SITE_STAMP = VENV / ".switchyard-site-installed"
 SITE_PINS = "requirements-site.txt"
+CLASSROOM_STAMP = VENV / ".switchyard-classroom-installed"
+CLASSROOM_PINS = "requirements-classroom.txt"  # JupyterHub, nbgitpuller, the proxy: classroom only
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; SWITCHYARD_CHROMIUM overrides
 BIN = "Scripts" if os.name == "nt" else "bin"
 CONTENTS_MANAGER = "helpers._lab.CourseContentsManager"  # also in binder/postBuild (a test proves they agree)
@@ -236,6 +240,14 @@ def ensure_browser_tools(python: Path) -> None:
                  "sudo apt-get install chromium (or set SWITCHYARD_CHROMIUM to a Chromium binary)")
 
 
+def ensure_classroom_tools(python: Path) -> None:
+    """Add the classroom's pins (JupyterHub, nbgitpuller, the proxy) to .venv, once: learners' servers run from it."""
+    digest = pins_digest((*PINNED_FILES, CLASSROOM_PINS))
+    if not (CLASSROOM_STAMP.exists() and CLASSROOM_STAMP.read_text().strip() == digest):
+        install(python, ("requirements.txt", CLASSROOM_PINS), editable=False)
+        CLASSROOM_STAMP.write_text(digest + "\n")
+
+
 def lab_options(root_dir: Path, contents_manager: str = CONTENTS_MANAGER) -> list[str]:
     """JupyterLab's options for the course: loopback only, file browser on ``root_dir``."""
     options = [
@@ -303,7 +315,7 @@ def workspace_command(command: str, extra: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = ("lab", "test", "browser", "site", "outputs", "normalise", "lock", "reset", "progress")
+    commands = ("lab", "test", "browser", "site", "outputs", "normalise", "lock", "reset", "progress", "classroom")
     if not argv or argv[0] not in commands:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2
@@ -338,6 +350,16 @@ def main(argv: list[str]) -> int:
         ensure_browser_tools(python)
         # One process: the browser tests share one JupyterLab and one Chromium (session fixtures).
         return in_venv(python, ["-m", "pytest", "--browser", "-n", "0", "tests/browser", *extra])
+    if command == "classroom":
+        ensure_classroom_tools(python)
+        if "--test" in extra:  # the integration test: a hub, four learners, one chapter each (classroom/)
+            extra.remove("--test")
+            return in_venv(python, ["-m", "pytest", "-n", "0", "-p", "no:randomly", "classroom/test_classroom.py",
+                                    *extra])
+        # Ctrl-C is for classroom.run, which stops the hub and the learners' servers before it exits:
+        # this process ignores it (and would otherwise kill run.py mid-cleanup).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return in_venv(python, ["-m", "classroom.run", *extra])
     if command == "site":
         ensure_site_tools(python)
         return in_venv(python, ["-m", "tools.site", *extra])

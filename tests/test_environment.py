@@ -79,6 +79,25 @@ def test_site_pins_are_locked_and_agree_with_the_course_and_browser_pins():
     assert not {"sphinx", "myst-nb"} & set(pins((ROOT / "requirements.txt").read_text()))
 
 
+def test_classroom_pins_are_locked_and_agree_with_every_other_lock():
+    """requirements-classroom.txt installs into .venv beside the course's, the browser's and the site's pins."""
+    direct = pins((ROOT / "requirements-classroom.in").read_text())
+    extra = pins((ROOT / "requirements-classroom.txt").read_text())
+    assert {"jupyterhub", "nbgitpuller", "configurable-http-proxy"} <= set(direct)
+    assert direct["jupyterhub"].startswith("6.1.") and direct["nbgitpuller"].startswith("1.3.")
+    for name, version in direct.items():
+        assert extra.get(name) == version, (
+            f"{name}: requirements-classroom.in says {version}, lock says {extra.get(name)}")
+    for other in ("requirements.txt", "requirements-browser.txt", "requirements-site.txt"):
+        for name, version in pins((ROOT / other).read_text()).items():
+            assert extra.get(name, version) == version, f"{name}: {extra[name]} here, {version} in {other}"
+    for line in (ROOT / "requirements-classroom.txt").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert PIN.match(line.strip()), f"not pinned with ==: {line}"
+    # Learners and Binder do not get the hub.
+    assert not {"jupyterhub", "nbgitpuller"} & set(pins((ROOT / "requirements.txt").read_text()))
+
+
 def test_conda_and_binder_environments_are_generated_from_the_lock():
     expected = environment_yml((ROOT / "requirements.txt").read_text())
     root = (ROOT / "environment.yml").read_text()

@@ -1,6 +1,6 @@
 """The course's code is ruff-clean with the short rule set in pyproject.toml ([tool.ruff]).
 
-Helpers, tools, tests, course.py and every notebook's code cells: what a learner reads and
+Helpers, tools, tests, course.py, classroom/ and every notebook's code cells: what a learner reads and
 what an instructor maintains follow the same rules.
 """
 
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ("helpers", "tools", "tests", "notebooks", "course.py")
+CHECKED = ("helpers", "tools", "tests", "notebooks", "course.py", "classroom")
 
 
 def test_ruff_finds_nothing():

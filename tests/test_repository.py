@@ -181,7 +181,8 @@ def test_readme_gives_the_two_commands_and_ci_runs_what_it_documents():
     assert "python3 course.py lab" in commands and "python3 course.py test" in commands
     ci = (ROOT / ".ci" / "run").read_text()
     runs = re.findall(r"^\s*(python3 course\.py \w+)", ci, re.M)
-    assert runs == ["python3 course.py test", "python3 course.py site", "python3 course.py browser"], runs
+    assert runs == ["python3 course.py test", "python3 course.py site", "python3 course.py browser",
+                    "python3 course.py classroom"], runs
     assert set(runs) <= set(commands), "CI runs a command the README does not document"
 
 

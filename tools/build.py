@@ -137,6 +137,8 @@ def lock(args: list[str]) -> int:
                     "-o", "requirements-browser.txt"], check=True, cwd=ROOT)
     subprocess.run([*compile_, "requirements-site.in", "-c", "requirements.txt", "-c", "requirements-browser.txt",
                     "-o", "requirements-site.txt"], check=True, cwd=ROOT)
+    subprocess.run([*compile_, "requirements-classroom.in", "-c", "requirements.txt",
+                    "-o", "requirements-classroom.txt"], check=True, cwd=ROOT)
     text = environment_yml((ROOT / "requirements.txt").read_text())
     for target in (ROOT / "environment.yml", ROOT / "binder" / "environment.yml"):
         target.write_text(text)

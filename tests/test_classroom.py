@@ -1,0 +1,155 @@
+"""The classroom's parts that need no hub (classroom/run.py): names, the link, the instructor's view.
+
+The hub itself, four learners and their isolation: classroom/test_classroom.py
+(``python3 course.py classroom --test``, root).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from classroom import run
+from helpers import workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_learner_names_are_numbered_and_bounded():
+    assert run.learner_names(3) == ["learner01", "learner02", "learner03"]
+    assert run.learner_names(120, "s")[-1] == "s120"
+    with pytest.raises(ValueError, match="1 to 999"):
+        run.learner_names(0)
+
+
+def test_the_link_pulls_the_course_and_opens_the_learners_copy():
+    link = run.pull_link("https://hub.example.org/", "https://github.com/switchyard-course/switchyard", "main")
+    base, query = link.split("?", 1)
+    assert base == "https://hub.example.org/hub/user-redirect/git-pull"
+    fields = dict(urllib.parse.parse_qsl(query))
+    assert fields == {"repo": "https://github.com/switchyard-course/switchyard", "branch": "main",
+                      "targetpath": "switchyard", "urlpath": "switchyard/open?chapter=00_start_here.ipynb"}
+
+
+def test_the_link_command_prints_a_link_for_another_hub(capsys):
+    assert run.main(["link", "--hub", "https://hub.example.org", "--repo", "https://example.org/c.git"]) == 0
+    assert capsys.readouterr().out.startswith("https://hub.example.org/hub/user-redirect/git-pull?repo=https%3A")
+
+
+def make_workspace(folder: Path, solved: list[str], tried: list[str] = (), hints: int = 0) -> Path:
+    workspace.sync(folder)
+    for number in solved:
+        workspace.record(number, "solved", workspace=folder)
+    for number in tried:
+        workspace.record(number, "wrong", hints=hints, workspace=folder)
+    return folder
+
+
+def test_the_instructors_view_reads_each_learners_progress(tmp_path):
+    workspaces = {
+        "learner01": make_workspace(tmp_path / "a", solved=["00.1", "03.2"]),
+        "learner02": make_workspace(tmp_path / "b", solved=[], tried=["00.2"], hints=2),
+        "learner03": tmp_path / "never-followed-the-link",
+    }
+    table = run.progress_rows(workspaces, ROOT / "notebooks")
+    rows = {line.split()[0]: line for line in table.splitlines()[1:]}
+    total = sum(len(n) for n in workspace.exercises_by_chapter().values())
+    assert re.fullmatch(rf"learner01\s+2/{total}\s+2\s+0\s+00\.1 03\.2", rows["learner01"]), rows["learner01"]
+    assert re.fullmatch(rf"learner02\s+0/{total}\s+1\s+2\s+-", rows["learner02"]), rows["learner02"]
+    assert "has not followed the link" in rows["learner03"]
+    # a different record prints a different table
+    workspace.record("00.2", "solved", workspace=workspaces["learner02"])
+    again = run.progress_rows(workspaces, ROOT / "notebooks")
+    assert re.search(rf"learner02\s+1/{total}\s+1\s+2\s+00\.2", again), again
+
+
+def test_reachable_by_all_follows_every_folder_above(tmp_path):
+    assert run.reachable_by_all(Path("/bin/sh"))
+    inner = tmp_path / "private" / "tool"
+    inner.parent.mkdir()
+    inner.write_text("#!/bin/sh\n")
+    inner.chmod(0o755)
+    inner.parent.chmod(0o700)  # as pyenv under a 0700 /root: the file is fine, a folder above is not
+    try:
+        assert not run.reachable_by_all(inner)
+    finally:
+        inner.parent.chmod(0o755)
+
+
+def test_the_server_joins_its_cgroups_before_it_becomes_the_learner(tmp_path):
+    """classroom.spawner.limited writes the child's pid into each group's cgroup.procs, then runs preexec."""
+    spawner = pytest.importorskip("classroom.spawner")  # needs JupyterHub (requirements-classroom.txt)
+    groups = [tmp_path / "cpu", tmp_path / "memory"]
+    for folder in groups:
+        folder.mkdir()
+    done = subprocess.Popen([sys.executable, "-c", "pass"], preexec_fn=spawner.limited(lambda: None, groups))
+    done.wait(timeout=60)
+    assert [(folder / "cgroup.procs").read_text() for folder in groups] == [str(done.pid)] * 2
+
+
+@pytest.mark.parametrize("layout", ["v1", "v2", "none"])
+def test_the_limits_become_cgroup_limits(tmp_path, monkeypatch, layout):
+    """classroom.spawner.make_groups writes cpu_limit and mem_limit into the learner's cgroups, or says it cannot."""
+    spawner = pytest.importorskip("classroom.spawner")
+    monkeypatch.setattr(spawner, "CGROUPS", tmp_path)
+    if layout == "v1":
+        for controller in ("cpu", "memory"):
+            (tmp_path / controller).mkdir()
+            (tmp_path / controller / "cgroup.procs").write_text("")
+    elif layout == "v2":
+        (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    groups, missing = spawner.make_groups("learner01", 0.5, 512 * 1024 ** 2)
+    if layout == "none":
+        assert groups == [] and missing == ["cpu", "memory"]
+        return
+    assert missing == []
+    if layout == "v1":
+        cpu, memory = groups
+        assert cpu == tmp_path / "cpu" / "switchyard-classroom" / "learner01"
+        assert (cpu / "cpu.cfs_quota_us").read_text() == "50000"
+        assert (memory / "memory.limit_in_bytes").read_text() == str(512 * 1024 ** 2)
+    else:
+        (leaf,) = groups
+        assert leaf == tmp_path / "switchyard-classroom" / "learner01"
+        assert (leaf / "cpu.max").read_text() == "50000 100000"
+        assert (leaf / "memory.max").read_text() == str(512 * 1024 ** 2)
+        assert (leaf.parent / "cgroup.subtree_control").read_text() == "+cpu +memory"
+    for leaf in groups:  # a real cgroupfs has no files to delete
+        for child in [*leaf.iterdir(), *leaf.parent.glob("cgroup.*")]:
+            child.unlink()
+    spawner.remove_groups("learner01")
+    assert not any(leaf.parent.exists() for leaf in groups)
+
+
+def test_start_says_it_needs_root(monkeypatch, capsys):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(SystemExit, match="needs root.*system user per learner"):
+        run.main(["--learners", "2"])
+
+
+def test_the_hub_configuration_keeps_to_loopback_and_bounds_each_learner():
+    text = (ROOT / "classroom" / "jupyterhub_config.py").read_text()
+    assert 'c.JupyterHub.ip = "127.0.0.1"' in text and 'c.JupyterHub.hub_ip = "127.0.0.1"' in text
+    assert "c.Spawner.mem_limit" in text and "c.Spawner.cpu_limit" in text
+    assert "CourseSpawner" in text and 'c.JupyterHub.authenticator_class = "dummy"' in text
+    assert 'authenticator_class = "pam"' in text  # the real one, shown beside the demo
+    values = (ROOT / "classroom" / "zero-to-jupyterhub" / "values.yaml").read_text()
+    for resource in ("memory", "cpu"):
+        assert re.search(rf"\n  {resource}:\n(    \w+: .*\n)*    limit: ", values), resource
+
+
+def test_the_classroom_state_is_ignored_by_git():
+    assert subprocess.run(["git", "check-ignore", "-q", ".classroom/hub.log"], cwd=ROOT).returncode == 0
+
+
+def test_the_learner_servers_config_loads_the_course_contents_manager_and_the_open_handler():
+    import json
+    config = json.loads((ROOT / "classroom" / "jupyter" / "jupyter_server_config.json").read_text())
+    assert config["ServerApp"]["jpserver_extensions"] == {"classroom.extension": True}
+    assert config["ServerApp"]["contents_manager_class"] == "helpers._lab.CourseContentsManager"
