@@ -376,7 +376,9 @@ def _kind(error: OSError) -> str:
     code = error.errno
     if code == errno.ECONNREFUSED:
         return "refused"
-    if code in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED):
+    # ENOTCONN: a connected client's socket that a reset has already torn down (its next
+    # shutdown or send finds it no longer connected), seen under load when the RST came first.
+    if code in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ENOTCONN):
         return "reset"
     if code == errno.ETIMEDOUT:
         return "timeout"
