@@ -188,7 +188,14 @@ def run_chapter(learner: Learner, results: dict) -> None:
             for index, cell in enumerate(stored["cells"]):
                 if cell["cell_type"] != "code":
                     continue
-                got = comparable(kernel.execute("".join(cell["source"])))
+                source = "".join(cell["source"])
+                got = comparable(kernel.execute(source))
+                if "show_progress(" in source:
+                    # In a workspace the cell prints this learner's table, not the stored line that
+                    # says no workspace is in use (nbval runs the reference notebooks).
+                    if not (len(got) == 1 and got[0][0] == "stdout" and "00_start_here" in got[0][1]):
+                        mismatches.append((index, "this learner's progress table", got))
+                    continue
                 want = comparable(cell["outputs"])
                 if got != want:
                     mismatches.append((index, want, got))
