@@ -53,14 +53,3 @@ def test_a_stub_leaves_no_unretrieved_task_exception(number, caplog):
     assert evaluate(number, stub).status == "unsolved"
     gc.collect()  # an unretrieved task exception is logged when its task is collected
     assert "never retrieved" not in caplog.text  # asyncio's logger; in a notebook it lands on stderr
-
-
-@pytest.mark.parametrize("number, answer", [(number, answer) for number, answers in ch09.CHAPTER_CODE.items()
-                                            for answer in answers])
-def test_the_chapters_own_code_is_not_an_answer(number, answer):
-    result = evaluate(number, answer)
-    assert result.status != "solved", f"{answer.__name__} passes {number}: the exercise needs a new idea"
-
-
-def test_every_exercise_of_the_chapter_has_its_chapter_code():
-    assert sorted(ch09.CHAPTER_CODE) == sorted(ch09.SOLUTIONS)
