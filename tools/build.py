@@ -7,7 +7,9 @@ outputs [NOTEBOOK ...]
     notebook in which a cell not marked ``# NBVAL_RAISES_EXCEPTION`` raised.
     Pictures: a plot of measured times differs on every run, so when a cell's code
     and its text outputs are unchanged, the stored picture is kept; pass --redraw to
-    store the new ones. Run it twice: the second run leaves ``git diff`` empty.
+    store the new ones; likewise the outputs of an unchanged cell marked
+    ``# NBVAL_IGNORE_OUTPUT`` (random by nature). Run it twice: the second run leaves
+    ``git diff`` empty.
 
 normalise [NOTEBOOK ...]
     Put every chapter notebook (or the ones named) in the canonical form stored in git
@@ -36,7 +38,7 @@ from nbclient import NotebookClient
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
 from tools.chapters import NOTEBOOKS, by_filename, written
-from tools.notebooks import normalise, refresh_generated_cells, unexpected_errors
+from tools.notebooks import IGNORE, first_line, normalise, refresh_generated_cells, unexpected_errors
 
 ROOT = NOTEBOOKS.parent
 CELL_TIMEOUT = 60  # seconds, as in the validation (pyproject.toml)
@@ -87,6 +89,22 @@ def keep_stored_images(new, stored) -> int:
     return kept
 
 
+def keep_ignored_outputs(new, stored) -> int:
+    """Where a cell marked ``# NBVAL_IGNORE_OUTPUT`` is unchanged, put back its stored outputs.
+
+    Its output is random by nature (raw timings) and nbval does not compare it: storing each
+    run's would make a second ``outputs`` change the notebook. ``--redraw`` stores new ones.
+    """
+    previous = {(cell.get("id"), cell.source): cell for cell in stored.cells if cell.cell_type == "code"}
+    kept = 0
+    for cell in new.cells:
+        old = previous.get((cell.get("id"), cell.source))
+        if cell.cell_type == "code" and old is not None and first_line(cell) == IGNORE:
+            cell.outputs = copy.deepcopy(old.outputs)
+            kept += 1
+    return kept
+
+
 def outputs(args: list[str]) -> int:
     redraw = "--redraw" in args
     names = [arg for arg in args if arg != "--redraw"]
@@ -106,8 +124,10 @@ def outputs(args: list[str]) -> int:
             return 1
         normalise(nb)
         kept = 0 if redraw else keep_stored_images(nb, stored)
+        ignored = 0 if redraw else keep_ignored_outputs(nb, stored)
         nbformat.write(nb, chapter.path)
-        print(f"  wrote {chapter.filename}" + (f" (kept {kept} stored pictures)" if kept else ""))
+        said = [f"kept {kept} stored pictures"] * bool(kept) + [f"kept {ignored} ignored outputs"] * bool(ignored)
+        print(f"  wrote {chapter.filename}" + (f" ({'; '.join(said)})" if said else ""))
     return 0
 
 
