@@ -21,6 +21,9 @@ What counts, and what is left out and why:
 * **The kernel's own machinery is not the chapter's**: tasks whose coroutine and threads whose
   code belong to ``ipykernel``, ``zmq`` (pyzmq starts a garbage-collector thread the first time
   the kernel sends a large message, such as a picture) and ``jupyter_client``.
+* **Nor is a library's one thread per process** (``PROCESS_WIDE``): pycares, the DNS resolver under
+  aiohttp's, starts a single daemon thread the first time a resolver is freed and keeps it for the
+  life of the process, whoever freed it; when the garbage collector gets to it varies from run to run.
 * **The loop's default thread pool is the chapter's.** ``asyncio.to_thread``,
   ``run_in_executor(None, ...)`` and name lookups (``getaddrinfo``) run in the running loop's
   default executor, whose idle threads (``asyncio_0``, ...) would otherwise stay alive for the
@@ -45,10 +48,12 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["KERNEL_PACKAGES", "Leftovers", "Start", "report", "watch"]
+__all__ = ["KERNEL_PACKAGES", "PROCESS_WIDE", "Leftovers", "Start", "report", "watch"]
 
 #: Top-level packages whose tasks and threads are the kernel's machinery, not a chapter's.
 KERNEL_PACKAGES = ("ipykernel", "zmq", "jupyter_client", "comm", "IPython")
+#: Libraries that keep one thread for the whole process, started on first use and never stopped.
+PROCESS_WIDE = ("pycares",)
 
 _EXECUTOR_PREFIX = "chapter_pool"
 
@@ -108,7 +113,7 @@ def _package_of_file(filename: str) -> str:
 
 
 def _is_kernel_file(filename: str | None) -> bool:
-    return bool(filename) and _package_of_file(filename) in KERNEL_PACKAGES
+    return bool(filename) and _package_of_file(filename) in KERNEL_PACKAGES + PROCESS_WIDE
 
 
 def _thread_is_kernel(thread: threading.Thread) -> bool:

@@ -121,6 +121,9 @@ def test_the_kernels_own_packages_are_recognised_by_file():
     import zmq.utils.garbage
 
     assert leftovers._is_kernel_file(zmq.utils.garbage.__file__)
+    import pycares  # aiohttp's resolver: one shutdown thread per process
+
+    assert leftovers._is_kernel_file(pycares.__file__)
     assert not leftovers._is_kernel_file(threading.__file__)
     assert not leftovers._is_kernel_file(leftovers.__file__)
     assert not leftovers._is_kernel_file(None)
