@@ -117,13 +117,18 @@ def test_the_loops_default_pool_is_the_chapters_and_is_closed_by_the_report():
     assert not found_again.threads
 
 
-def test_the_kernels_own_packages_are_recognised_by_file():
+def test_the_kernels_own_packages_are_recognised_by_file(tmp_path, monkeypatch):
     import zmq.utils.garbage
 
     assert leftovers._is_kernel_file(zmq.utils.garbage.__file__)
-    import pycares  # aiohttp's resolver: one shutdown thread per process
-
-    assert leftovers._is_kernel_file(pycares.__file__)
+    # pycares (aiohttp's resolver, one shutdown thread per process) is installed only where aiodns
+    # is, e.g. beside the classroom's pins: a package of that name on sys.path stands in for it.
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "pycares").mkdir()
+    (tmp_path / "pycares" / "__init__.py").write_text("")
+    (tmp_path / "pycaresque.py").write_text("")
+    assert leftovers._is_kernel_file(str(tmp_path / "pycares" / "__init__.py"))
+    assert not leftovers._is_kernel_file(str(tmp_path / "pycaresque.py"))
     assert not leftovers._is_kernel_file(threading.__file__)
     assert not leftovers._is_kernel_file(leftovers.__file__)
     assert not leftovers._is_kernel_file(None)
