@@ -21,13 +21,13 @@ costs in the server's user-space memory (the kernel's socket buffers and its own
 not in it).
 
 The models (``MODELS``), each a server in a FRESH interpreter of its own process group
-(``python -m helpers._echobench_child KIND``): ``threads`` (a thread per connection),
+(``python -m helpers.children.echo_server KIND``): ``threads`` (a thread per connection),
 ``forking`` (a fork per connection: the naive process model), ``processes`` (chapter 10's
 pre-forked fleet: two processes, one asyncio loop each, sharing a port with SO_REUSEPORT),
 ``gevent`` (StreamServer, a greenlet per connection), ``select`` (chapter 05's selectors loop),
 ``homeloop`` (chapter 06's home-made loop), ``asyncio`` (``start_server`` and streams) and
 ``uvloop`` (the same on uvloop; skipped, with the reason, where it does not import). The clients
-run in ANOTHER fresh interpreter (``python -m helpers._echobench_load``), one epoll loop. Every
+run in ANOTHER fresh interpreter (``python -m helpers.children.echo_load``), one epoll loop. Every
 server is started first; then, client count by client count, the models take turns.
 
 CPUs: where this process may run on two CPUs or more, the load generator is pinned to one and
@@ -65,7 +65,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from helpers import _figures
-from helpers.fresh import kill_group
+from helpers._child import Child
 from helpers.models import _census, _tree
 from helpers.progress import progress as _progress
 from helpers.showdown import graded
@@ -113,54 +113,12 @@ def memory_words(kb: float) -> str:
     return next(words for bound, words in CONNECTION_BANDS if kb < bound)
 
 
-class _Child:
-    """A fresh interpreter in its own process group that talks in lines."""
-
-    def __init__(self, module: str, *args: str, cpu: int | None = None) -> None:
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        if cpu is not None:
-            env["SWITCHYARD_PIN_CPU"] = str(cpu)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, start_new_session=True, env=env)
-        self._buffer = b""
-
-    def readline(self, timeout: float) -> str | None:
-        """The next line, or None if none came within ``timeout`` s (or the child ended)."""
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        poller = select.poll()  # not select(): a kernel may hold descriptors past 1023
-        poller.register(fd, select.POLLIN)
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not poller.poll(left * 1000):
-                return None
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode()
-
-    def send(self, text: str) -> None:
-        self.proc.stdin.write(text.encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def ask(self, command: dict, timeout: float) -> dict | None:
-        try:
-            self.send(json.dumps(command))
-        except OSError:
-            return None
-        line = self.readline(timeout)
-        return json.loads(line) if line else None
-
-    def stop(self) -> None:
-        try:
-            self.proc.stdin.close()  # EOF: the polite way to say "stop"
-        except OSError:
-            pass
-        kill_group(self.proc)
-        self.proc.stdout.close()
+def _start_child(name: str, *args: str, cpu: int | None) -> Child:
+    """A server or the load generator, on CPU ``cpu`` if given."""
+    env = {"PYTHONHASHSEED": "0"}
+    if cpu is not None:
+        env["SWITCHYARD_PIN_CPU"] = str(cpu)
+    return Child(name, *args, env=env)
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -492,8 +450,8 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
     rows: dict[tuple[str, int], dict] = {}
     notes: list[str] = []
     load_cpu, server_cpu, pinning = _pinning()
-    load: _Child | None = None
-    servers: dict[str, _Child] = {}
+    load: Child | None = None
+    servers: dict[str, Child] = {}
     ports: dict[str, int] = {}
     idle: dict[str, object] = {}
     stopped: dict[str, str] = {}
@@ -504,7 +462,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
         if bar is not None:
             bar.__enter__()
         for model in models:  # every server starts at once: their imports overlap
-            servers[model] = _Child("helpers._echobench_child", model, cpu=server_cpu)
+            servers[model] = _start_child("echo_server", model, cpu=server_cpu)
         for model in models:
             server = servers[model]
             first = server.readline(START_TIMEOUT)
@@ -541,7 +499,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                 if bar is not None:
                     bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
             if load is None and running:
-                load = _Child("helpers._echobench_load", cpu=load_cpu)
+                load = _start_child("echo_load", cpu=load_cpu)
             slices: dict[str, list[dict]] = {model: [] for model in running}
             cpu: dict[str, float] = {model: 0.0 for model in running}
             for _ in range(chosen.slices):  # the models take turns, slice by slice
@@ -562,7 +520,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                         servers.pop(model).stop()
                         if answer is None:
                             load.stop()
-                            load = _Child("helpers._echobench_load", cpu=load_cpu)
+                            load = _start_child("echo_load", cpu=load_cpu)
                         else:
                             load.ask({"cmd": "close", "group": model}, chosen.step_timeout)
                         continue

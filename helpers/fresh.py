@@ -31,49 +31,18 @@ matches) and PYTHONIOENCODING=utf-8. Nothing in this module prints.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from helpers._child import close_pipes, kill_group, start_program
+
 __all__ = ["ProgramFailed", "ProgramResult", "ProgramTimeout", "run_program"]
 
-PROGRAM_NAME = "program.py"
 MAX_TIMEOUT = 600.0
-TERM_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
 DRAIN_LIMIT = 5.0  # seconds to collect the last output after the kill
 STDERR_TAIL_LINES = 20  # how much of stderr a ProgramFailed message shows
-
-# Runs first in the fresh interpreter: patch (maybe), then run program.py as __main__.
-# argv: [-c, "patch"|"plain", path of program.py, *args]
-# SIGINT first: a parent that ignored it (nohup, a background job, some CI runners) passes
-# SIG_IGN on through exec, and Python then installs no KeyboardInterrupt handler of its own.
-_BOOTSTRAP = """\
-import signal, sys
-signal.signal(signal.SIGINT, signal.default_int_handler)
-if sys.argv[1] == "patch":
-    from gevent import monkey
-    monkey.patch_all()
-import linecache, traceback, types
-with open(sys.argv[2], encoding="utf-8") as file:
-    source = file.read()
-linecache.cache["program.py"] = (len(source), None, source.splitlines(True), "program.py")
-sys.argv = ["program.py", *sys.argv[3:]]
-
-def excepthook(kind, error, tb):
-    while tb is not None and tb.tb_frame.f_code.co_filename != "program.py":
-        tb = tb.tb_next  # hide this bootstrap from the learner
-    traceback.print_exception(kind, error, tb)
-
-sys.excepthook = excepthook
-code = compile(source, "program.py", "exec")
-main = types.ModuleType("__main__")
-main.__file__ = "program.py"
-sys.modules["__main__"] = main
-exec(code, main.__dict__)
-"""
 
 
 @dataclass(frozen=True)
@@ -145,21 +114,8 @@ def run_program(
     counts as part of the program: it is waited for, then killed at the timeout.
     """
     _validate(source, timeout, gevent_patch, args, env, cwd)
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0",
-                 "PYTHONIOENCODING": "utf-8", **(env or {})}
     with tempfile.TemporaryDirectory(prefix="switchyard-", ignore_cleanup_errors=True) as base:
-        path = os.path.join(base, PROGRAM_NAME)
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(source)
-        workdir = os.path.join(base, "work")
-        os.mkdir(workdir)
-        command = [sys.executable, "-c", _BOOTSTRAP,
-                   "patch" if gevent_patch else "plain", path, *args]
-        proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd=cwd if cwd is not None else workdir,
-            env=child_env, start_new_session=True,  # its own group: killable as a whole
-        )
+        proc = start_program(source, base, gevent_patch=gevent_patch, args=args, env=env, cwd=cwd)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -170,7 +126,7 @@ def run_program(
             # Always, also after a clean exit (the program may have left children
             # running) or a KeyboardInterrupt (the learner pressed stop).
             kill_group(proc)
-            _close_pipes(proc)
+            close_pipes(proc)
     return ProgramResult(_text(out), _text(err), proc.returncode)
 
 
@@ -199,47 +155,12 @@ def _validate(source: object, timeout: object, gevent_patch: object, args: objec
         raise ValueError(f"cwd must be an existing directory: {cwd!r}")
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    """Stop the program's whole process group: SIGTERM, a short grace, SIGKILL; reap it.
-
-    For helpers that start their own child in a new session (helpers.swarm), not for notebooks.
-    """
-    if os.name == "nt":  # no process groups to signal; stop the program itself
-        proc.kill()
-        proc.wait()
-        return
-    try:
-        if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=TERM_GRACE)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:  # even if a second KeyboardInterrupt cuts the grace short
-        # Also after the program exited: processes it started may still run. The group
-        # id stays taken while any member lives, so this never hits a stranger's group.
-        _signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass  # nobody left in the group
-
-
 def _drain(proc: subprocess.Popen) -> tuple[bytes, bytes]:
     """After the kill: the output read so far plus the rest, without waiting forever."""
     try:
         return proc.communicate(timeout=DRAIN_LIMIT)
     except subprocess.TimeoutExpired as stuck:  # a process escaped the group, holds a pipe
         return stuck.stdout or b"", stuck.stderr or b""
-
-
-def _close_pipes(proc: subprocess.Popen) -> None:
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
 
 
 def _text(data: bytes | None) -> str:

@@ -14,9 +14,11 @@ Measuring: each figure is the best of several batches of calls (the least distur
 programs), and the verdicts compare ratios with generous bands, so they hold on a loaded machine.
 
 Threads and processes: compare_waits() runs in the caller's thread. compare_models() starts one
-server process at a time (``python -m helpers._models_child``), drives n blocking client sockets
-from the caller's thread, reads the server's processes, threads, descriptors and memory from
-/proc, and kills the server's whole process group before moving on. Nothing prints.
+server process at a time (chapter 11's echo servers, ``python -m helpers.children.echo_server KIND``:
+``forking``, ``threads`` and ``select``, chapter 05's selectors server), drives n blocking client
+sockets from the caller's thread, reads the server's processes, threads, descriptors and memory from
+/proc, and kills the server's whole process group before moving on. A server that prints no port
+within START_TIMEOUT seconds is an error, not a hang. Nothing prints.
 """
 
 from __future__ import annotations
@@ -25,14 +27,12 @@ import math
 import os
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from helpers import _figures
-from helpers.fresh import kill_group
+from helpers._child import Child
 from helpers.timing import about, at_least
 
 __all__ = ["HAVE_PROC", "NO_PROC", "compare_models", "compare_triggers", "compare_waits"]  # what notebooks use
@@ -350,7 +350,9 @@ def compare_triggers(sockets: int = 200, rounds: int = 50, size: int = 200, runs
 # --- process, thread, event ---------------------------------------------------------------
 
 MODEL_KINDS = ("process", "thread", "event")
+SERVERS = {"process": "forking", "thread": "threads", "event": "select"}  # the echo_server kind of each
 STEP_TIMEOUT = 15.0
+START_TIMEOUT = 30.0  # seconds for a fresh interpreter to print its port (a loaded machine)
 
 
 def _tree(pid: int) -> list[int]:
@@ -438,12 +440,22 @@ def _echo(clients: list[socket.socket], lines: list[bytes]) -> int:
 TIMED_ROUNDS = 3  # compare_models: the best of this many timed rounds per server
 
 
+def _port(server: Child, kind: str) -> int:
+    """The port the server prints on its first line; an error, never a hang, if it prints none."""
+    line = server.readline(START_TIMEOUT)
+    if line is None and server.ended:
+        raise RuntimeError(f"the {kind}-per-connection server exited without printing its port")
+    if line is None:
+        raise TimeoutError(f"the {kind}-per-connection server printed no port within {START_TIMEOUT:g} s")
+    return int(line)
+
+
 def _run_model(kind: str, n: int) -> ModelRun:
-    proc = subprocess.Popen([sys.executable, "-m", "helpers._models_child", kind], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = Child("echo_server", SERVERS[kind])
+    proc = server.proc
     clients: list[socket.socket] = []
     try:
-        port = int(proc.stdout.readline())
+        port = _port(server, kind)
         before = _census(proc.pid)
         lines = [f"client {i} of {kind}\n".encode() for i in range(n)]
         for _ in range(n):
@@ -473,9 +485,7 @@ def _run_model(kind: str, n: int) -> ModelRun:
     finally:
         for sock in clients:
             sock.close()
-        proc.stdin.close()
-        kill_group(proc)
-        proc.stdout.close()
+        server.stop()
     return ModelRun(kind, n, exact, before, held, elapsed)
 
 

@@ -28,10 +28,7 @@ is stopped the same way when the block ends; ``timed_out`` says so.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,7 +36,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from helpers._checks import seconds
-from helpers.fresh import _BOOTSTRAP, PROGRAM_NAME, ProgramFailed, ProgramResult, kill_group
+from helpers._child import close_pipes, interrupt, kill_group, start_program
+from helpers.fresh import ProgramFailed, ProgramResult
 
 __all__ = ["RunningProgram", "running_program"]
 
@@ -112,18 +110,12 @@ class RunningProgram:
         try:
             if proc.poll() is None:
                 self.timed_out = time.monotonic() > self._deadline
-                proc.send_signal(signal.SIGINT)  # Ctrl-C, as a person stops a server
-                try:
-                    proc.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    pass
+                interrupt(proc, grace)  # Ctrl-C, as a person stops a server
         finally:
             kill_group(proc)  # whatever is left of it and of what it started
             for reader in self._readers:
                 reader.join(timeout=5.0)
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
+            close_pipes(proc)
             self.returncode = proc.returncode
 
     def __repr__(self) -> str:
@@ -148,17 +140,8 @@ def running_program(source: str, *, args: Sequence[str] = (), gevent_patch: bool
         raise TypeError(f"gevent_patch must be True or False, not {gevent_patch!r}")
     timeout = seconds(timeout, "timeout", maximum=MAX_TIMEOUT)
     grace = seconds(grace, "grace", maximum=MAX_TIMEOUT)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8"}
     with tempfile.TemporaryDirectory(prefix="switchyard-", ignore_cleanup_errors=True) as base:
-        path = os.path.join(base, PROGRAM_NAME)
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(source)
-        workdir = os.path.join(base, "work")
-        os.mkdir(workdir)
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, "patch" if gevent_patch else "plain", path, *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=workdir, env=env, start_new_session=True)
+        proc = start_program(source, base, gevent_patch=gevent_patch, args=args)
         program = None
         try:
             program = RunningProgram(proc, timeout)

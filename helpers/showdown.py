@@ -13,7 +13,7 @@ Who calls it: chapter 11's notebook (and tests/test_showdown.py).
                                               the closing map: which model for which job, with the
                                               figures just measured, as stable text
 
-The models: ``MODELS``, the sleepers and switches of ``helpers._showdown_child`` (read it: each
+The models: ``MODELS``, the sleepers and switches of ``helpers/children/showdown.py`` (read it: each
 model's sleeper and round trip is a few lines there). ``SETTINGS`` holds "fast" (what the
 validation runs: sleepers in 6 to 10 s, switch costs in 1 to 2 s on the 2-core reference machine,
 idle or loaded; no child above 120 MB) and "full" (for learners: 30,000 sleepers per coroutine
@@ -26,7 +26,7 @@ Measured on the reference machine (3.11; 3.12 within a few percent), per sleeper
 greenlet 0.7, uvloop 2.3, asyncio 4.9, home loop 9-13, process 9-15, thread 14-20 (idle; a loaded
 machine doubles the loops' and threads' figures at worst, best of batches).
 
-Measuring: every model runs in its own interpreter (``python -m helpers._showdown_child``), in a
+Measuring: every model runs in its own interpreter (``python -m helpers.children.showdown``), in a
 process group of its own, killed as a group when it is done or when it overruns the setting's
 timeout (then the row says "timed out"). The kernel only reads one JSON line per model, so its
 own memory does not grow, and each model's memory is its own. Times are the best of several
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import _figures
-from helpers.fresh import kill_group
+from helpers._child import Child
 from helpers.progress import progress as progress_bar
 from helpers.timing import Verdict
 
@@ -81,7 +81,7 @@ SETTINGS = {
                     timeout=120),
 }
 
-CHILD = "helpers._showdown_child"
+CHILD = "showdown"  # helpers/children/showdown.py
 PROC = Path("/proc/self/status")  # memory is read from /proc: Linux only
 NEEDS_LINUX = "skipped: this measurement reads memory from /proc, which only Linux has"
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,30 +115,14 @@ def _child_lines(args: Sequence[str], expect: int, timeout: float) -> Iterator[d
     """Run the child with ``args``; yield the ``expect`` JSON lines it prints; then (or at the timeout)
     kill its group. (Sleeping processes inherit its stdout: waiting for EOF would wait for them.)"""
     deadline = time.monotonic() + timeout  # before the start: a caller descheduled meanwhile still times out
-    proc = subprocess.Popen([sys.executable, "-m", CHILD, *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
-                            start_new_session=True)
-    try:
-        import selectors
-
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            buffer = b""
-            while expect > 0:
-                left = deadline - time.monotonic()
-                if left <= 0 or not selector.select(left):
-                    raise TimeoutError(f"the measuring interpreter overran its {timeout:g} s and was killed")
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
+    with Child(CHILD, *args, stdin=subprocess.DEVNULL, cwd=ROOT) as child:
+        for _ in range(expect):
+            line = child.readline(deadline - time.monotonic())
+            if line is None:
+                if child.ended:
                     return
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines[:expect]:
-                    yield json.loads(line)
-                expect -= len(lines)
-    finally:
-        kill_group(proc)
-        proc.stdout.close()
+                raise TimeoutError(f"the measuring interpreter overran its {timeout:g} s and was killed")
+            yield json.loads(line)
 
 
 # --- graded verdicts: a ratio measured in one run, and the band it fell in -----------------------

@@ -26,7 +26,7 @@ the server drops, stalls or resets connections, or the caller is interrupted.
 
 Descriptors: each client holds one descriptor, and a server in the same process holds one more
 per connection; the limit here is 20,000 (soft and hard). ``where="process"`` runs the clients
-in a fresh interpreter (``python -m helpers._swarm_child``, killed with its process group if it
+in a fresh interpreter (``python -m helpers.children.swarm``, killed with its process group if it
 overruns), so a server in this process and 10,000 clients both fit. Clients connect in batches
 (default ``min(1000, somaxconn)``), a batch once the previous one has connected and, for a server
 on this machine, once its accept queue has room (read from the kernel, as ``ss -lt`` does): a
@@ -59,11 +59,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpers._checks import seconds
-from helpers.fresh import TERM_GRACE, kill_group
+from helpers._child import TERM_GRACE, close_pipes, kill_group, module_command, start
 from helpers.gauge import InFlight
 from helpers.timing import about
 
-__all__ = ["Payload", "SwarmReport", "aswarm", "echo_payloads", "swarm"]
+__all__ = ["Payload", "SwarmReport", "aswarm", "child_main", "echo_payloads", "swarm"]  # child_main: helpers.children
 
 MAX_TIMEOUT = 600.0
 DEFAULT_BATCH = 1000
@@ -584,8 +584,8 @@ def _decode(text: str) -> _Plan:
                  data["hold"], data["half_close"], data["timeout"], data["batch"])
 
 
-def _child_main() -> None:
-    """The fresh interpreter's side (``python -m helpers._swarm_child``): JSON plan in, JSON result out."""
+def child_main() -> None:
+    """The fresh interpreter's side (``python -m helpers.children.swarm``): JSON plan in, JSON result out."""
     plan = _decode(sys.stdin.read())
     limit = _raise_fd_limit()
     try:
@@ -619,11 +619,7 @@ def _in_process(plan: _Plan, stop: threading.Event) -> dict[str, Any]:
     with tempfile.TemporaryFile() as plan_file:  # stdin from a file: no pipe to keep feeding
         plan_file.write(_encode(plan).encode("ascii"))
         plan_file.seek(0)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "helpers._swarm_child"], stdin=plan_file, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,  # its own group: killable as a whole
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
+        proc = start(module_command("swarm"), stdin=plan_file, stderr=subprocess.PIPE, env={"PYTHONHASHSEED": "0"})
     deadline = time.monotonic() + plan.timeout + CHILD_GRACE
     try:
         while True:
@@ -638,9 +634,7 @@ def _in_process(plan: _Plan, stop: threading.Event) -> dict[str, Any]:
                                        f"+ {CHILD_GRACE:g} s to start, so it was killed") from None
     finally:
         kill_group(proc)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        close_pipes(proc)
     try:
         result = json.loads(out)
     except ValueError:

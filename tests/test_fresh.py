@@ -338,31 +338,3 @@ def test_programs_get_python_ctrl_c_even_from_a_parent_that_ignores_it():
                           timeout=120, cwd=root)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["['ready', 'bye'] 0", "['caught'] 0"], done.stdout
-
-
-# After each child module has started: its SIGINT handler, printed at exit by a sitecustomize.
-SITECUSTOMIZE = """
-import atexit, signal, sys
-atexit.register(lambda: print("SIGINT:", getattr(signal.getsignal(signal.SIGINT), "__name__", None),
-                              file=sys.stderr, flush=True))
-"""
-
-
-@pytest.mark.parametrize("module, args", [
-    ("helpers._models_child", ["thread"]),       # prints its port, then stops at stdin's EOF
-    ("helpers._echobench_child", ["no-such-kind"]),
-    ("helpers._echobench_load", []),            # empty stdin: no commands
-    ("helpers._swarm_child", []),               # empty stdin: no plan, fails
-    ("helpers._showdown_child", ["no-such-command"]),
-])
-def test_every_child_interpreter_gets_python_ctrl_c_whatever_the_parent_ignored(tmp_path, module, args):
-    import subprocess
-    import sys
-
-    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
-    done = subprocess.run([sys.executable, "-m", module, *args], input="",
-                          capture_output=True, text=True, timeout=60, cwd=root, env=env,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    assert "SIGINT: default_int_handler" in done.stderr.splitlines(), done.stderr[-500:]

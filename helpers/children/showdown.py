@@ -1,4 +1,4 @@
-"""The measuring side of ``helpers.showdown``, run as ``python -m helpers._showdown_child ...``.
+"""The measuring side of ``helpers.showdown``, run as ``python -m helpers.children.showdown ...``.
 
 Who calls it: only :mod:`helpers.showdown`, in a fresh interpreter of its own process group
 (killed as a group when it is done, or when it overruns its timeout), so that the notebook's
@@ -439,6 +439,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    import signal  # Python's own Ctrl-C even if the parent ignored SIGINT (SIG_IGN survives exec)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    from helpers.children import restore_ctrl_c
+
+    restore_ctrl_c()
     main(sys.argv[1:])

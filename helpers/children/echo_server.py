@@ -1,7 +1,8 @@
-"""One echo server of ``helpers.echobench``, run as ``python -m helpers._echobench_child KIND``.
+"""One echo server of a model, run as ``python -m helpers.children.echo_server KIND``.
 
-Who calls it: only :func:`helpers.echobench.echo_bench`, in a fresh interpreter of its own
-process group (killed as a group when its model is done). It binds 127.0.0.1 on a port the OS
+Who calls it: :func:`helpers.echobench.echo_bench` (every kind) and
+:func:`helpers.models.compare_models` (``forking``, ``threads``, ``select``), in a fresh
+interpreter of its own process group (killed as a group when its model is done). It binds 127.0.0.1 on a port the OS
 picks with a listen backlog of 4096 (``helpers.servers.BACKLOG``), prints that port on one
 line, and echoes every byte back to its client until its stdin reaches EOF. A kind that cannot
 run here prints ``skip: <reason>`` instead of a port. The kinds, one per model of the course:
@@ -35,6 +36,8 @@ import signal
 import socket
 import sys
 import threading
+
+from helpers.children import restore_ctrl_c
 
 __all__: list[str] = []
 
@@ -242,8 +245,7 @@ def main(kind: str) -> None:
 
 
 if __name__ == "__main__":
-    # Python's own Ctrl-C even if the parent ignored SIGINT (SIG_IGN survives exec)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    restore_ctrl_c()
     from helpers.swarm import _raise_fd_limit  # soft descriptor limit up to the hard one
 
     _raise_fd_limit()

@@ -1,4 +1,4 @@
-"""The load generator of ``helpers.echobench``, run as ``python -m helpers._echobench_load``.
+"""The load generator of ``helpers.echobench``, run as ``python -m helpers.children.echo_load``.
 
 Who calls it: only :func:`helpers.echobench.echo_bench`, in a fresh interpreter of its own
 process group, so the clients neither share the kernel's descriptors nor its GIL. It reads one
@@ -250,8 +250,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import signal  # Python's own Ctrl-C even if the parent ignored SIGINT (SIG_IGN survives exec)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    from helpers.children import restore_ctrl_c
+
+    restore_ctrl_c()
     from helpers.swarm import _raise_fd_limit  # soft descriptor limit up to the hard one
 
     _raise_fd_limit()
