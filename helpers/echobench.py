@@ -54,13 +54,9 @@ saying why, and the report prints that line per model.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import select
-import subprocess
-import sys
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
