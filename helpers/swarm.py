@@ -63,7 +63,8 @@ from helpers._child import TERM_GRACE, close_pipes, kill_group, module_command, 
 from helpers.gauge import InFlight
 from helpers.timing import about
 
-__all__ = ["Payload", "SwarmReport", "aswarm", "child_main", "echo_payloads", "swarm"]  # child_main: helpers.children
+# child_main is for helpers/children/swarm.py (the clients' process), the rest for notebooks
+__all__ = ["Payload", "SwarmReport", "aswarm", "child_main", "echo_payloads", "swarm"]
 
 MAX_TIMEOUT = 600.0
 DEFAULT_BATCH = 1000
