@@ -2,10 +2,11 @@
 
 Who calls it: :func:`helpers.echobench.echo_bench` (every kind) and
 :func:`helpers.models.compare_models` (``forking``, ``threads``, ``select``), in a fresh
-interpreter of its own process group (killed as a group when its model is done). It binds 127.0.0.1 on a port the OS
-picks with a listen backlog of 4096 (``helpers.servers.BACKLOG``), prints that port on one
-line, and echoes every byte back to its client until its stdin reaches EOF. A kind that cannot
-run here prints ``skip: <reason>`` instead of a port. The kinds, one per model of the course:
+interpreter of its own process group (killed as a group when its model is done). It binds
+127.0.0.1 on a port the OS picks with a listen backlog of 4096 (``helpers.servers.BACKLOG``),
+prints that port on one line, and echoes every byte back to its client until its stdin reaches
+EOF. A kind that cannot run here prints ``skip: <reason>`` instead of a port. The kinds, one per
+model of the course:
 
     threads    the main thread accepts; a new thread serves each connection (blocking socket)
     forking    the main thread accepts; a forked child serves each connection (blocking socket):
