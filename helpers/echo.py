@@ -1,7 +1,8 @@
 """The course's echo server: every byte a client sends comes back to it, in order.
 
-Who calls it: notebook cells (``with echo_server() as server: ...``), the client swarm and the
-tests, as the asyncio server to measure the other servers against.
+Who calls it: ``helpers.c10k`` (chapter 05's asyncio server among those holding 10,000 clients)
+and the tests, as the asyncio server to measure the other servers against (``with echo_server()
+as server: ...``); no notebook imports it directly.
 
 Public names:
     echo_server   start an EchoServer (use it as a context manager)
