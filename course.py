@@ -49,6 +49,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -96,7 +97,7 @@ def pins_digest(names: tuple[str, ...] = PINNED_FILES) -> str:
     return digest.hexdigest()
 
 
-def run(cmd: list[str], **kwargs) -> None:
+def run(cmd: Sequence[str | Path], **kwargs) -> None:
     print("+", " ".join(str(part) for part in cmd), flush=True)
     subprocess.run([str(part) for part in cmd], check=True, **kwargs)
 

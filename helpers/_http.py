@@ -22,7 +22,9 @@ __all__ = ["AnsweringRunner", "is_canonical"]
 
 
 class _AnsweringHandler(RequestHandler):
-    def eof_received(self) -> bool | None:
+    # aiohttp hints eof_received "-> None"; asyncio.Protocol's contract, which this relies on, is
+    # "-> bool | None" (True keeps the transport open): the one place the code means to differ.
+    def eof_received(self) -> bool | None:  # type: ignore[override]
         # Idle means waiting for the next request (its waiter pending) with none queued; else a
         # request is queued or being answered (between the two, the waiter is None).
         idle = not self._messages and self._waiter is not None and not self._waiter.done()

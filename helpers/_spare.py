@@ -35,7 +35,8 @@ def keep_spare() -> bool:
 
 def refuse_one(listener: socket.socket, error: OSError) -> None:
     """Out of descriptors: accept the waiting client with the spare one, close it at once, count it."""
-    accept_refused[errno.errorcode.get(error.errno, str(error.errno))] += 1
+    code = error.errno
+    accept_refused[str(code) if code is None else errno.errorcode.get(code, str(code))] += 1
     if not _spare:  # no spare to give up (another thread took it): at least do not spin at full speed
         time.sleep(0.05)
         return

@@ -245,7 +245,7 @@ class trace_tasks:
         maker = asyncio.current_task()
         return maker is None or maker is self._owner or maker in self._by_task
 
-    def _guard(self, action: Callable[..., None], *args: Any) -> None:
+    def _guard(self, action: Callable[..., object], *args: Any) -> None:
         """Run a recording action; keep its error for the end of the block instead of raising."""
         try:
             action(*args)
@@ -416,7 +416,7 @@ class _LoopStep:
             self._recorder._record(self._name, "exit", f"raised {kind.__name__}")
 
 
-class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _VirtualSelector(selectors.DefaultSelector):
     """A selector that never sleeps: it reports ready I/O at once, else moves the clock on."""
 
     def __init__(self) -> None:
@@ -436,7 +436,7 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
         return []
 
 
-class VirtualClockLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+class VirtualClockLoop(asyncio.SelectorEventLoop):
     """An event loop on a virtual clock: timers run in the real loop's order, without waiting.
 
     ``loop.time()`` starts at 0.0 and advances only when the loop would sleep in its selector,

@@ -1,7 +1,8 @@
 """The course's echo server: every byte a client sends comes back to it, in order.
 
-Who calls it: notebook cells (``with echo_server() as server: ...``), the client swarm and the
-tests, as the asyncio server to measure the other servers against.
+Who calls it: ``helpers.c10k`` (chapter 05's asyncio server among those holding 10,000 clients)
+and the tests, as the asyncio server to measure the other servers against (``with echo_server()
+as server: ...``); no notebook imports it directly.
 
 Public names:
     echo_server   start an EchoServer (use it as a context manager)
@@ -90,6 +91,7 @@ class EchoServer(BackgroundServer):
         self.tracer.record(SERVER_LANE, "spawn", "listening")
 
     async def _close(self) -> None:
+        assert self._server is not None, "_close runs only after _open succeeded"
         self._server.close()  # no new clients; closes the listening socket
         handlers = list(self._handlers)
         for task in handlers:
@@ -105,7 +107,9 @@ class EchoServer(BackgroundServer):
         """
         self._clients.enter()
         lane = f"client {self._clients.total}"  # numbered in accept order (one loop thread: no race)
-        self._handlers.add(asyncio.current_task())
+        task = asyncio.current_task()
+        assert task is not None, "asyncio serves each client in a task of its own"
+        self._handlers.add(task)
         self._idle.clear()
         self.tracer.record(lane, "spawn", "accepted")
         how = "EOF"
@@ -130,7 +134,7 @@ class EchoServer(BackgroundServer):
             self._loop.logger.error("echo server failed serving %s", lane, exc_info=exc)
         finally:
             writer.transport.abort()  # closes now whatever happened (on stop(): drops unsent bytes)
-            self._handlers.discard(asyncio.current_task())
+            self._handlers.discard(task)
             self.tracer.record(lane, "exit", how)
             if self._clients.leave() == 0:
                 self._idle.set()

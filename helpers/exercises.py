@@ -16,7 +16,7 @@ and how to ask for a hint.
 Hints come in stages (``hint=`` is one str, or a tuple of them, gentlest first) and only
 when wanted: ``hint("04.1")`` prints the next stage each time it is called, and a wrong
 attempt (or code that raised) prints the first stage once, under its verdict. Hints
-nudge; they never contain the solution's code (tests/test_exercises.py checks that no
+nudge; they never contain the solution's code (tests/test_every_exercise.py checks that no
 hint holds a line of the reference solution). What was shown is remembered per kernel.
 
 In the learner's own copies (``python3 course.py lab``), each check and each hint shown is

@@ -299,7 +299,7 @@ class _FileConnection(Connection):
     def _get(self, name: str) -> None:
         try:
             # O_NOFOLLOW: a symlink planted in the folder is refused, never followed out of it
-            fd = os.open(os.path.join(self.server.folder, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(self.server._path(name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             raise _Refused("no such file", f"no such file: {name}") from None
         except OSError as error:
@@ -315,7 +315,7 @@ class _FileConnection(Connection):
         self.server._record("get")
 
     def _put(self, name: str, body: bytes) -> None:
-        path = os.path.join(self.server.folder, name)
+        path = self.server._path(name)
         partial = path + TEMP_SUFFIX
         try:
             try:
@@ -365,6 +365,12 @@ class FileServer(SelectorServer):
         self._outcomes: Counter[str] = Counter()
         self._refusals: list[str] = []
         self._lock = threading.Lock()  # the server's thread writes, the caller's thread reads
+
+    def _path(self, name: str) -> str:
+        """Where the file ``name`` lives (the connections run only while the folder exists)."""
+        if self.folder is None:
+            raise RuntimeError(f"server {self.name!r} has no folder: it is not running")
+        return os.path.join(self.folder, name)
 
     def _folder_bytes(self, except_name: str = "") -> int:
         """Bytes the folder holds now, not counting ``except_name`` (a PUT replaces it)."""

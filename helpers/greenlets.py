@@ -76,6 +76,11 @@ def default_name(g: greenlet.greenlet) -> str | None:
     return None
 
 
+def _no_name(g: greenlet.greenlet) -> None:
+    """No name given: ``default_name`` decides."""
+    return None
+
+
 class trace_switches:
     """Record every switch between named greenlets of this thread into ``tracer``.
 
@@ -89,9 +94,9 @@ class trace_switches:
     def __init__(self, tracer: Tracer, names: Names = None) -> None:
         if not isinstance(tracer, Tracer):
             raise TypeError(f"tracer must be a helpers.trace.Tracer, not {type(tracer).__name__}")
+        lookup: Callable[[greenlet.greenlet], object]  # its answer is checked in name_of
         if names is None:
-            def lookup(g: greenlet.greenlet) -> Any:
-                return None
+            lookup = _no_name
         elif isinstance(names, Mapping):
             for key in names:
                 if not isinstance(key, greenlet.greenlet):

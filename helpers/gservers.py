@@ -70,8 +70,13 @@ def _server_class() -> type:
                 # gevent's own back-off (stop accepting, a timer starts again), without its report
                 self.stop_accepting()
                 self._timer = self.loop.timer(ACCEPT_RETRY_DELAY)
-                self._timer.start(self._start_accepting_if_started)
+                self._timer.start(self._accept_again)
                 return None
+
+        def _accept_again(self) -> None:
+            """The end of the back-off, as gevent's own ends it: accept again unless stopped meanwhile."""
+            if self.started:
+                self.start_accepting()
 
     return CountingStreamServer
 

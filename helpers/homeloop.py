@@ -44,6 +44,7 @@ import selectors
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from helpers._spare import accept_refused, keep_spare, refuse_one  # noqa: F401 (accept_refused: for callers)
@@ -75,7 +76,7 @@ def get_loop() -> Loop:
 class Future:
     """A result that is not there yet, and the callbacks waiting for it; ``await future`` waits for it."""
 
-    waits_on = None  # what a trace says a task waits for ("read", "write"); None: "Future"
+    waits_on: str | None = None  # what a trace says a task waits for ("read", "write"); None: "Future"
     _asyncio_future_blocking = False  # the mark a Task looks for, as asyncio's does (duck typing)
 
     def __init__(self, loop=None):
@@ -189,7 +190,7 @@ class Loop:
     """A queue of ready callbacks, and a selector that says which sockets are ready."""
 
     def __init__(self, recorder=None):
-        self.ready = deque()  # (callback, args) to call soon
+        self.ready: deque[tuple[Callable, tuple]] = deque()  # (callback, args) to call soon
         self.selector = selectors.DefaultSelector()
         self.recorder = recorder  # a helpers.asynctrace.LoopRecorder, or None
         self.current = None  # the task whose step runs now

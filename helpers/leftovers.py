@@ -113,7 +113,7 @@ def _package_of_file(filename: str) -> str:
 
 
 def _is_kernel_file(filename: str | None) -> bool:
-    return bool(filename) and _package_of_file(filename) in KERNEL_PACKAGES + PROCESS_WIDE
+    return bool(filename and _package_of_file(filename) in KERNEL_PACKAGES + PROCESS_WIDE)
 
 
 def _thread_is_kernel(thread: threading.Thread) -> bool:

@@ -26,8 +26,9 @@ Everything runs in the calling thread and finishes when the presses do.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from helpers.stepper import Step, Stepper
 
@@ -36,7 +37,7 @@ __all__ = [
     "returns_at_once", "run", "stops_on_error", "stubborn", "table", "with_cleanup",
 ]
 
-Press = object  # "next", "close", ("send", value) or ("throw", exception instance)
+Press = str | tuple[str, object]  # "next", "close", ("send", value) or ("throw", exception instance)
 
 
 @dataclass(frozen=True)
@@ -75,17 +76,16 @@ def _valid(press: Press) -> bool:
 
 
 def _press(stepper: Stepper, press: Press) -> Step:
-    if press == "next":
-        return stepper.next()
-    if press == "close":
-        return stepper.close()
+    if isinstance(press, str):  # "next" or "close": Case let no other string through
+        return stepper.next() if press == "next" else stepper.close()
     kind, argument = press
     if kind == "send":
         return stepper.send(argument)
+    assert isinstance(argument, BaseException), "Case checks that a throw press holds an exception"
     return stepper.throw(type(argument)(*argument.args))  # a fresh copy of the exception each run
 
 
-def run(delegator: Callable[[Iterator], Iterator], case: Case) -> tuple[list[Step], list]:
+def run(delegator: Callable[[Iterator], Generator[Any, Any, Any]], case: Case) -> tuple[list[Step], list]:
     """Press ``delegator(case.make(log))`` as the case says; return the steps and the log."""
     log: list = []
     sub = case.make(log)
@@ -176,13 +176,13 @@ def plain_iterator(log: list) -> Iterator:
     return iter([1, 2])
 
 
-def returns_at_once(log: list) -> Iterator:
+def returns_at_once(log: list) -> Generator[None, None, str]:
     """returns 'nothing to yield' before yielding anything"""
     return "nothing to yield"
     yield  # unreachable, but makes this a generator function
 
 
-def adder(log: list) -> Iterator:
+def adder(log: list) -> Generator[int, int | None, int]:
     """yields the total of the numbers sent in so far; returns it when sent None"""
     total = 0
     while (number := (yield total)) is not None:
@@ -190,7 +190,7 @@ def adder(log: list) -> Iterator:
     return total
 
 
-def forgiving(log: list) -> Iterator:
+def forgiving(log: list) -> Generator[int, int | None, int]:
     """an adder that catches a thrown ValueError, logs it, and carries on"""
     total = 0
     while True:
@@ -204,12 +204,13 @@ def forgiving(log: list) -> Iterator:
         total += number
 
 
-def stops_on_error(log: list) -> Iterator:
+def stops_on_error(log: list) -> Generator[str, None, str | None]:
     """yields 'working'; a ValueError thrown in makes it return"""
     try:
         yield "working"
     except ValueError:
         return "stopped by ValueError"
+    return None  # not thrown into: it finishes like any generator
 
 
 def with_cleanup(log: list) -> Iterator:
@@ -246,7 +247,7 @@ CASES: list[Case] = [
 
 
 def _label(press: Press) -> str:
-    if press in ("next", "close"):
+    if isinstance(press, str):  # "next" or "close"
         return f"{press}()"
     kind, argument = press
     return f"{kind}({argument!r})"

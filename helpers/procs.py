@@ -329,7 +329,7 @@ class SpansPicture:
         for ax, (name, rows) in zip(axes, drawn.items()):
             for row, spans in enumerate(rows):
                 ax.broken_barh([(s, e - s) for s, e in spans], (row + 0.1, 0.8), color=f"C{row}")
-            runs = [Spans(0, tuple(map(tuple, spans))) for spans in rows]
+            runs = [Spans(0, tuple((s, e) for s, e in spans)) for spans in rows]
             both = together(runs)
             ax.broken_barh([(s, e - s) for s, e in both], (-0.45, 0.35), color="crimson")
             ax.set_ylim(-0.6, len(rows))

@@ -452,14 +452,16 @@ class DelayedEcho:
                         conn.setblocking(False)
                         sel.register(conn, selectors.EVENT_READ)
                         continue
+                    client = key.fileobj
+                    assert isinstance(client, socket.socket), "only sockets are registered"
                     try:
-                        data = key.fileobj.recv(READ_CHUNK)
+                        data = client.recv(READ_CHUNK)
                     except OSError:
                         data = b""
                     if data:
-                        heapq.heappush(due, (time.monotonic() + self.delay, next(order), key.fileobj, data))
+                        heapq.heappush(due, (time.monotonic() + self.delay, next(order), client, data))
                     else:
-                        sel.unregister(key.fileobj)
+                        sel.unregister(client)
                 while due and due[0][0] <= time.monotonic():
                     _, _, conn, data = heapq.heappop(due)
                     if conn.fileno() != -1:

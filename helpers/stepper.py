@@ -32,6 +32,8 @@ import io
 import reprlib
 from collections.abc import Generator
 from dataclasses import dataclass
+from types import GeneratorType
+from typing import Any
 
 __all__ = ["Step", "Stepper", "StepperWidget", "parse_value", "step_through", "THROWABLE"]
 
@@ -81,6 +83,7 @@ class Step:
     def result(self) -> str:
         """What came out, in short: ``yielded 1``, ``returned 3``, ``raised KeyError: 'k'``, ``closed``."""
         if self.outcome == "raised":
+            assert isinstance(self.value, BaseException), "a press that raised records the exception"
             return f"raised {_exception(self.value)}"
         if self.outcome == "closed":
             return "closed"
@@ -111,7 +114,7 @@ class Stepper:
                 if inspect.isgeneratorfunction(generator) else ""
             raise TypeError(f"Stepper needs a generator object, not {type(generator).__name__}"
                             f" {_brief(generator)}{hint}")
-        self.generator = generator
+        self.generator: GeneratorType[Any, Any, Any] = generator
         self.history: list[Step] = []
         self.name = generator.__qualname__
         try:

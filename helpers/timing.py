@@ -45,6 +45,7 @@ class Stopwatch:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        assert self._start is not None, "a Stopwatch is left only after it is entered"
         self.elapsed = time.perf_counter() - self._start
 
     def __repr__(self) -> str:

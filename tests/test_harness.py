@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # limits below only catch a hang; they are not a speed test.
 RUN_LIMIT = 300
 pytestmark = pytest.mark.timeout(RUN_LIMIT + 60)
+EXERCISE_FILES = ("tests/test_every_exercise.py::", "tests/test_chapter_code.py::")  # a chapter's exercise tests
 
 
 def notebook(path: Path, *cells: tuple[str, str | None]) -> Path:
@@ -244,8 +245,7 @@ def test_one_chapter_runs_its_notebook_twice_and_its_exercises_and_nothing_else(
     assert cells == [f"notebooks/{chapter.filename}::Cell {n}" for n in range(code)] + [
         f"notebooks/{chapter.filename}::Cell {n} (second run)" for n in range(code)]
     others = [i for i in ids if i not in cells]
-    exercise_files = ("tests/test_exercises.py::", "tests/test_chapter_code.py::")
-    assert others and all(i.startswith(exercise_files) and f"[{chapter.number}." in i for i in others)
+    assert others and all(i.startswith(EXERCISE_FILES) and f"[{chapter.number}." in i for i in others)
     mine = {number for number in registered() if number.startswith(chapter.number + ".")}
     assert {re.search(r"\[(\d+\.\d+)", i).group(1) for i in others} == mine  # each of its exercises, no other
     everything = collected()
@@ -371,7 +371,7 @@ def test_one_chapter_in_parallel_workers_prints_its_row_of_the_table():
     assert found and 30 < int(found.group(3)) < 1024, table
     code = sum(cell.cell_type == "code" for cell in nbformat.read(chapter.path, 4).cells)
     listed = collected("--chapter", chapter.number).stdout.splitlines()
-    exercises = sum(line.startswith(("tests/test_exercises.py::", "tests/test_chapter_code.py::")) for line in listed)
+    exercises = sum(line.startswith(EXERCISE_FILES) for line in listed)
     assert exercises >= 2 * sum(number.startswith(chapter.number + ".") for number in registered())
     assert f" {2 * code + exercises} passed" in result.stdout, result.stdout[-500:]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -234,3 +235,83 @@ def test_stored_metadata_is_what_jupyterlab_writes_but_the_version():
     assert with_kernel_version(model, "3.12.1")["content"]["metadata"]["language_info"] == kernel
     assert with_kernel_version(model, "3.13.0")["content"]["metadata"]["language_info"]["version"] == "3.12.1"
     assert with_kernel_version({"type": "file", "content": "x"}) == {"type": "file", "content": "x"}
+
+
+# --------------------------------------------------------------- the helpers' map (helpers/__init__.py)
+
+HELPERS = ROOT / "helpers"
+MAP_GROUPS = {"Imported by the notebooks": "notebooks", "Imported only by other helpers": "helpers",
+              "Run as programs": "programs", "Imported by the course's tooling": "tooling"}
+
+
+def helpers_map() -> dict[str, list[str]]:
+    """The map in helpers/__init__.py's docstring: group ("notebooks", "helpers", ...) -> the names it lists."""
+    import helpers
+
+    groups: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in (helpers.__doc__ or "").splitlines():
+        heading = next((group for start, group in MAP_GROUPS.items() if line.startswith(start)), None)
+        if heading is not None:
+            current = groups.setdefault(heading, [])
+        elif current is not None and (entry := re.match(r" {4}(\w+) ", line)):
+            current.append(entry.group(1))
+    return groups
+
+
+def helper_modules() -> set[str]:
+    """helpers' own modules and subpackages, by name."""
+    return ({path.stem for path in HELPERS.glob("*.py") if path.name != "__init__.py"}
+            | {path.parent.name for path in HELPERS.glob("*/__init__.py")})
+
+
+def imported_helpers(sources: dict[str, str]) -> dict[str, set[str]]:
+    """helper module -> the sources (name -> text) that import it (``from helpers.x import``, ``import helpers.x``,
+    ``from helpers import x``), a module importing itself aside."""
+    found: dict[str, set[str]] = {}
+    for name, text in sources.items():
+        for line in text.splitlines():
+            match = re.match(r"\s*(?:from helpers\.(\w+)[\w.]* import|import helpers\.(\w+)|from helpers import (.+))",
+                             line)
+            if not match:
+                continue
+            modules = [match.group(1) or match.group(2)] if not match.group(3) else [
+                part.split(" as ")[0].strip(" ()") for part in match.group(3).split("#")[0].split(",")]
+            for module in modules:
+                if module and module != Path(name).stem:
+                    found.setdefault(module, set()).add(name)
+    return found
+
+
+def notebook_sources() -> dict[str, str]:
+    return {path.name: "\n".join(cell.source for cell in nbformat.read(path, 4).cells if cell.cell_type == "code")
+            for path in NOTEBOOK_FILES}
+
+
+def helper_sources() -> dict[str, str]:
+    return {path.relative_to(HELPERS).as_posix(): path.read_text() for path in HELPERS.rglob("*.py")}
+
+
+def test_the_helpers_map_lists_every_module_once():
+    assert set(helpers_map()) == set(MAP_GROUPS.values()), "a heading of the map was renamed"
+    listed = [name for names in helpers_map().values() for name in names]
+    missing, gone = helper_modules() - set(listed), set(listed) - helper_modules()
+    twice = {name for name in listed if listed.count(name) > 1}
+    assert not (missing or gone or twice), f"not in the map: {missing}; no such module: {gone}; listed twice: {twice}"
+
+
+def test_the_helpers_map_says_truly_who_imports_each_module():
+    groups = helpers_map()
+    by_notebooks = imported_helpers(notebook_sources())
+    by_helpers = imported_helpers(helper_sources())
+    tooling = (ROOT / "course.py").read_text() + "".join(path.read_text() for path in (ROOT / "tools").glob("*.py"))
+    unlisted = set(by_notebooks) & helper_modules() - set(groups["notebooks"])
+    unused = set(groups["notebooks"]) - set(by_notebooks)
+    assert not (unlisted or unused), f"imported by notebooks, not so mapped: {unlisted}; mapped, not imported: {unused}"
+    for module in groups["helpers"]:
+        assert module in by_helpers and module not in by_notebooks, module
+    for module in groups["programs"]:
+        assert module not in by_helpers and module not in by_notebooks, module
+        assert 'if __name__ == "__main__":' in (HELPERS / f"{module}.py").read_text(), module
+    for module in groups["tooling"]:
+        assert module not in by_notebooks and module not in by_helpers and f"helpers.{module}" in tooling, module

@@ -1,4 +1,4 @@
-"""``python3 course.py outputs`` and ``python3 course.py lock`` (run inside .venv).
+"""``python3 course.py outputs``, ``normalise`` and ``lock`` (run inside .venv).
 
 outputs [NOTEBOOK ...]
     For every chapter notebook (or the ones named): rewrite the generated cells, run
@@ -166,15 +166,6 @@ def lock(args: list[str]) -> int:
     return 0
 
 
-def execute_file(args: list[str]) -> int:
-    """``execute IN OUT``: run notebook IN as if it sat in notebooks/, write the result to OUT."""
-    source, target = map(Path, args)
-    nb = nbformat.read(source, as_version=4)
-    execute(nb, NOTEBOOKS / source.name)
-    nbformat.write(nb, target)
-    return 0
-
-
 def normalise_files(args: list[str]) -> int:
     """``normalise [NOTEBOOK...]``: put stored notebooks in canonical form (metadata...) without running them."""
     paths = [Path(arg) for arg in args] or [chapter.path for chapter in written()]
@@ -189,7 +180,7 @@ def normalise_files(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = {"outputs": outputs, "lock": lock, "execute": execute_file, "normalise": normalise_files}
+    commands = {"outputs": outputs, "lock": lock, "normalise": normalise_files}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

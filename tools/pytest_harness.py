@@ -50,11 +50,12 @@ import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeGuard
 from unittest import mock
 
 import nbval.kernel
 import pytest
-from nbval.plugin import IPyNbFile
+from nbval.plugin import IPyNbCell, IPyNbFile
 
 from helpers._checks import seconds
 from tools import leaks
@@ -86,7 +87,7 @@ _worker_leftovers: list[str] = []     # controller: what workers reported left b
 _table: dict[tuple[str, str], dict[str, float]] = {}  # controller: (chapter, python) -> column -> seconds / bytes
 
 
-def _is_notebook_cell(item: pytest.Item) -> bool:
+def _is_notebook_cell(item: pytest.Item) -> TypeGuard[IPyNbCell]:
     return type(item).__name__ == "IPyNbCell"
 
 
@@ -138,9 +139,8 @@ def other_pythons(config: pytest.Config) -> dict[str, Path]:
 def _kernels_of(python: Path, version: str):
     """While nbval starts a kernel: a kernel of ``python`` (another venv) instead of this environment's."""
     venv = python.parent.parent
-    base = nbval.kernel.NbvalKernelspecManager
 
-    class OtherPythonSpecs(base):
+    class OtherPythonSpecs(nbval.kernel.NbvalKernelspecManager):
         def get_kernel_spec(self, kernel_name):
             return self.kernel_spec_class(
                 argv=[str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
@@ -219,7 +219,7 @@ def _stop_watch(notebook: str) -> None:
         _peaks[notebook] = max(_peaks.get(notebook, 0), watch.stop())
 
 
-def _memory_verdict(item: pytest.Item, report: pytest.TestReport) -> None:
+def _memory_verdict(item: IPyNbCell, report: pytest.TestReport) -> None:
     """Record the kernel's peak on the report; fail the cell after which it passed the limit."""
     notebook = item.parent.nodeid
     watch = _watches.get(notebook)
@@ -410,15 +410,16 @@ def pytest_testnodedown(node, error) -> None:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Add a report's figures to the closing table (in the controller under xdist)."""
-    properties = dict(tuple(pair) for pair in report.user_properties)
+    properties = dict(report.user_properties)  # under xdist the pairs arrive as lists: dict() takes both
     chapter = properties.get(_CHAPTER)
-    if chapter is None:
+    if not isinstance(chapter, str):
         return
-    row = _table.setdefault((chapter, properties.get(_PYTHON, THIS_PYTHON)), {})
-    column = properties.get(_COLUMN, "")
+    row = _table.setdefault((chapter, str(properties.get(_PYTHON, THIS_PYTHON))), {})
+    column = str(properties.get(_COLUMN, ""))
     row[column] = row.get(column, 0.0) + report.duration
-    if _PEAK in properties:
-        row["peak"] = max(row.get("peak", 0), properties[_PEAK])
+    peak = properties.get(_PEAK)
+    if isinstance(peak, int | float):
+        row["peak"] = max(row.get("peak", 0), peak)
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -446,6 +447,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(line)
 
 
+def _worker_output(config: pytest.Config) -> dict[str, object]:
+    """What a pytest-xdist worker sends the controller when it finishes (xdist adds it to a worker's config)."""
+    assert hasattr(config, "workeroutput"), "not an xdist worker"
+    return config.workeroutput
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for notebook in list(_watches):
@@ -456,7 +463,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     found = [f"{extra.describe()}"] if extra else []
     if _is_worker(session.config):
         if found:  # a worker's exit status is not the run's: tell the controller
-            session.config.workeroutput["switchyard_leftovers"] = found[0]
+            _worker_output(session.config)["switchyard_leftovers"] = found[0]
         return
     found += _worker_leftovers
     if found:

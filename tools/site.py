@@ -186,8 +186,7 @@ def main(argv: list[str]) -> int:
           f"({size / 1e6:.1f} MB); open {front}")
     if args.serve:
         server = serve(OUTPUT, args.port)
-        host, port = server.server_address[:2]
-        print(f"course.py site: serving on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+        print(f"course.py site: serving on http://127.0.0.1:{server.server_port}/ (Ctrl-C stops it)", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

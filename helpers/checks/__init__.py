@@ -19,7 +19,7 @@ A chapter module registers each checker with ``helpers.exercises.exercise``::
         return "add(2, 3) == 5."
 
 Hints come in stages, gentlest first (a single str is one stage), and never contain the
-reference solution's code: tests/test_exercises.py compares each stage with the source of
+reference solution's code: tests/test_every_exercise.py compares each stage with the source of
 the solution in tests/solutions/chNN.py. Other right answers may go in an ``ALSO_RIGHT``
 dict there; they must pass too.
 

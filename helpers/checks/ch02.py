@@ -101,7 +101,7 @@ def _run(answer, presses: list) -> tuple[list[str], list[str]]:
 
 
 # (what the case shows, the presses: None = next(), a number = send, an exception class = throw, "close")
-SESSION_CASES = [
+SESSION_CASES: list[tuple[str, list, list[str], list[str]]] = [
     ("send and throw reach the worker, its return value comes back",
      [None, 2, ValueError, 3, None],
      ["yielded 0", "yielded 2", "yielded 2", "yielded 5", "returned 5"],

@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import greenlet
-
+from helpers.checks._puzzle03 import puzzle
 from helpers.exercises import Wrong, exercise, same_order
 from helpers.greenlets import trace_switches
 from helpers.trace import Tracer
-
-
-def puzzle(log: list[str]) -> None:
-    """The program of exercise 03.2: two greenlets that switch to each other, writing to ``log``."""
-
-    def first():
-        log.append("first: a")
-        second.switch()
-        log.append("first: b")
-        second.switch()
-        log.append("first: c")
-
-    def second():
-        log.append("second: x")
-        first.switch()
-        log.append("second: y")
-
-    first, second = greenlet.greenlet(first), greenlet.greenlet(second)
-    first.switch()
-    log.append("main: done")
 
 
 def _switches_during(call):

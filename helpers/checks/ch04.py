@@ -105,7 +105,8 @@ def chain_deadline(answer) -> str:
     if got != ["page 1", "page 2", "page 3"]:
         raise Wrong(f"a chain of 3 quick pages, well within the time, should give "
                     f"['page 1', 'page 2', 'page 3'], got {got!r}")
-    started.clear(), finished.clear()
+    started.clear()
+    finished.clear()
     begin = time.monotonic()
     with gevent.Timeout(3, Wrong("follow(fetch, '/page/1', 0.5) was still going after 3 s")):
         got = answer(chain(5, 0.2), "/page/1", 0.5)

@@ -60,8 +60,9 @@ class _TimerLoop(homeloop.Loop):
 
 def _sleep(seconds):
     """The reference sleep (a Future completed by a timer), used by the checks of 06.3."""
-    future = homeloop.Future()
-    homeloop.get_loop().call_later(seconds, future.set_result, None)
+    future, loop = homeloop.Future(), homeloop.get_loop()
+    assert isinstance(loop, _TimerLoop), "the checks that sleep run on this module's loop with timers"
+    loop.call_later(seconds, future.set_result, None)
     return future
 
 

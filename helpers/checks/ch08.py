@@ -165,7 +165,8 @@ def crawl_all(answer) -> str:
     _needs_async(answer, "check('08.3', crawl_all)")
 
     async def program() -> str:
-        flying, calls = InFlight(), []
+        flying = InFlight()
+        calls: list[str] = []
         good = [f"http://book/chapter-{n}" for n in range(1, 10)]
         bad = ["http://book/404", "http://book/reset", "http://book/slow"]
         urls = good[:3] + bad + good[3:]

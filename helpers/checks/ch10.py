@@ -74,8 +74,9 @@ def predict_pool(answer) -> str:
         params = 2
     if params != 2:
         raise Wrong("pool_time takes two arguments: pool_time(workers, durations)")
-    cases = [(2, [3, 1, 1, 1]), (2, [1, 1, 1, 3]), (3, [2, 2, 2, 2]), (3, [1, 2, 3, 4, 5]),
-             (2, [5, 1, 1, 1, 1, 1]), (4, [1.5]), (2, []), (1, [0.5, 0.25])]
+    cases: list[tuple[int, list[float]]] = [
+        (2, [3, 1, 1, 1]), (2, [1, 1, 1, 3]), (3, [2, 2, 2, 2]), (3, [1, 2, 3, 4, 5]),
+        (2, [5, 1, 1, 1, 1, 1]), (4, [1.5]), (2, []), (1, [0.5, 0.25])]
     for workers, durations in cases:
         expected = _schedule(workers, durations)
         got = answer(workers, list(durations))

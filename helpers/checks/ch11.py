@@ -15,8 +15,12 @@ import inspect
 import math
 import threading
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from helpers.exercises import Wrong, exercise
+
+_T = TypeVar("_T")
 
 ROUNDS = 2_000
 
@@ -37,7 +41,7 @@ async def _reference(rounds: int) -> float:
     return (time.thread_time() - start) / rounds
 
 
-def _run_in_own_loop(make, rounds: int) -> tuple[object, int]:
+def _run_in_own_loop(make: Callable[[int], Coroutine[Any, Any, _T]], rounds: int) -> tuple[_T, int]:
     """Run ``make(rounds)`` on a new event loop in a new thread; (its result, tasks it created)."""
     out: dict = {}
 

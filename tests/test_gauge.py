@@ -1,13 +1,11 @@
-"""The in-flight gauge and the shared seconds validator."""
+"""helpers.gauge: InFlight counts what is in flight now, the most at once and the total, exactly under threads."""
 
 from __future__ import annotations
 
-import math
 import threading
 
 import pytest
 
-from helpers._checks import seconds
 from helpers.gauge import InFlight
 
 
@@ -57,24 +55,3 @@ def test_gauge_is_exact_under_threads():
     for thread in threads:
         thread.join(timeout=10)
     assert gauge.now == 0 and gauge.total == 16000 and 1 <= gauge.most <= 8
-
-
-@pytest.mark.parametrize("value", [0.5, 3, 600])
-def test_seconds_accepts_positive_numbers(value):
-    assert seconds(value) == float(value)
-
-
-@pytest.mark.parametrize("value, error", [
-    (0, ValueError), (-1, ValueError), (math.nan, ValueError), (math.inf, ValueError),
-    (True, TypeError), ("1", TypeError), (None, TypeError),
-])
-def test_seconds_rejects_what_is_not_a_positive_number(value, error):
-    with pytest.raises(error, match="delay must be a number of seconds"):
-        seconds(value, "delay")
-
-
-def test_seconds_zero_ok_and_maximum():
-    assert seconds(0, zero_ok=True) == 0.0
-    assert seconds(30, maximum=30) == 30.0
-    with pytest.raises(ValueError, match="at most 30"):
-        seconds(30.5, maximum=30)
