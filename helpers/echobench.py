@@ -65,6 +65,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from helpers import _figures
+from helpers._model_names import ECHO_SERVERS
 from helpers.fresh import kill_group
 from helpers.models import _census, _tree
 from helpers.progress import progress as _progress
@@ -73,7 +74,7 @@ from helpers.timing import Verdict
 
 __all__ = ["MODELS", "SETTINGS", "EchoReport", "Setting", "echo_bench", "memory_words"]
 
-MODELS = ("threads", "forking", "processes", "gevent", "select", "homeloop", "asyncio", "uvloop")
+MODELS = ECHO_SERVERS  # named, with the model each serves with, in helpers._model_names
 EVENT_DRIVEN = ("gevent", "select", "homeloop", "asyncio", "uvloop")  # one thread serves them all
 LOOPS = ("asyncio", "uvloop", "processes", "select", "gevent", "homeloop")  # an event loop in each process
 MAX_CLIENTS = 5000          # descriptors: 20,000 here; the load generator holds one per client
@@ -499,10 +500,9 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
     stopped: dict[str, str] = {}
     per_connection_kb: dict[str, float] = {}
     bar = _progress(len(models) * len(clients), "echo bench",
-                    text=f"(a bar of {len(models) * len(clients)} steps while they run)") if progress else None
+                    text=f"(a bar of {len(models) * len(clients)} steps while they run)", show=progress)
     try:
-        if bar is not None:
-            bar.__enter__()
+        bar.__enter__()
         for model in models:  # every server starts at once: their imports overlap
             servers[model] = _Child("helpers._echobench_child", model, cpu=server_cpu)
         for model in models:
@@ -518,8 +518,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                     notes.append(f"{model}: {reason}")
                 server.stop()
                 del servers[model]
-                if bar is not None:
-                    bar.advance(len(clients), note=f"{model}: {status}")
+                bar.advance(len(clients), note=f"{model}: {status}")
                 continue
             ports[model] = int(first)
         for model in ports:
@@ -538,8 +537,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                 else:
                     running.append(model)
                     continue
-                if bar is not None:
-                    bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
+                bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
             if load is None and running:
                 load = _Child("helpers._echobench_load", cpu=load_cpu)
             slices: dict[str, list[dict]] = {model: [] for model in running}
@@ -576,8 +574,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                     if load.ask({"cmd": "close", "group": model}, chosen.step_timeout) is None:
                         load.stop()
                         load = None
-                if bar is not None:
-                    bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
+                bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
     except BaseException as error:
         if bar is not None:
             bar.__exit__(type(error), error, error.__traceback__)

@@ -1,12 +1,15 @@
 """The shared base of the course's TCP servers: an asyncio loop in a background thread of the kernel.
 
 Who calls it: the server modules (``helpers.echo``, ``helpers.site``, and every server kind of the
-second half, one module each), which subclass BackgroundServer; tests and notebooks may run a
-BackgroundLoop of their own. Notebooks start servers through those modules, not this one.
+second half, one module each), which subclass BackgroundServer; ``helpers.selserver``, whose
+selectors servers share BackgroundServer's caller side (LoopbackServer); tests and notebooks may
+run a BackgroundLoop of their own. Notebooks start servers through those modules, not this one.
 
 Public names:
     BackgroundLoop    an asyncio event loop in its own thread "switchyard-<name>": start(), run(coro), stop()
     LoopState         CREATED -> RUNNING -> STOPPED (STOPPING while stop() still waits for the thread)
+    LoopbackServer    the caller's side of every server (name, state, errors, address, start/stop/with);
+                      helpers.selserver.SelectorServer builds on it too
     BackgroundServer  base of the course's servers: one pre-bound loopback socket served on a BackgroundLoop
     loopback_socket   a TCP socket bound to 127.0.0.1 on a port the OS picks
     HOST, BACKLOG, CHUNK, DEFAULT_TIMEOUT
@@ -41,7 +44,7 @@ from helpers._checks import seconds
 
 __all__ = [
     "BACKLOG", "CHUNK", "DEFAULT_TIMEOUT", "HOST",
-    "BackgroundLoop", "BackgroundServer", "LoopState", "loopback_socket",
+    "BackgroundLoop", "BackgroundServer", "LoopState", "LoopbackServer", "loopback_socket",
 ]
 
 T = TypeVar("T")
@@ -233,33 +236,39 @@ def loopback_socket() -> socket.socket:
     return sock
 
 
-class BackgroundServer:
-    """Base of the course's servers: one loopback listening socket served on a BackgroundLoop.
+class LoopbackServer:
+    """The caller's side of every course server: one loopback listening socket served by a thread.
 
-    A subclass writes two coroutines, both run on the loop: ``_open(sock)`` starts serving the
-    pre-bound socket, ``_close()`` closes it and every open connection. This class does the rest:
-    start() (which cleans up everything if it fails), stop() (idempotent) and the ``with`` block.
+    What the notebook's thread sees, the same for a server on an asyncio loop (BackgroundServer)
+    and one on a selectors loop (``helpers.selserver.SelectorServer``): ``name``, ``state``,
+    ``errors``, ``address`` and ``port``; start() once (which cleans up everything if it fails),
+    stop() any number of times, and the ``with`` block. A subclass says how it serves, with four
+    methods run in the caller's thread: ``_serve(sock, timeout)`` starts serving the pre-bound
+    socket (``self._listener``) and its thread, ``_abandon()`` undoes what ``_serve`` did when it
+    failed, ``_shut(timeout)`` stops serving while the thread still runs, ``_end(timeout)`` ends
+    and joins the thread (and raises RuntimeError if it does not end in time).
     """
 
-    def __init__(self, name: str) -> None:
-        self._loop = BackgroundLoop(name)
+    def __init__(self, name: str, errors: list[str]) -> None:
+        self._name = name
+        self._errors = errors  # filled on the server's thread; the caller reads copies
         self._address: tuple[str, int] | None = None
         self._listener: socket.socket | None = None
 
     @property
     def name(self) -> str:
         """The name given at creation; the thread is "switchyard-<name>"."""
-        return self._loop.name
+        return self._name
 
     @property
     def state(self) -> LoopState:
         """CREATED, RUNNING, STOPPING or STOPPED."""
-        return self._loop.state
+        raise NotImplementedError
 
     @property
     def errors(self) -> list[str]:
-        """Problems reported on the server's thread (collected here instead of printed)."""
-        return list(self._loop.errors)
+        """Problems reported on the server's thread (collected here instead of printed; a copy)."""
+        return list(self._errors)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -274,35 +283,36 @@ class BackgroundServer:
         return self.address[1]
 
     def start(self, timeout: float = DEFAULT_TIMEOUT) -> Self:
-        """Bind a loopback socket, start the loop thread and serve; return self.
+        """Bind a loopback socket, start the server's thread and serve; return self.
 
         If anything fails, the socket is closed and the thread stopped before the error is raised.
         """
+        timeout = seconds(timeout)
         if self.state is not LoopState.CREATED:
             raise RuntimeError(f"server {self.name!r} is {self.state.value}: a server starts once, make a new one")
         sock = loopback_socket()
         try:
             address = sock.getsockname()
-            self._loop.start()
-            self._loop.run(self._open(sock), timeout)
+            self._listener = sock
+            self._serve(sock, timeout)
         except BaseException:
             sock.close()
-            self._loop.stop()
+            self._abandon()
             raise
-        self._address, self._listener = address, sock
+        self._address = address
         return self
 
     def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Close every connection and the listening socket, stop the loop, join the thread.
+        """Close every connection and the listening socket, end the thread and join it.
 
         Harmless if already stopped. Each step waits at most ``timeout`` s.
         """
+        timeout = seconds(timeout)
         try:
             if self.state is LoopState.RUNNING:
-                self._loop.run(self._stop_accepting(), timeout)
-                self._loop.run(self._close(), timeout)
+                self._shut(timeout)
         finally:
-            self._loop.stop(timeout)
+            self._end(timeout)
 
     def __enter__(self) -> Self:
         if self.state is LoopState.CREATED:
@@ -311,6 +321,51 @@ class BackgroundServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def _serve(self, sock: socket.socket, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _abandon(self) -> None:
+        raise NotImplementedError
+
+    def _shut(self, timeout: float) -> None:
+        """Stop serving while the thread still runs (nothing by default)."""
+
+    def _end(self, timeout: float) -> None:
+        raise NotImplementedError
+
+
+class BackgroundServer(LoopbackServer):
+    """Base of the course's servers: one loopback listening socket served on a BackgroundLoop.
+
+    A subclass writes two coroutines, both run on the loop: ``_open(sock)`` starts serving the
+    pre-bound socket, ``_close()`` closes it and every open connection. This class and
+    LoopbackServer do the rest: start() (which cleans up everything if it fails), stop()
+    (idempotent) and the ``with`` block.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._loop = BackgroundLoop(name)
+        super().__init__(self._loop.name, self._loop.errors)
+
+    @property
+    def state(self) -> LoopState:
+        """CREATED, RUNNING, STOPPING or STOPPED."""
+        return self._loop.state
+
+    def _serve(self, sock: socket.socket, timeout: float) -> None:
+        self._loop.start()
+        self._loop.run(self._open(sock), timeout)
+
+    def _abandon(self) -> None:
+        self._loop.stop()
+
+    def _shut(self, timeout: float) -> None:
+        self._loop.run(self._stop_accepting(), timeout)
+        self._loop.run(self._close(), timeout)
+
+    def _end(self, timeout: float) -> None:
+        self._loop.stop(timeout)
 
     async def _stop_accepting(self) -> None:
         """Accept no more connections, and let those already accepted get their transport.

@@ -19,7 +19,8 @@ import warnings
 import pytest
 
 from helpers import servers
-from helpers.servers import BACKLOG, BackgroundLoop, BackgroundServer, LoopState, loopback_socket
+from helpers.selserver import SelectorEchoServer
+from helpers.servers import BACKLOG, BackgroundLoop, BackgroundServer, LoopbackServer, LoopState, loopback_socket
 
 TIMEOUT = 10.0  # seconds any one client step may take before the test fails
 
@@ -208,10 +209,30 @@ def test_base_server_before_start_and_bad_subclass():
 def test_public_names():
     assert sorted(servers.__all__) == sorted([
         "BACKLOG", "CHUNK", "DEFAULT_TIMEOUT", "HOST",
-        "BackgroundLoop", "BackgroundServer", "LoopState", "loopback_socket",
+        "BackgroundLoop", "BackgroundServer", "LoopState", "LoopbackServer", "loopback_socket",
     ])
     for name in servers.__all__:
         assert hasattr(servers, name)
+
+
+@pytest.mark.parametrize("make", [lambda name: Greeter(name), lambda name: SelectorEchoServer(name)],
+                         ids=["asyncio", "selectors"])
+def test_both_kinds_of_server_share_one_caller_side(make):
+    server = make("shared")
+    assert isinstance(server, LoopbackServer) and server.state is LoopState.CREATED
+    with pytest.raises(RuntimeError, match="not been started"):
+        _ = server.port
+    with pytest.raises(ValueError):
+        server.start(timeout=-1)  # refused before anything is bound or started
+    assert server.state is LoopState.CREATED and "switchyard-shared" not in thread_names()
+    with server as same:
+        assert same is server and server.state is LoopState.RUNNING
+        assert server.address == ("127.0.0.1", server.port) and "switchyard-shared" in thread_names()
+        with pytest.raises(RuntimeError, match="a server starts once"):
+            server.start()
+    assert server.state is LoopState.STOPPED and "switchyard-shared" not in thread_names()
+    server.stop()  # harmless
+    assert server.errors == [] and server.errors is not server.errors  # a copy each time
 
 
 def test_a_connection_accepted_as_the_server_stops_is_closed_not_left_to_the_garbage_collector():

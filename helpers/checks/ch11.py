@@ -16,6 +16,7 @@ import math
 import threading
 import time
 
+from helpers._model_names import MODELS
 from helpers.exercises import Wrong, exercise
 
 ROUNDS = 2_000
@@ -172,7 +173,7 @@ JOBS = {
     "SHA-256 of 40 files of 1 GB each, inside an asyncio server that must keep answering": {"thread"},
     "a pure-Python scoring function over a million records, on 8 cores, standard CPython": {"process"},
 }
-MODEL_NAMES = {"generator", "greenlet", "gevent", "select loop", "home loop", "asyncio", "uvloop", "thread", "process"}
+MODEL_NAMES = set(MODELS)  # chapter 11's own names (helpers._model_names)
 WHY = {
     "10,000 mostly idle websocket clients on one server": "waiting connections want the cheapest sleeper that "
     "does I/O: the figures put a connection on an event loop at a few KB",
