@@ -37,13 +37,12 @@ from __future__ import annotations
 import errno
 import selectors
 import socket
-import threading
 import time
 import traceback
 from dataclasses import dataclass
 
 from helpers.gauge import InFlight
-from helpers.servers import BACKLOG, CHUNK, LoopbackServer, LoopState
+from helpers.servers import BACKLOG, CHUNK, LoopbackServer, LoopState, ServingThread
 
 __all__: list[str] = []  # notebooks use it through helpers.filexfer and helpers.c10k
 
@@ -196,9 +195,8 @@ class SelectorServer(LoopbackServer):
             raise ValueError(f"name must be a non-empty string, not {name!r}")
         super().__init__(name, [])
         self._selector_class = selector or selectors.DefaultSelector
-        self._state = LoopState.CREATED
+        self._life = ServingThread(name, "server")
         self._gauge = InFlight()
-        self._thread: threading.Thread | None = None
         self._sel: selectors.BaseSelector | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None
         self._conns: dict[int, Connection] = {}
@@ -209,7 +207,7 @@ class SelectorServer(LoopbackServer):
     @property
     def state(self) -> LoopState:
         """CREATED, RUNNING, STOPPING or STOPPED."""
-        return self._state
+        return self._life.state
 
     @property
     def stats(self) -> ServerStats:
@@ -225,38 +223,28 @@ class SelectorServer(LoopbackServer):
         self._sel.register(listener, selectors.EVENT_READ, "listener")
         self._sel.register(self._wake[0], selectors.EVENT_READ, "wake")
         self._opened()
-        self._thread = threading.Thread(target=self._main, name=f"switchyard-{self.name}", daemon=True)
-        self._thread.start()
-        self._state = LoopState.RUNNING
+        self._life.start(self._main, self._wake_up)
 
     def _abandon(self) -> None:
         """start() failed: close what _serve opened (LoopbackServer closes the listening socket)."""
         for thing in (*(self._wake or ()), self._sel):
             if thing is not None:
                 thing.close()
-        self._state = LoopState.STOPPED
+        self._life.stop()  # never started: now stopped for good
         self._closed()
 
+    def _wake_up(self) -> None:
+        """Make the loop return: a byte on the wake socket (stop() calls it once, from the caller's thread)."""
+        try:
+            self._wake[1].send(b"x")
+        except OSError:
+            pass
+
     def _end(self, timeout: float) -> None:
-        """Wake the loop (a byte on the wake socket), which closes everything; join the thread."""
-        if self._state is LoopState.CREATED:
-            self._state = LoopState.STOPPED
-        if self._state is LoopState.STOPPED:
-            return
-        if threading.current_thread() is self._thread:
-            raise RuntimeError("stop() was called on the server's own thread")
-        if self._state is LoopState.RUNNING:
-            self._state = LoopState.STOPPING
-            try:
-                self._wake[1].send(b"x")
-            except OSError:
-                pass
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(f"thread {self._thread.name!r} did not stop within {timeout:g} s")
-        self._wake[1].close()
-        self._state = LoopState.STOPPED
-        self._closed()
+        """Wake the loop, which closes everything, and join the thread; then release the rest."""
+        if self._life.stop(timeout):
+            self._wake[1].close()
+            self._closed()
 
     # --- for subclasses (run on the caller's thread, before start / after stop) ---
     def _opened(self) -> None:

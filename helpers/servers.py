@@ -7,6 +7,7 @@ run a BackgroundLoop of their own. Notebooks start servers through those modules
 
 Public names:
     BackgroundLoop    an asyncio event loop in its own thread "switchyard-<name>": start(), run(coro), stop()
+    ServingThread     the life of every server's thread: start once, wake and join on stop (any number of times)
     LoopState         CREATED -> RUNNING -> STOPPED (STOPPING while stop() still waits for the thread)
     LoopbackServer    the caller's side of every server (name, state, errors, address, start/stop/with);
                       helpers.selserver.SelectorServer builds on it too
@@ -37,14 +38,14 @@ import enum
 import logging
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Self, TypeVar
 
 from helpers._checks import seconds
 
 __all__ = [
     "BACKLOG", "CHUNK", "DEFAULT_TIMEOUT", "HOST",
-    "BackgroundLoop", "BackgroundServer", "LoopState", "LoopbackServer", "loopback_socket",
+    "BackgroundLoop", "BackgroundServer", "LoopState", "LoopbackServer", "ServingThread", "loopback_socket",
 ]
 
 T = TypeVar("T")
@@ -98,6 +99,76 @@ class _ErrorList(logging.Handler):
         self._errors.append(text)
 
 
+class ServingThread:
+    """The life of a thread "switchyard-<name>" that serves until it is woken, shared by every server.
+
+    BackgroundLoop (an asyncio loop) and ``helpers.selserver.SelectorServer`` (a selectors loop)
+    each own one. start(body, wake) starts the thread once; stop(timeout) calls ``wake`` once, from
+    the caller's thread, to make ``body`` return, then joins the thread; it may be called any number
+    of times. The thread is a daemon: a server someone forgot to stop must not keep the kernel from
+    shutting down or restarting; stop() (and so every ``with`` block) always joins it.
+    ``what`` ("loop", "server") and ``blocked`` (a hint for a thread that does not end) word the errors.
+    """
+
+    def __init__(self, name: str, what: str, blocked: str = "") -> None:
+        self.name = name
+        self.what = what
+        self.blocked = blocked
+        self._state = LoopState.CREATED
+        self._thread: threading.Thread | None = None
+        self._wake: Callable[[], object] | None = None
+
+    @property
+    def state(self) -> LoopState:
+        """CREATED, RUNNING, STOPPING or STOPPED."""
+        return self._state
+
+    def on_thread(self) -> bool:
+        """True when called from the thread itself (which cannot wait for itself)."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def fresh(self) -> None:
+        """Raise RuntimeError unless the thread was never started: it starts once."""
+        if self._state is not LoopState.CREATED:
+            raise RuntimeError(f"{self.what} {self.name!r} is {self._state.value}: a {self.what} starts once, "
+                               "make a new one")
+
+    def start(self, body: Callable[[], object], wake: Callable[[], object]) -> None:
+        """Start the thread running ``body``; ``wake`` is what stop() calls to make it return."""
+        self.fresh()
+        thread = threading.Thread(target=body, name=f"switchyard-{self.name}", daemon=True)
+        self._thread, self._wake = thread, wake  # before it runs: state and on_thread() are right from its first line
+        self._state = LoopState.RUNNING
+        try:
+            thread.start()
+        except BaseException:
+            self._state = LoopState.STOPPED
+            raise
+
+    def stop(self, timeout: float = DEFAULT_TIMEOUT) -> bool:
+        """Wake the thread (once) and join it; harmless if already stopped or never started.
+
+        Returns True if this call saw the thread end (False: it had ended before, or never ran).
+        Raises RuntimeError if the thread has not ended within ``timeout`` s (call stop() again
+        to keep waiting).
+        """
+        timeout = seconds(timeout)
+        if self.on_thread():
+            raise RuntimeError(f"stop() was called on the {self.what}'s own thread, which cannot wait for itself")
+        if self._state is LoopState.CREATED:
+            self._state = LoopState.STOPPED
+        if self._state is LoopState.STOPPED:
+            return False
+        if self._state is LoopState.RUNNING:
+            self._state = LoopState.STOPPING
+            self._wake()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"thread {self._thread.name!r} did not stop within {timeout:g} s{self.blocked}")
+        self._state = LoopState.STOPPED
+        return True
+
+
 class BackgroundLoop:
     """An asyncio event loop running in its own thread named "switchyard-<name>".
 
@@ -118,33 +189,27 @@ class BackgroundLoop:
         self.errors: list[str] = []
         self.logger = logging.Logger(f"switchyard.{name}", logging.WARNING)  # not in logging's tree: never prints
         self.logger.addHandler(_ErrorList(self.errors))
-        self._state = LoopState.CREATED
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._life = ServingThread(name, "loop", blocked=(
+            ": a coroutine on its loop is blocking it (time.sleep() or another blocking call?). "
+            "Call stop() again to keep waiting."))
 
     @property
     def state(self) -> LoopState:
         """CREATED, RUNNING, STOPPING or STOPPED."""
-        return self._state
+        return self._life.state
 
     def start(self) -> None:
         """Create the event loop and start the thread that runs it."""
-        if self._state is not LoopState.CREATED:
-            raise RuntimeError(f"loop {self.name!r} is {self._state.value}: a loop starts once, make a new one")
+        self._life.fresh()
         loop = asyncio.new_event_loop()
         loop.set_exception_handler(self._log_loop_error)
-        # A daemon thread: a server someone forgot to stop must not keep the kernel from
-        # shutting down or restarting. stop() and the ``with`` block always join it.
-        thread = threading.Thread(target=self._main, args=(loop,), name=f"switchyard-{self.name}",
-                                  daemon=True)
         try:
-            thread.start()
+            self._life.start(lambda: self._main(loop), lambda: loop.call_soon_threadsafe(loop.stop))
         except BaseException:
             loop.close()
-            self._state = LoopState.STOPPED
             raise
-        self._loop, self._thread = loop, thread
-        self._state = LoopState.RUNNING
+        self._loop = loop
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
         """Run ``coro`` on the loop; block until it is done and return its result.
@@ -155,9 +220,9 @@ class BackgroundLoop:
             raise TypeError(f"run() needs a coroutine object (call the async function), not {coro!r}")
         try:
             timeout = seconds(timeout)
-            if self._state is not LoopState.RUNNING:
-                raise RuntimeError(f"loop {self.name!r} is {self._state.value}, not running")
-            if threading.current_thread() is self._thread:
+            if self.state is not LoopState.RUNNING:
+                raise RuntimeError(f"loop {self.name!r} is {self.state.value}, not running")
+            if self._life.on_thread():
                 raise RuntimeError("run() was called on the loop's own thread, where it would wait forever: use await")
         except (TypeError, ValueError, RuntimeError):
             coro.close()  # it will never run: close it so that Python does not warn "never awaited"
@@ -176,23 +241,7 @@ class BackgroundLoop:
         Raises RuntimeError if the thread has not ended within ``timeout`` s (call stop() again
         to keep waiting).
         """
-        timeout = seconds(timeout)
-        if self._state is LoopState.CREATED:
-            self._state = LoopState.STOPPED
-        if self._state is LoopState.STOPPED:
-            return
-        if threading.current_thread() is self._thread:
-            raise RuntimeError("stop() was called on the loop's own thread, which cannot wait for itself")
-        if self._state is LoopState.RUNNING:
-            self._state = LoopState.STOPPING
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(
-                f"thread {self._thread.name!r} did not stop within {timeout:g} s: a coroutine on its loop "
-                "is blocking it (time.sleep() or another blocking call?). Call stop() again to keep waiting."
-            )
-        self._state = LoopState.STOPPED
+        self._life.stop(timeout)
 
     def __enter__(self) -> Self:
         self.start()
