@@ -43,9 +43,10 @@ so ``book.tracer.timeline(clock="time")`` draws the requests as the server saw t
 ``reset()`` clears the three between two runs.
 
 Threads: aiohttp serves on a BackgroundLoop (``helpers.servers``) in the thread
-"switchyard-book"; each request is a task on that loop, so slow requests overlap. Blocking:
-book_site() blocks until the site listens; stop() cancels the requests still in flight (their
-clients see the connection close) and joins the thread. Nothing prints: errors go to ``errors``.
+"switchyard-book" (the shape it shares with ``helpers.site`` is ``helpers._http.LocalSite``);
+each request is a task on that loop, so slow requests overlap. Blocking: book_site() blocks
+until the site listens; stop() cancels the requests still in flight (their clients see the
+connection close) and joins the thread. Nothing prints: errors go to ``errors``.
 """
 
 from __future__ import annotations
@@ -56,16 +57,13 @@ import hashlib
 import html
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from helpers._checks import seconds
-from helpers._http import AnsweringRunner, is_canonical
-from helpers.gauge import InFlight
-from helpers.servers import BACKLOG, BackgroundServer
-from helpers.trace import Tracer
+from helpers._http import LocalSite
 
 __all__ = ["BookSite", "Hit", "book_site", "numeral"]
 
@@ -73,7 +71,6 @@ MAX_CHAPTERS = 99
 MAX_DELAY = 30.0
 STALL = 60.0  # seconds a stalled request waits before it gives up itself (stop() cuts it short)
 FAULTS = ("reset", "stall")
-GRACE = 0.1
 CHARSET = "gbk"
 
 DIGITS = "零一二三四五六七八九"
@@ -88,9 +85,8 @@ THEMES = (
     "货车与旅客", "汽笛声声", "夜班", "道口", "繁忙的站台", "末班车",
 )
 AFTERWORD = "afterword.html"
-# The record of the request being answered: set by the middleware, marked by the handler (same task).
+# The record of the request being answered: set on its arrival, marked by the handler (same task).
 _SLOT: contextvars.ContextVar[list[str]] = contextvars.ContextVar("switchyard_book_slot")
-_LANE: contextvars.ContextVar[str] = contextvars.ContextVar("switchyard_book_lane")
 
 
 def numeral(n: int) -> str:
@@ -152,8 +148,15 @@ class Hit:
         return f"{self.path} {self.outcome}"
 
 
-class BookSite(BackgroundServer):
-    """The book site (routes in the module docstring). Made and started by book_site()."""
+class BookSite(LocalSite):
+    """The book site (routes in the module docstring). Made and started by book_site().
+
+    What it shares with the slow site (``url()``, ``base_url``, ``max_in_flight``, ``tracer``, the
+    middleware around every request) is ``helpers._http.LocalSite``.
+    """
+
+    home = "/book/"
+    runner_options = {"handler_cancellation": True}  # a broken connection cancels its request
 
     def __init__(self, *, delay: float = 0.2, chapters: int = 12, missing: int | None = 7,
                  faults: Mapping[int, Sequence[str]] | None = None, keepalive: float | None = None) -> None:
@@ -172,27 +175,12 @@ class BookSite(BackgroundServer):
             plan[chapter] = list(kinds)
         if keepalive is not None:
             keepalive = seconds(keepalive, "keepalive")
-        super().__init__("book")
-        self.delay, self.chapters, self.missing, self.keepalive = delay, chapters, missing, keepalive
+        super().__init__("book", delay=delay, chapters=chapters, keepalive=keepalive)
+        self.missing = missing
         self._faults = plan
         self._hits: list[list[str]] = []  # [path, outcome] in arrival order
-        self._in_flight = InFlight()
-        self.tracer = Tracer()
-        self._runner: web.AppRunner | None = None
 
     # --- for the caller ---------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        """e.g. "http://127.0.0.1:PORT"."""
-        host, port = self.address
-        return f"http://{host}:{port}"
-
-    def url(self, path: str = "/book/") -> str:
-        """The full URL of ``path``, which must start with "/"."""
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError(f"path must be a string starting with '/', not {path!r}")
-        return self.base_url + path
 
     @property
     def index_url(self) -> str:
@@ -218,11 +206,6 @@ class BookSite(BackgroundServer):
         """Every request since the start (or the last reset()), in arrival order."""
         return [Hit(path, outcome) for path, outcome in self._hits]
 
-    @property
-    def max_in_flight(self) -> int:
-        """The most requests answered at the same time since the start (or the last reset())."""
-        return self._in_flight.most
-
     def reset(self) -> None:
         """Forget the hits, the in-flight record and the trace (between two measured runs).
 
@@ -236,54 +219,39 @@ class BookSite(BackgroundServer):
         if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= self.chapters:
             raise ValueError(f"this book has chapters 1 to {self.chapters}, not {i!r}")
 
-    # --- on the site's loop -----------------------------------------------------------------
+    # --- on the site's loop (LocalSite calls these) -------------------------------------------
 
-    async def _open(self, sock: socket.socket) -> None:
-        app = web.Application(middlewares=[self._track])
+    def _routes(self, app: web.Application) -> None:
         app.router.add_get("/book/", self._index)
         app.router.add_get("/book/index.html", self._index)
         app.router.add_get(r"/book/chapter-{i:[1-9][0-9]?}.html", self._chapter)
         app.router.add_route("*", "/{anything:.*}", self._not_found)
-        options = {} if self.keepalive is None else {"keepalive_timeout": self.keepalive}
-        self._runner = AnsweringRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
-                                     handler_cancellation=True, **options)  # a broken connection cancels its request
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock, backlog=BACKLOG).start()
 
-    async def _close(self) -> None:
-        await self._runner.cleanup()
-
-    @web.middleware
-    async def _track(self, request: web.Request,
-                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    def _arrived(self, request: web.Request) -> tuple[str, str, list[str]]:
+        """A lane per page ("chapter-3.html"); the record is the hit [path, outcome], filled in as it goes."""
         path = request.raw_path if len(request.raw_path) <= 60 else request.raw_path[:59] + "…"
         slot = [path, "in flight"]
-        lane = path.rsplit("/", 1)[-1] or path  # "OPTIONS *", "CONNECT host:443" have no "/"
         _SLOT.set(slot)
-        _LANE.set(lane)
-        self._hits.append(slot)  # in arrival order; the outcome is filled in below
-        self.tracer.record(lane, "spawn", request.method)
-        self.tracer.record(lane, "run")
-        if not is_canonical(request.raw_path):  # "chapter-%31.html": not the site's spelling of a URL
-            handler = self._not_found
-        with self._in_flight:
-            try:
-                response = await handler(request)
-            except web.HTTPNotFound:
-                response = _response(_page("404 Not Found", f"<p>这里没有 {html.escape(path)}。</p>\n"), 404)
-            except asyncio.CancelledError:  # reset, or the client gave up, or stop(): no answer
-                if slot[1] == "in flight":
-                    slot[1] = "cancelled"
-                self.tracer.record(lane, "exit", slot[1])
-                raise
-        slot[1] = str(response.status)
-        self.tracer.record(lane, "exit", slot[1])
-        return response
+        self._hits.append(slot)  # in arrival order; the outcome is filled in when known
+        return path.rsplit("/", 1)[-1] or path, request.method, slot  # "OPTIONS *", "CONNECT host:443" have no "/"
+
+    def _answered(self, request: web.Request, record: list[str], status: int) -> None:
+        record[1] = str(status)
+
+    def _cut_short(self, record: list[str]) -> str:
+        """Reset, stalled (marked by the handler), or else the client gave up or stop() came: "cancelled"."""
+        if record[1] == "in flight":
+            record[1] = "cancelled"
+        return record[1]
+
+    def _error_page(self, request: web.Request, exc: web.HTTPException) -> web.Response:
+        """A 404 as the book's own GBK page; the book raises no other HTTP error."""
+        if not isinstance(exc, web.HTTPNotFound):
+            raise exc
+        return _response(_page("404 Not Found", f"<p>这里没有 {html.escape(_SLOT.get()[0])}。</p>\n"), 404)
 
     async def _pause(self) -> None:
-        self.tracer.record(_LANE.get(), "wait", "delay")
-        await asyncio.sleep(self.delay)
-        self.tracer.record(_LANE.get(), "run", "answer")
+        await self._wait(self.delay, "delay")
 
     async def _index(self, request: web.Request) -> web.Response:
         await self._pause()
@@ -302,14 +270,11 @@ class BookSite(BackgroundServer):
             raise asyncio.CancelledError  # no answer: aiohttp lets the aborted connection go
         if fault == "stall":
             _SLOT.get()[1] = "stalled"
-            self.tracer.record(_LANE.get(), "wait", "stall")
+            self._trace("wait", "stall")
             await asyncio.sleep(STALL)  # the client gives up first (which cancels this), or stop() does
             raise web.HTTPNotFound()
         await self._pause()
         return _response(_chapter_page(i))
-
-    async def _not_found(self, request: web.Request) -> web.Response:
-        raise web.HTTPNotFound()
 
 
 def book_site(*, delay: float = 0.2, chapters: int = 12, missing: int | None = 7,

@@ -62,6 +62,7 @@ from dataclasses import dataclass
 
 from helpers import _figures
 from helpers._child import Child
+from helpers._model_names import ECHO_SERVERS
 from helpers.models import _census, _tree
 from helpers.progress import progress as _progress
 from helpers.showdown import graded
@@ -69,7 +70,7 @@ from helpers.timing import Verdict
 
 __all__ = ["MODELS", "SETTINGS", "EchoReport", "Setting", "echo_bench", "memory_words"]
 
-MODELS = ("threads", "forking", "processes", "gevent", "select", "homeloop", "asyncio", "uvloop")
+MODELS = ECHO_SERVERS  # named, with the model each serves with, in helpers._model_names
 EVENT_DRIVEN = ("gevent", "select", "homeloop", "asyncio", "uvloop")  # one thread serves them all
 LOOPS = ("asyncio", "uvloop", "processes", "select", "gevent", "homeloop")  # an event loop in each process
 MAX_CLIENTS = 5000          # descriptors: 20,000 here; the load generator holds one per client
@@ -453,10 +454,9 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
     stopped: dict[str, str] = {}
     per_connection_kb: dict[str, float] = {}
     bar = _progress(len(models) * len(clients), "echo bench",
-                    text=f"(a bar of {len(models) * len(clients)} steps while they run)") if progress else None
+                    text=f"(a bar of {len(models) * len(clients)} steps while they run)", show=progress)
     try:
-        if bar is not None:
-            bar.__enter__()
+        bar.__enter__()
         for model in models:  # every server starts at once: their imports overlap
             servers[model] = _start_child("echo_server", model, cpu=server_cpu)
         for model in models:
@@ -472,8 +472,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                     notes.append(f"{model}: {reason}")
                 server.stop()
                 del servers[model]
-                if bar is not None:
-                    bar.advance(len(clients), note=f"{model}: {status}")
+                bar.advance(len(clients), note=f"{model}: {status}")
                 continue
             ports[model] = int(first)
         for model in ports:
@@ -492,8 +491,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                 else:
                     running.append(model)
                     continue
-                if bar is not None:
-                    bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
+                bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
             if load is None and running:
                 load = _start_child("echo_load", cpu=load_cpu)
             slices: dict[str, list[dict]] = {model: [] for model in running}
@@ -530,8 +528,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                     if load.ask({"cmd": "close", "group": model}, chosen.step_timeout) is None:
                         load.stop()
                         load = None
-                if bar is not None:
-                    bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
+                bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
     except BaseException as error:
         if bar is not None:
             bar.__exit__(type(error), error, error.__traceback__)

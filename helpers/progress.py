@@ -14,7 +14,8 @@ messages to the browser, not new cell outputs). Its text form, the only part nbv
 compares, is fixed when it is displayed (``echo bench: 0/28``), so a stored notebook matches
 on every run. On exit the bar stays, full (green) or stopped where it was (red) if the block
 raised; nothing else is printed. Outside a kernel (plain python, pytest) nothing is shown
-and nothing printed, the counting still works (``bar.value``, ``bar.note``).
+and nothing printed, the counting still works (``bar.value``, ``bar.note``); ``show=False``
+makes the same silent bar in a kernel too, so a helper's ``progress=False`` needs no other object.
 
 Threads: call ``advance`` from the thread that entered the block; nothing here prints, from
 any thread.
@@ -127,9 +128,10 @@ class Progress:
         return f"<Progress {self.label}: {self.value}/{self.total}>"
 
 
-def progress(total: int, label: str, *, text: str | None = None) -> Progress:
+def progress(total: int, label: str, *, text: str | None = None, show: bool = True) -> Progress:
     """A context manager counting ``total`` steps; a widget bar in a kernel, silent elsewhere.
 
     ``text`` replaces the fixed text form ("label: 0/total"), which reads like a stalled count in a
-    stored notebook: say what the bar stands for instead."""
-    return Progress(total, label, text=text)
+    stored notebook: say what the bar stands for instead. ``show=False`` is the one way to say "no
+    bar" (a helper's ``progress=False``): the same object, counting, never shown, even in a kernel."""
+    return Progress(total, label, text=text, show=None if show else False)

@@ -15,7 +15,7 @@ a selector, non-blocking sockets, a callback per ready socket::
             <- joins the thread
 
 Names:
-    SelectorServer        the base: lifecycle (start/stop/with), the loop, accept, wake-up
+    SelectorServer        the base: the loop, accept, wake-up; its start/stop/with are helpers.servers.LoopbackServer's
     Connection            one client's state on the loop thread; subclass it (readable, queue, close)
     SelectorEchoServer    sends every byte back, one thread for any number of clients
     selectors_echo_server start a SelectorEchoServer (use it as a context manager)
@@ -37,15 +37,12 @@ from __future__ import annotations
 import errno
 import selectors
 import socket
-import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Self
 
-from helpers._checks import seconds
 from helpers.gauge import InFlight
-from helpers.servers import BACKLOG, CHUNK, DEFAULT_TIMEOUT, LoopState, loopback_socket
+from helpers.servers import BACKLOG, CHUNK, LoopbackServer, LoopState, ServingThread
 
 __all__: list[str] = []  # notebooks use it through helpers.filexfer and helpers.c10k
 
@@ -181,13 +178,14 @@ class Connection:
             self.server._sel.modify(self.sock, events, self)
 
 
-class SelectorServer:
+class SelectorServer(LoopbackServer):
     """A selectors loop in the thread "switchyard-<name>", serving one loopback listening socket.
 
     A subclass sets ``connection_class`` (a :class:`Connection` subclass) and may override
     :meth:`_opened` / :meth:`_closed` (run on the server's thread). ``selector``: the selector class
     (``selectors.DefaultSelector``, epoll on Linux). start() is once per server; stop() any number
-    of times; ``with`` does both.
+    of times; ``with`` does both (the caller's side is ``helpers.servers.LoopbackServer``'s, as for
+    the asyncio servers).
     """
 
     connection_class: type[Connection] = Connection
@@ -195,101 +193,58 @@ class SelectorServer:
     def __init__(self, name: str = "selectors", *, selector: type[selectors.BaseSelector] | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, not {name!r}")
-        self.name = name
+        super().__init__(name, [])
         self._selector_class = selector or selectors.DefaultSelector
-        self._state = LoopState.CREATED
-        self._errors: list[str] = []
+        self._life = ServingThread(name, "server")
         self._gauge = InFlight()
-        self._address: tuple[str, int] | None = None
-        self._thread: threading.Thread | None = None
         self._sel: selectors.BaseSelector | None = None
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._conns: dict[int, Connection] = {}
         self._failures: dict[str, tuple[int, int]] = {}  # kind -> (index in _errors, count)
         self._accept_paused_until = 0.0
 
-    # --- for the caller ---
+    # --- for the caller (and LoopbackServer's start/stop/with) ---
     @property
     def state(self) -> LoopState:
-        return self._state
-
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._address is None:
-            raise RuntimeError(f"server {self.name!r} has not been started")
-        return self._address
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
-
-    @property
-    def errors(self) -> list[str]:
-        """Unexpected errors on the server's thread (a copy)."""
-        return list(self._errors)
+        """CREATED, RUNNING, STOPPING or STOPPED."""
+        return self._life.state
 
     @property
     def stats(self) -> ServerStats:
         return ServerStats(self._gauge.total, self._gauge.most, self._gauge.now)
 
-    def start(self, timeout: float = DEFAULT_TIMEOUT) -> Self:
-        """Bind 127.0.0.1 on a port the OS picks, start the thread; return self."""
-        timeout = seconds(timeout)
-        if self._state is not LoopState.CREATED:
-            raise RuntimeError(f"server {self.name!r} is {self._state.value}: a server starts once, make a new one")
-        listener = loopback_socket()
-        wake_r, wake_w = socket.socketpair()
-        sel = None
-        try:
-            listener.listen(BACKLOG)
-            listener.setblocking(False)
-            wake_r.setblocking(False)
-            sel = self._selector_class()
-            sel.register(listener, selectors.EVENT_READ, "listener")
-            sel.register(wake_r, selectors.EVENT_READ, "wake")
-            self._opened()
-            self._sel, self._listener, self._wake = sel, listener, (wake_r, wake_w)
-            self._address = listener.getsockname()
-            self._thread = threading.Thread(target=self._main, name=f"switchyard-{self.name}", daemon=True)
-            self._thread.start()
-        except BaseException:
-            for thing in (listener, wake_r, wake_w, sel):
-                if thing is not None:
-                    thing.close()
-            self._state = LoopState.STOPPED
-            self._closed()
-            raise
-        self._state = LoopState.RUNNING
-        return self
+    def _serve(self, listener: socket.socket, timeout: float) -> None:
+        """Listen, register the listening and wake sockets, prepare (``_opened``), start the thread."""
+        self._wake = socket.socketpair()
+        listener.listen(BACKLOG)
+        listener.setblocking(False)
+        self._wake[0].setblocking(False)
+        self._sel = self._selector_class()
+        self._sel.register(listener, selectors.EVENT_READ, "listener")
+        self._sel.register(self._wake[0], selectors.EVENT_READ, "wake")
+        self._opened()
+        self._life.start(self._main, self._wake_up)
 
-    def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Close every connection and the listening socket, end the thread; harmless if stopped."""
-        timeout = seconds(timeout)
-        if self._state is LoopState.CREATED:
-            self._state = LoopState.STOPPED
-        if self._state is LoopState.STOPPED:
-            return
-        if threading.current_thread() is self._thread:
-            raise RuntimeError("stop() was called on the server's own thread")
-        if self._state is LoopState.RUNNING:
-            self._state = LoopState.STOPPING
-            try:
-                self._wake[1].send(b"x")
-            except OSError:
-                pass
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(f"thread {self._thread.name!r} did not stop within {timeout:g} s")
-        self._wake[1].close()
-        self._state = LoopState.STOPPED
+    def _abandon(self) -> None:
+        """start() failed: close what _serve opened (LoopbackServer closes the listening socket)."""
+        for thing in (*(self._wake or ()), self._sel):
+            if thing is not None:
+                thing.close()
+        self._life.stop()  # never started: now stopped for good
         self._closed()
 
-    def __enter__(self) -> Self:
-        if self._state is LoopState.CREATED:
-            self.start()
-        return self
+    def _wake_up(self) -> None:
+        """Make the loop return: a byte on the wake socket (stop() calls it once, from the caller's thread)."""
+        try:
+            self._wake[1].send(b"x")
+        except OSError:
+            pass
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _end(self, timeout: float) -> None:
+        """Wake the loop, which closes everything, and join the thread; then release the rest."""
+        if self._life.stop(timeout):
+            self._wake[1].close()
+            self._closed()
 
     # --- for subclasses (run on the caller's thread, before start / after stop) ---
     def _opened(self) -> None:

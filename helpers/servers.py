@@ -1,12 +1,16 @@
 """The shared base of the course's TCP servers: an asyncio loop in a background thread of the kernel.
 
 Who calls it: the server modules (``helpers.echo``, ``helpers.site``, and every server kind of the
-second half, one module each), which subclass BackgroundServer; tests and notebooks may run a
-BackgroundLoop of their own. Notebooks start servers through those modules, not this one.
+second half, one module each), which subclass BackgroundServer; ``helpers.selserver``, whose
+selectors servers share BackgroundServer's caller side (LoopbackServer); tests and notebooks may
+run a BackgroundLoop of their own. Notebooks start servers through those modules, not this one.
 
 Public names:
     BackgroundLoop    an asyncio event loop in its own thread "switchyard-<name>": start(), run(coro), stop()
+    ServingThread     the life of every server's thread: start once, wake and join on stop (any number of times)
     LoopState         CREATED -> RUNNING -> STOPPED (STOPPING while stop() still waits for the thread)
+    LoopbackServer    the caller's side of every server (name, state, errors, address, start/stop/with);
+                      helpers.selserver.SelectorServer builds on it too
     BackgroundServer  base of the course's servers: one pre-bound loopback socket served on a BackgroundLoop
     loopback_socket   a TCP socket bound to 127.0.0.1 on a port the OS picks
     HOST, BACKLOG, CHUNK, DEFAULT_TIMEOUT
@@ -34,14 +38,14 @@ import enum
 import logging
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Self, TypeVar
 
 from helpers._checks import seconds
 
 __all__ = [
     "BACKLOG", "CHUNK", "DEFAULT_TIMEOUT", "HOST",
-    "BackgroundLoop", "BackgroundServer", "LoopState", "loopback_socket",
+    "BackgroundLoop", "BackgroundServer", "LoopState", "LoopbackServer", "ServingThread", "loopback_socket",
 ]
 
 T = TypeVar("T")
@@ -95,6 +99,76 @@ class _ErrorList(logging.Handler):
         self._errors.append(text)
 
 
+class ServingThread:
+    """The life of a thread "switchyard-<name>" that serves until it is woken, shared by every server.
+
+    BackgroundLoop (an asyncio loop) and ``helpers.selserver.SelectorServer`` (a selectors loop)
+    each own one. start(body, wake) starts the thread once; stop(timeout) calls ``wake`` once, from
+    the caller's thread, to make ``body`` return, then joins the thread; it may be called any number
+    of times. The thread is a daemon: a server someone forgot to stop must not keep the kernel from
+    shutting down or restarting; stop() (and so every ``with`` block) always joins it.
+    ``what`` ("loop", "server") and ``blocked`` (a hint for a thread that does not end) word the errors.
+    """
+
+    def __init__(self, name: str, what: str, blocked: str = "") -> None:
+        self.name = name
+        self.what = what
+        self.blocked = blocked
+        self._state = LoopState.CREATED
+        self._thread: threading.Thread | None = None
+        self._wake: Callable[[], object] | None = None
+
+    @property
+    def state(self) -> LoopState:
+        """CREATED, RUNNING, STOPPING or STOPPED."""
+        return self._state
+
+    def on_thread(self) -> bool:
+        """True when called from the thread itself (which cannot wait for itself)."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def fresh(self) -> None:
+        """Raise RuntimeError unless the thread was never started: it starts once."""
+        if self._state is not LoopState.CREATED:
+            raise RuntimeError(f"{self.what} {self.name!r} is {self._state.value}: a {self.what} starts once, "
+                               "make a new one")
+
+    def start(self, body: Callable[[], object], wake: Callable[[], object]) -> None:
+        """Start the thread running ``body``; ``wake`` is what stop() calls to make it return."""
+        self.fresh()
+        thread = threading.Thread(target=body, name=f"switchyard-{self.name}", daemon=True)
+        self._thread, self._wake = thread, wake  # before it runs: state and on_thread() are right from its first line
+        self._state = LoopState.RUNNING
+        try:
+            thread.start()
+        except BaseException:
+            self._state = LoopState.STOPPED
+            raise
+
+    def stop(self, timeout: float = DEFAULT_TIMEOUT) -> bool:
+        """Wake the thread (once) and join it; harmless if already stopped or never started.
+
+        Returns True if this call saw the thread end (False: it had ended before, or never ran).
+        Raises RuntimeError if the thread has not ended within ``timeout`` s (call stop() again
+        to keep waiting).
+        """
+        timeout = seconds(timeout)
+        if self.on_thread():
+            raise RuntimeError(f"stop() was called on the {self.what}'s own thread, which cannot wait for itself")
+        if self._state is LoopState.CREATED:
+            self._state = LoopState.STOPPED
+        if self._state is LoopState.STOPPED:
+            return False
+        if self._state is LoopState.RUNNING:
+            self._state = LoopState.STOPPING
+            self._wake()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"thread {self._thread.name!r} did not stop within {timeout:g} s{self.blocked}")
+        self._state = LoopState.STOPPED
+        return True
+
+
 class BackgroundLoop:
     """An asyncio event loop running in its own thread named "switchyard-<name>".
 
@@ -115,33 +189,27 @@ class BackgroundLoop:
         self.errors: list[str] = []
         self.logger = logging.Logger(f"switchyard.{name}", logging.WARNING)  # not in logging's tree: never prints
         self.logger.addHandler(_ErrorList(self.errors))
-        self._state = LoopState.CREATED
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._life = ServingThread(name, "loop", blocked=(
+            ": a coroutine on its loop is blocking it (time.sleep() or another blocking call?). "
+            "Call stop() again to keep waiting."))
 
     @property
     def state(self) -> LoopState:
         """CREATED, RUNNING, STOPPING or STOPPED."""
-        return self._state
+        return self._life.state
 
     def start(self) -> None:
         """Create the event loop and start the thread that runs it."""
-        if self._state is not LoopState.CREATED:
-            raise RuntimeError(f"loop {self.name!r} is {self._state.value}: a loop starts once, make a new one")
+        self._life.fresh()
         loop = asyncio.new_event_loop()
         loop.set_exception_handler(self._log_loop_error)
-        # A daemon thread: a server someone forgot to stop must not keep the kernel from
-        # shutting down or restarting. stop() and the ``with`` block always join it.
-        thread = threading.Thread(target=self._main, args=(loop,), name=f"switchyard-{self.name}",
-                                  daemon=True)
         try:
-            thread.start()
+            self._life.start(lambda: self._main(loop), lambda: loop.call_soon_threadsafe(loop.stop))
         except BaseException:
             loop.close()
-            self._state = LoopState.STOPPED
             raise
-        self._loop, self._thread = loop, thread
-        self._state = LoopState.RUNNING
+        self._loop = loop
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
         """Run ``coro`` on the loop; block until it is done and return its result.
@@ -152,9 +220,9 @@ class BackgroundLoop:
             raise TypeError(f"run() needs a coroutine object (call the async function), not {coro!r}")
         try:
             timeout = seconds(timeout)
-            if self._state is not LoopState.RUNNING:
-                raise RuntimeError(f"loop {self.name!r} is {self._state.value}, not running")
-            if threading.current_thread() is self._thread:
+            if self.state is not LoopState.RUNNING:
+                raise RuntimeError(f"loop {self.name!r} is {self.state.value}, not running")
+            if self._life.on_thread():
                 raise RuntimeError("run() was called on the loop's own thread, where it would wait forever: use await")
         except (TypeError, ValueError, RuntimeError):
             coro.close()  # it will never run: close it so that Python does not warn "never awaited"
@@ -173,23 +241,7 @@ class BackgroundLoop:
         Raises RuntimeError if the thread has not ended within ``timeout`` s (call stop() again
         to keep waiting).
         """
-        timeout = seconds(timeout)
-        if self._state is LoopState.CREATED:
-            self._state = LoopState.STOPPED
-        if self._state is LoopState.STOPPED:
-            return
-        if threading.current_thread() is self._thread:
-            raise RuntimeError("stop() was called on the loop's own thread, which cannot wait for itself")
-        if self._state is LoopState.RUNNING:
-            self._state = LoopState.STOPPING
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(
-                f"thread {self._thread.name!r} did not stop within {timeout:g} s: a coroutine on its loop "
-                "is blocking it (time.sleep() or another blocking call?). Call stop() again to keep waiting."
-            )
-        self._state = LoopState.STOPPED
+        self._life.stop(timeout)
 
     def __enter__(self) -> Self:
         self.start()
@@ -233,33 +285,39 @@ def loopback_socket() -> socket.socket:
     return sock
 
 
-class BackgroundServer:
-    """Base of the course's servers: one loopback listening socket served on a BackgroundLoop.
+class LoopbackServer:
+    """The caller's side of every course server: one loopback listening socket served by a thread.
 
-    A subclass writes two coroutines, both run on the loop: ``_open(sock)`` starts serving the
-    pre-bound socket, ``_close()`` closes it and every open connection. This class does the rest:
-    start() (which cleans up everything if it fails), stop() (idempotent) and the ``with`` block.
+    What the notebook's thread sees, the same for a server on an asyncio loop (BackgroundServer)
+    and one on a selectors loop (``helpers.selserver.SelectorServer``): ``name``, ``state``,
+    ``errors``, ``address`` and ``port``; start() once (which cleans up everything if it fails),
+    stop() any number of times, and the ``with`` block. A subclass says how it serves, with four
+    methods run in the caller's thread: ``_serve(sock, timeout)`` starts serving the pre-bound
+    socket (``self._listener``) and its thread, ``_abandon()`` undoes what ``_serve`` did when it
+    failed, ``_shut(timeout)`` stops serving while the thread still runs, ``_end(timeout)`` ends
+    and joins the thread (and raises RuntimeError if it does not end in time).
     """
 
-    def __init__(self, name: str) -> None:
-        self._loop = BackgroundLoop(name)
+    def __init__(self, name: str, errors: list[str]) -> None:
+        self._name = name
+        self._errors = errors  # filled on the server's thread; the caller reads copies
         self._address: tuple[str, int] | None = None
         self._listener: socket.socket | None = None
 
     @property
     def name(self) -> str:
         """The name given at creation; the thread is "switchyard-<name>"."""
-        return self._loop.name
+        return self._name
 
     @property
     def state(self) -> LoopState:
         """CREATED, RUNNING, STOPPING or STOPPED."""
-        return self._loop.state
+        raise NotImplementedError
 
     @property
     def errors(self) -> list[str]:
-        """Problems reported on the server's thread (collected here instead of printed)."""
-        return list(self._loop.errors)
+        """Problems reported on the server's thread (collected here instead of printed; a copy)."""
+        return list(self._errors)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -274,35 +332,36 @@ class BackgroundServer:
         return self.address[1]
 
     def start(self, timeout: float = DEFAULT_TIMEOUT) -> Self:
-        """Bind a loopback socket, start the loop thread and serve; return self.
+        """Bind a loopback socket, start the server's thread and serve; return self.
 
         If anything fails, the socket is closed and the thread stopped before the error is raised.
         """
+        timeout = seconds(timeout)
         if self.state is not LoopState.CREATED:
             raise RuntimeError(f"server {self.name!r} is {self.state.value}: a server starts once, make a new one")
         sock = loopback_socket()
         try:
             address = sock.getsockname()
-            self._loop.start()
-            self._loop.run(self._open(sock), timeout)
+            self._listener = sock
+            self._serve(sock, timeout)
         except BaseException:
             sock.close()
-            self._loop.stop()
+            self._abandon()
             raise
-        self._address, self._listener = address, sock
+        self._address = address
         return self
 
     def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Close every connection and the listening socket, stop the loop, join the thread.
+        """Close every connection and the listening socket, end the thread and join it.
 
         Harmless if already stopped. Each step waits at most ``timeout`` s.
         """
+        timeout = seconds(timeout)
         try:
             if self.state is LoopState.RUNNING:
-                self._loop.run(self._stop_accepting(), timeout)
-                self._loop.run(self._close(), timeout)
+                self._shut(timeout)
         finally:
-            self._loop.stop(timeout)
+            self._end(timeout)
 
     def __enter__(self) -> Self:
         if self.state is LoopState.CREATED:
@@ -311,6 +370,51 @@ class BackgroundServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def _serve(self, sock: socket.socket, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _abandon(self) -> None:
+        raise NotImplementedError
+
+    def _shut(self, timeout: float) -> None:
+        """Stop serving while the thread still runs (nothing by default)."""
+
+    def _end(self, timeout: float) -> None:
+        raise NotImplementedError
+
+
+class BackgroundServer(LoopbackServer):
+    """Base of the course's servers: one loopback listening socket served on a BackgroundLoop.
+
+    A subclass writes two coroutines, both run on the loop: ``_open(sock)`` starts serving the
+    pre-bound socket, ``_close()`` closes it and every open connection. This class and
+    LoopbackServer do the rest: start() (which cleans up everything if it fails), stop()
+    (idempotent) and the ``with`` block.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._loop = BackgroundLoop(name)
+        super().__init__(self._loop.name, self._loop.errors)
+
+    @property
+    def state(self) -> LoopState:
+        """CREATED, RUNNING, STOPPING or STOPPED."""
+        return self._loop.state
+
+    def _serve(self, sock: socket.socket, timeout: float) -> None:
+        self._loop.start()
+        self._loop.run(self._open(sock), timeout)
+
+    def _abandon(self) -> None:
+        self._loop.stop()
+
+    def _shut(self, timeout: float) -> None:
+        self._loop.run(self._stop_accepting(), timeout)
+        self._loop.run(self._close(), timeout)
+
+    def _end(self, timeout: float) -> None:
+        self._loop.stop(timeout)
 
     async def _stop_accepting(self) -> None:
         """Accept no more connections, and let those already accepted get their transport.

@@ -14,7 +14,8 @@ Who calls it: chapter 11's notebook (and tests/test_showdown.py).
                                               figures just measured, as stable text
 
 The models: ``MODELS``, the sleepers and switches of ``helpers/children/showdown.py`` (read it: each
-model's sleeper and round trip is a few lines there). ``SETTINGS`` holds "fast" (what the
+model's sleeper and round trip is a few lines there), named in ``helpers._model_names`` with the
+echo bench's servers. ``SETTINGS`` holds "fast" (what the
 validation runs: sleepers in 6 to 10 s, switch costs in 1 to 2 s on the 2-core reference machine,
 idle or loaded; no child above 120 MB) and "full" (for learners: 30,000 sleepers per coroutine
 model, 10,000 threads, 300 processes, 50 batches: about 45 s in all there, the largest child,
@@ -50,6 +51,7 @@ from pathlib import Path
 
 from helpers import _figures
 from helpers._child import Child
+from helpers._model_names import MODELS, SERVED_BY, SWITCH_MODELS, kind
 from helpers.progress import progress as progress_bar
 from helpers.timing import Verdict
 
@@ -57,8 +59,6 @@ __all__ = ["MODELS", "SETTINGS", "SWITCH_MODELS", "Map", "Pick", "Setting", "Sle
            "compare_round_trips", "graded", "memory_band", "overlap", "sleepers", "switch_costs", "uvloop_available",
            "uvloop_changes"]
 
-MODELS = ("generator", "select loop", "home loop", "asyncio", "uvloop", "greenlet", "gevent", "thread", "process")
-SWITCH_MODELS = ("generator", "greenlet", "home loop", "asyncio", "uvloop", "thread", "process")
 KB = 1024
 
 
@@ -172,10 +172,6 @@ SEEN_WORDS = ("almost none of it", "a part of it", "most of it")
 
 def seen_share(share: float) -> str:
     return SEEN_WORDS[sum(1 for edge in SEEN_EDGES if share >= edge)]
-
-
-def _kind(model: str) -> str:
-    return {"thread": "threads", "process": "processes"}.get(model, "coroutines")
 
 
 # --- sleepers ---------------------------------------------------------------------------------
@@ -400,8 +396,7 @@ def sleepers(setting: str | Setting = "fast", models: Sequence[str] = MODELS, *,
     if not PROC.exists():
         return SleepReport(s, tuple(SleepRow(m, 0, 0, math.nan, 0, 0, 0, 0, NEEDS_LINUX) for m in chosen))
     rows = []
-    bar = (progress_bar(len(chosen), "sleepers", text=f"(a bar of {len(chosen)} models while they run)")
-           if progress else _Silent())
+    bar = progress_bar(len(chosen), "sleepers", text=f"(a bar of {len(chosen)} models while they run)", show=progress)
     with bar:
         for model in chosen:
             count = {"thread": s.threads, "process": s.processes}.get(model, s.count)
@@ -558,7 +553,7 @@ class SwitchReport:
         ax = figure.subplots()
         best = [row.cpu * 1e6 if math.isfinite(row.cpu) else row.seconds * 1e6 for row in rows]
         median = [max(b, row.cpu_median * 1e6) if math.isfinite(row.cpu_median) else b for b, row in zip(best, rows)]
-        colors = [{"threads": "tab:red", "processes": "tab:purple"}.get(_kind(row.model), "tab:blue") for row in rows]
+        colors = [{"threads": "tab:red", "processes": "tab:purple"}.get(kind(row.model), "tab:blue") for row in rows]
         labels = [LABELS[row.model] for row in rows]
         ax.barh(labels, best, color=colors)
         ax.barh(labels, [m - b for b, m in zip(best, median)], left=best, color=colors, alpha=0.3)
@@ -579,8 +574,7 @@ def switch_costs(setting: str | Setting = "fast", models: Sequence[str] = SWITCH
     s = _setting(setting)
     chosen = _models(models, SWITCH_MODELS)
     rows = []
-    bar = (progress_bar(s.batches, "switch costs", text=f"(a bar of {s.batches} batches while they run)")
-           if progress else _Silent())
+    bar = progress_bar(s.batches, "switch costs", text=f"(a bar of {s.batches} batches while they run)", show=progress)
     with bar:
         try:
             for found in _child_lines(["switch", str(s.rounds), str(s.batches), *chosen], s.batches + len(chosen),
@@ -648,8 +642,6 @@ def _duration(seconds: float) -> str:
 
 # Where the figures tie (same band), the map prefers the model with more behind it in production.
 PREFERENCE = ("asyncio", "uvloop", "gevent", "processes", "threads", "select", "homeloop")
-SERVERS = {"asyncio": "asyncio", "uvloop": "uvloop", "gevent": "gevent", "processes": "process",
-           "threads": "thread", "select": "select loop", "homeloop": "home loop"}  # echo model -> sleeper model
 
 
 @dataclass(frozen=True)
@@ -735,7 +727,7 @@ def _pick_connections(sleep: SleepReport, echo) -> Pick:
         unit = "per connection"
     if not memory:  # no echo bench: what a sleeping task costs stands in for a connection
         for m in PREFERENCE:
-            row = sleep.row(SERVERS[m])
+            row = sleep.row(SERVED_BY[m])  # the echo server's model: its sleeper stands in
             if row is not None and row.ok:
                 memory[m] = row.rss_per_task_kb
         bands = [bound for bound, _ in MEMORY_BANDS]
@@ -848,13 +840,3 @@ class Picture:
     def __repr__(self) -> str:
         return "<a figure: run the cell in Jupyter to see it>"
 
-
-class _Silent:
-    def __enter__(self) -> _Silent:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass
-
-    def advance(self, n: int = 1, note: str = "") -> None:
-        pass

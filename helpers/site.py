@@ -51,7 +51,8 @@ latency curve is flat up to k concurrent requests and rises steeply after (chapt
 client-side limit beats sending everything at once). None (the default): no limit, every page
 takes its delay whatever the load.
 
-Threads: aiohttp serves on a BackgroundLoop (helpers.servers) in the thread "switchyard-site".
+Threads: aiohttp serves on a BackgroundLoop (helpers.servers) in the thread "switchyard-site"
+(the shape it shares with ``helpers.book`` is ``helpers._http.LocalSite``).
 Every request is a task on that loop, so slow requests overlap instead of queueing. The
 caller's thread only starts and stops the site and reads its records.
 
@@ -63,22 +64,16 @@ Nothing prints: aiohttp's access log is off and its error log goes to ``site.err
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import hashlib
 import html
 import itertools
 import re
-import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from helpers._checks import seconds
-from helpers._http import AnsweringRunner, is_canonical
-from helpers.gauge import InFlight
-from helpers.servers import BACKLOG, BackgroundServer
+from helpers._http import LocalSite, check_path
 from helpers.trace import Tracer
 
 __all__ = ["Request", "SlowSite", "latency", "slow_site"]
@@ -89,10 +84,7 @@ MAX_PAGE = 10_000
 MAX_LINES = 1_000  # the most lines /stream/{n} sends
 MAX_CAPACITY = 10_000
 ALLOWED = ("GET", "HEAD")
-# The lane of the request being answered: set by the middleware, read by the handler it calls (same task).
-_LANE: contextvars.ContextVar[str] = contextvars.ContextVar("switchyard_site_lane")
 NUMBER = "[1-9][0-9]*"  # a page or chapter number as the site writes it: ASCII digits, no leading zero
-GRACE = 0.1  # seconds stop() lets requests in flight finish before it cancels them
 
 WORDS = (
     "the", "a", "train", "yard", "switch", "signal", "track", "engine", "wagon", "platform",
@@ -125,14 +117,6 @@ def _check_delay(delay: object) -> float:
     if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_DELAY:
         raise ValueError(f"delay must be a number of seconds from 0 to {MAX_DELAY:g}, not {delay!r}")
     return float(delay)
-
-
-def _check_path(path: object) -> str:
-    if not isinstance(path, str):
-        raise TypeError(f"path must be a string, not {type(path).__name__}")
-    if not path.startswith("/"):
-        raise ValueError(f"path must start with '/', e.g. '/page/1', not {path!r}")
-    return path
 
 
 def _check_capacity(capacity: object) -> int | None:
@@ -234,10 +218,12 @@ def _error_response(status: int, reason: str, text: str) -> web.Response:
     return _html_response(_html(f"{status} {reason}", f"<p>{html.escape(text, quote=False)}</p>\n"), status)
 
 
-class SlowSite(BackgroundServer):
+class SlowSite(LocalSite):
     """The slow site (routes in the module docstring); ``delay`` and ``chapters`` are as given.
 
-    Made and started by slow_site(); stop() or leaving the ``with`` block ends it.
+    Made and started by slow_site(); stop() or leaving the ``with`` block ends it. What it shares
+    with chapter 08's book site (``url()``, ``base_url``, ``max_in_flight``, ``tracer``, the
+    middleware around every request) is ``helpers._http.LocalSite``.
     """
 
     def __init__(self, *, delay: float = 0.2, chapters: int = 12, tracer: Tracer | None = None,
@@ -250,26 +236,10 @@ class SlowSite(BackgroundServer):
         if isinstance(chapters, bool) or not isinstance(chapters, int) or not 1 <= chapters <= MAX_CHAPTERS:
             raise ValueError(f"chapters must be a whole number from 1 to {MAX_CHAPTERS}, not {chapters!r}")
         delay = _check_delay(delay)
-        super().__init__("site")
-        self.delay = delay
-        self.chapters = chapters
-        self.keepalive = keepalive
+        super().__init__("site", delay=delay, chapters=chapters, keepalive=keepalive, tracer=tracer)
         self.capacity = capacity
-        self.tracer = Tracer() if tracer is None else tracer
-        self._runner: web.AppRunner | None = None
         self._arrivals = itertools.count()
-        self._answered: list[tuple[int, Request]] = []  # (arrival number, record), in answer order
-        self._in_flight = InFlight()  # requests being answered
-
-    @property
-    def base_url(self) -> str:
-        """e.g. "http://127.0.0.1:PORT"."""
-        host, port = self.address
-        return f"http://{host}:{port}"
-
-    def url(self, path: str = "/") -> str:
-        """The full URL of ``path``, which must start with "/"."""
-        return self.base_url + _check_path(path)
+        self._answers: list[tuple[int, Request]] = []  # (arrival number, record), in answer order
 
     def chapter_urls(self) -> list[str]:
         """The URL of every chapter, in order."""
@@ -281,7 +251,7 @@ class SlowSite(BackgroundServer):
         Lets a notebook check a download byte for byte without another request. Raises
         ValueError for a path the site answers with 404.
         """
-        page = _check_path(path).partition("?")[0]
+        page = check_path(path).partition("?")[0]
         number = re.fullmatch(r"/page/([^/]+)|/book/chapter-([^/]+)\.html", page)
         if page == "/":
             return _home_html()
@@ -296,61 +266,44 @@ class SlowSite(BackgroundServer):
     @property
     def requests(self) -> list[Request]:
         """Every request answered so far, in the order they arrived."""
-        return [record for _, record in sorted(self._answered, key=lambda item: item[0])]
+        return [record for _, record in sorted(self._answers, key=lambda item: item[0])]
 
-    @property
-    def max_in_flight(self) -> int:
-        """The most requests that were being served at the same time."""
-        return self._in_flight.most
+    # --- on the site's loop (LocalSite calls these) -------------------------------------------
 
-    async def _open(self, sock: socket.socket) -> None:
-        app = web.Application(middlewares=[self._track])
+    def _routes(self, app: web.Application) -> None:
         for path, handler in [("/", self._home), (r"/page/{n:[0-9]+}", self._page), ("/book/", self._index),
                               (r"/book/chapter-{i:[0-9]+}.html", self._chapter)]:
             app.router.add_get(path, handler)  # GET and HEAD
             app.router.add_route("*", path, self._not_allowed)  # any other method on the same path
         app.router.add_get(r"/stream/{n:[0-9]+}", self._stream)  # a streamed answer: chunked
         app.router.add_route("*", "/{anything:.*}", self._not_found)  # checked last
-        options = {} if self.keepalive is None else {"keepalive_timeout": self.keepalive}
-        self._runner = AnsweringRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
-                                     **options)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock, backlog=BACKLOG).start()
+
+    def _listening(self) -> None:
         self.tracer.record("server", "spawn", "listening")
 
-    async def _close(self) -> None:
-        await self._runner.cleanup()  # closes the listening socket and every connection
+    def _stopped(self) -> None:
         self.tracer.record("server", "exit", "stopped")
 
-    @web.middleware
-    async def _track(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        """Around every request: count it in flight, turn errors into HTML pages, record the answer."""
+    def _arrived(self, request: web.Request) -> tuple[str, str, int]:
+        """A lane per request, "request 1", "request 2", ... in arrival order; the record is that number."""
         arrival = next(self._arrivals)
-        lane = f"request {arrival + 1}"
-        _LANE.set(lane)
-        self.tracer.record(lane, "spawn", f"{request.method} {_shorten(request.raw_path, 60)}")
-        self.tracer.record(lane, "run")
-        if not is_canonical(request.raw_path):  # "/page/%31": not the site's spelling of a URL
-            handler = self._not_found
-        with self._in_flight:
-            try:
-                response = await handler(request)
-            except asyncio.CancelledError:  # stop() while it was in flight: no answer, nothing recorded
-                self.tracer.record(lane, "exit", "stopped")
-                raise
-            except web.HTTPException as exc:  # 400, 404 or 405 from a handler below
-                response = _error_response(exc.status, exc.reason, exc.text)
-                if isinstance(exc, web.HTTPMethodNotAllowed):
-                    response.headers["Allow"] = ", ".join(ALLOWED)
-            except Exception as exc:  # a bug of the site: still its own page, recorded, and said in errors
-                self._loop.logger.error("the site failed answering %s %s", request.method,
-                                        _shorten(request.raw_path, 60), exc_info=exc)
-                response = _error_response(500, "Internal Server Error", "The site failed; see site.errors.")
-        self._answered.append((arrival, Request(request.method, request.raw_path, response.status)))
-        self.tracer.record(lane, "exit", str(response.status))
+        return f"request {arrival + 1}", f"{request.method} {_shorten(request.raw_path, 60)}", arrival
+
+    def _answered(self, request: web.Request, record: int, status: int) -> None:
+        self._answers.append((record, Request(request.method, request.raw_path, status)))
+
+    def _error_page(self, request: web.Request, exc: web.HTTPException) -> web.Response:
+        """400, 404 or 405 from a handler, as the site's own page (405 with "Allow: GET, HEAD")."""
+        response = _error_response(exc.status, exc.reason, exc.text)
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            response.headers["Allow"] = ", ".join(ALLOWED)
         return response
+
+    def _failed(self, request: web.Request, exc: Exception) -> web.Response:
+        """A bug of the site: still its own page (500), recorded, and said in ``errors``."""
+        self._loop.logger.error("the site failed answering %s %s", request.method,
+                                _shorten(request.raw_path, 60), exc_info=exc)
+        return _error_response(500, "Internal Server Error", "The site failed; see site.errors.")
 
     def _delay_for(self, request: web.Request) -> float:
         """The site's delay, or this request's ``?delay=SECONDS`` (400 Bad Request unless 0..30)."""
@@ -367,9 +320,7 @@ class SlowSite(BackgroundServer):
     async def _pause(self, request: web.Request) -> None:
         """Wait the delay before answering, recorded as a "wait" on the request's lane."""
         delay = latency(self._delay_for(request), max(1, self._in_flight.now), self.capacity)
-        self.tracer.record(_LANE.get(), "wait", f"delay {delay:g} s")
-        await asyncio.sleep(delay)
-        self.tracer.record(_LANE.get(), "run", "answer")
+        await self._wait(delay, f"delay {delay:g} s")
 
     async def _not_found(self, request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=f"There is nothing at {_shorten(request.path, 60)}.")

@@ -99,3 +99,17 @@ def test_in_a_real_kernel_one_stable_display_then_only_comm_messages():
         texts.append(displays[0]["data"]["text/plain"])
         assert kinds.count("comm_msg") >= 5  # the updates travel as widget state changes
     assert texts == ["demo: 0/5", "demo: 0/5"]
+
+
+def test_show_false_is_the_one_silent_bar_even_in_a_kernel(monkeypatch):
+    shown = []
+    monkeypatch.setattr("helpers.progress.in_kernel", lambda: True)
+    monkeypatch.setattr("helpers.progress._display", lambda obj: shown.append(obj))
+    with progress(3, "quiet", show=False) as quiet:
+        quiet.advance(note="counted")
+    assert (quiet.value, quiet.note, quiet.bar, shown) == (1, "counted", None, [])
+    with progress(3, "loud") as loud:  # show=True (the default): shown where a kernel is
+        loud.advance()
+    assert len(shown) == 1 and loud.bar is not None
+    for widget in (loud.bar, loud.status):
+        widget.close()

@@ -19,7 +19,8 @@ import warnings
 import pytest
 
 from helpers import servers
-from helpers.servers import BACKLOG, BackgroundLoop, BackgroundServer, LoopState, loopback_socket
+from helpers.selserver import SelectorEchoServer
+from helpers.servers import BACKLOG, BackgroundLoop, BackgroundServer, LoopbackServer, LoopState, loopback_socket
 
 TIMEOUT = 10.0  # seconds any one client step may take before the test fails
 
@@ -208,10 +209,30 @@ def test_base_server_before_start_and_bad_subclass():
 def test_public_names():
     assert sorted(servers.__all__) == sorted([
         "BACKLOG", "CHUNK", "DEFAULT_TIMEOUT", "HOST",
-        "BackgroundLoop", "BackgroundServer", "LoopState", "loopback_socket",
+        "BackgroundLoop", "BackgroundServer", "LoopState", "LoopbackServer", "ServingThread", "loopback_socket",
     ])
     for name in servers.__all__:
         assert hasattr(servers, name)
+
+
+@pytest.mark.parametrize("make", [lambda name: Greeter(name), lambda name: SelectorEchoServer(name)],
+                         ids=["asyncio", "selectors"])
+def test_both_kinds_of_server_share_one_caller_side(make):
+    server = make("shared")
+    assert isinstance(server, LoopbackServer) and server.state is LoopState.CREATED
+    with pytest.raises(RuntimeError, match="not been started"):
+        _ = server.port
+    with pytest.raises(ValueError):
+        server.start(timeout=-1)  # refused before anything is bound or started
+    assert server.state is LoopState.CREATED and "switchyard-shared" not in thread_names()
+    with server as same:
+        assert same is server and server.state is LoopState.RUNNING
+        assert server.address == ("127.0.0.1", server.port) and "switchyard-shared" in thread_names()
+        with pytest.raises(RuntimeError, match="a server starts once"):
+            server.start()
+    assert server.state is LoopState.STOPPED and "switchyard-shared" not in thread_names()
+    server.stop()  # harmless
+    assert server.errors == [] and server.errors is not server.errors  # a copy each time
 
 
 def test_a_connection_accepted_as_the_server_stops_is_closed_not_left_to_the_garbage_collector():
@@ -234,3 +255,28 @@ def test_a_connection_accepted_as_the_server_stops_is_closed_not_left_to_the_gar
         gc.collect()
     assert [str(w.message) for w in caught if "unclosed transport" in str(w.message)] == []
     assert server.errors == []
+
+
+def test_a_serving_thread_starts_once_is_woken_once_and_says_when_it_ended():
+    woken = threading.Event()
+    calls = []
+    life = servers.ServingThread("life", "server")
+    assert life.stop() is False and life.state is LoopState.STOPPED  # never started: stopped for good
+    with pytest.raises(RuntimeError, match="a server starts once"):
+        life.start(woken.wait, woken.set)
+    life = servers.ServingThread("life", "server")
+    errors = []
+
+    def body() -> None:
+        try:
+            life.stop()
+        except RuntimeError as error:  # the thread cannot wait for itself
+            errors.append(str(error))
+        woken.wait(TIMEOUT)
+
+    life.start(body, lambda: (calls.append("wake"), woken.set()))
+    assert life.state is LoopState.RUNNING and "switchyard-life" in thread_names()
+    assert life.stop() is True and life.stop() is False
+    assert calls == ["wake"]
+    assert errors == ["stop() was called on the server's own thread, which cannot wait for itself"]
+    assert "switchyard-life" not in thread_names()

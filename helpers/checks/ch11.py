@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from helpers._model_names import MODELS
 from helpers.exercises import Wrong, exercise
 
 _T = TypeVar("_T")
@@ -176,7 +177,7 @@ JOBS = {
     "SHA-256 of 40 files of 1 GB each, inside an asyncio server that must keep answering": {"thread"},
     "a pure-Python scoring function over a million records, on 8 cores, standard CPython": {"process"},
 }
-MODEL_NAMES = {"generator", "greenlet", "gevent", "select loop", "home loop", "asyncio", "uvloop", "thread", "process"}
+MODEL_NAMES = set(MODELS)  # chapter 11's own names (helpers._model_names)
 WHY = {
     "10,000 mostly idle websocket clients on one server": "waiting connections want the cheapest sleeper that "
     "does I/O: the figures put a connection on an event loop at a few KB",
