@@ -17,6 +17,8 @@ gives it a stage, so that no cell can hang or leave a socket behind:
                                back-pressure), in a background thread for the length of a block
     delayed_echo(delay)        a peer that echoes each message after ``delay`` s (one I/O wait of known
                                length, for the synchronous / threaded / event-driven timelines)
+    waiting_at_once(events)    the most tasks of a Tracer that were waiting at the same moment, from the
+                               order of their events (no clock: a loaded machine cannot change it)
     cpu_share(cpu, wall)       "CPU seconds per wall second" as a stable verdict
     HAVE_EPOLL, NO_EPOLL       whether ``select.epoll`` exists here, and the message to print if not
 
@@ -46,7 +48,7 @@ from helpers.timing import Verdict
 
 __all__ = ["HAVE_EPOLL", "NO_EPOLL", "Listener", "RudeClients", "StagedClients", "ThreadedServer", "DelayedEcho",
            "StubbornResult", "cpu_share", "delayed_echo", "reset_connection", "rude_clients", "serve_in_thread",
-           "staged_clients", "stubborn_client", "taken_verdict"]
+           "staged_clients", "stubborn_client", "taken_verdict", "waiting_at_once"]
 
 HAVE_EPOLL = hasattr(select, "epoll")
 NO_EPOLL = ("select.epoll does not exist on this platform: epoll is Linux-only (macOS and the BSDs have "
@@ -498,6 +500,25 @@ def delayed_echo(delay: float = 0.1) -> Iterator[DelayedEcho]:
 
 
 # --- verdicts -------------------------------------------------------------------------------------
+
+
+def waiting_at_once(events: Iterable[Any]) -> int:
+    """The most tasks that were waiting at the same moment, from a Tracer's events in recorded order.
+
+    A task waits from its ``wait`` event until its next ``run`` or ``exit``. Only the order of the
+    events counts, never their times, so the figure is the same on an idle machine and a crowded
+    one: 1 when the tasks waited one after another, their number when all their waits overlapped.
+    """
+    waiting: set[str] = set()
+    most = 0
+    for event in events:
+        if event.kind == "wait":
+            waiting.add(event.task)
+            most = max(most, len(waiting))
+        elif event.kind in ("run", "exit"):
+            waiting.discard(event.task)
+    return most
+
 
 
 def cpu_share(cpu: float, wall: float) -> Verdict:

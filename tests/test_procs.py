@@ -73,6 +73,29 @@ def test_held_back_share():
     assert procs.Spans(0, (), 0, 1.0, 0.25).held_back == pytest.approx(0.75)
     assert procs.Spans(0, (), 0, 1.0, 1.5).held_back == 0.0  # CPU clock ahead: never negative
     assert procs.Spans(0, (), 0, 0.0, 0.0).held_back == 0.0
+    assert procs.Spans(0, (), 0, 1.0, 0.25, 40).held_back == pytest.approx(0.75)  # it went to sleep 40 times
+
+
+def test_a_job_that_never_went_to_sleep_was_not_held_back_whatever_the_clocks_say():
+    # A process on a crowded machine: 0.3 s of CPU, the clocks 0.04 s apart (interrupts, the
+    # hypervisor), and its thread never gave up the CPU of its own accord.
+    crowded = [procs.Spans(0, (), 0, 0.34, 0.30, 0), procs.Spans(0, (), 0, 0.35, 0.30, 0)]
+    assert procs.held_back_line("processes", crowded).endswith("held back by each other: no")
+    # The same figures from threads that slept (waiting for the GIL): the verdict follows the clocks.
+    slept = [procs.Spans(0, (), 0, 0.34, 0.30, 25), procs.Spans(0, (), 0, 0.35, 0.30, 30)]
+    assert procs.held_back_line("threads", slept).endswith("held back by each other: unclear")
+    gil = [procs.Spans(0, (), 0, 0.6, 0.30, 60), procs.Spans(0, (), 0, 0.6, 0.31, 61)]
+    assert procs.held_back_line("threads", gil).endswith("held back by each other: yes")
+    # Unknown (no per-thread count on this system): the clocks alone decide, as before.
+    assert procs.Spans(0, (), 0, 0.35, 0.30, None).held_back == pytest.approx(0.05 / 0.35)
+
+
+def test_traced_burn_counts_the_sleeps_of_its_thread():
+    alone = procs.traced_burn(200_000)
+    if alone.blocked is None:
+        pytest.skip("no per-thread count of voluntary context switches on this system")
+    assert alone.blocked <= 2  # pure arithmetic: no lock, no I/O (a page fault from disk at most)
+    assert alone.held_back < procs.HELD_NO
 
 
 def test_usable_cpus_and_cpu_seconds():

@@ -271,3 +271,24 @@ def test_stubborn_client_gives_up_when_nobody_listens():
     finally:
         listener.close_all()
     assert result.sent == 100 and result.echoed == 0 and not result.intact
+
+
+def test_waiting_at_once_counts_overlapping_waits_from_the_order_of_events():
+    from helpers.selectdemo import waiting_at_once
+    from helpers.trace import Tracer
+
+    one_by_one, overlapping = Tracer(), Tracer()
+    for name in ("a", "b", "c"):
+        one_by_one.record(name, "run")
+        one_by_one.record(name, "wait", "recv")
+        one_by_one.record(name, "run")
+        one_by_one.record(name, "exit", name)
+    for name in ("a", "b", "c"):
+        overlapping.record(name, "run")
+        overlapping.record(name, "wait", "select")
+    for name in ("b", "a", "c"):
+        overlapping.record(name, "run")
+        overlapping.record(name, "exit", name)
+    assert waiting_at_once(one_by_one.events) == 1
+    assert waiting_at_once(overlapping.events) == 3
+    assert waiting_at_once(()) == 0
