@@ -375,19 +375,33 @@ class EchoReport:
                          + (f"every model but {', '.join(behind)}" if behind else "every model"))
         return lines
 
-    def plot(self):
-        """p50/p99 latency against clients, one line per model, and memory per connection (a Figure)."""
-        return _figure(self)
+    def plot(self) -> EchoFigure:
+        """p50/p99 latency against clients, one line per model, and memory per connection (a picture)."""
+        return EchoFigure(self)
 
 
-def _figure(report: EchoReport):
-    from matplotlib.figure import Figure
+class EchoFigure(_figures.LazyFigure):
+    """The picture of an EchoReport, two panels: ``figure`` (matplotlib), shown as a PNG by Jupyter."""
 
-    class EchoFigure(Figure):
-        def _repr_png_(self) -> bytes:
-            return _figures.png(self)
+    SIZE, DPI = (10, 4.6), 80  # inches, dots per inch
 
-    figure = EchoFigure(figsize=(10, 4.6), dpi=80)
+    def __init__(self, report: EchoReport) -> None:
+        self.report = report
+
+    def _draw(self):
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=self.SIZE, dpi=self.DPI)
+        _draw_echo(figure, self.report)
+        return figure
+
+    def __repr__(self) -> str:
+        # The text form it had as a matplotlib Figure subclass, the one stored notebooks hold.
+        width, height = self.SIZE
+        return f"<EchoFigure size {width * self.DPI:g}x{height * self.DPI:g} with 2 Axes>"
+
+
+def _draw_echo(figure, report: EchoReport) -> None:
     left, right = figure.subplots(1, 2)
     for index, model in enumerate(report.models):
         rows = [r for r in report.rows if r["model"] == model and r["round_trips"] > 0]
@@ -419,7 +433,6 @@ def _figure(report: EchoReport):
     right.grid(alpha=0.3, axis="x")
     right.set_title("What one connection costs the server", fontsize=9)
     figure.tight_layout()
-    return figure
 
 
 # --- the run ---------------------------------------------------------------------------------

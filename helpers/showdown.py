@@ -838,28 +838,19 @@ def _pick_pipeline(switch: SwitchReport) -> Pick:
 # --- pictures ---------------------------------------------------------------------------------
 
 
-class Picture:
-    """A matplotlib Figure drawn on demand, shown as a PNG by Jupyter (no pyplot state)."""
+class Picture(_figures.LazyFigure):
+    """A matplotlib Figure drawn on demand by ``draw(figure)``, shown as a PNG by Jupyter (no pyplot state)."""
 
     def __init__(self, draw, size: tuple[float, float] = (8, 3.6)) -> None:
-        self._draw, self._size, self._figure = draw, size, None
+        self._drawing, self._size = draw, size
 
-    @property
-    def figure(self):
-        if self._figure is None:
-            from matplotlib.figure import Figure
+    def _draw(self):
+        from matplotlib.figure import Figure
 
-            figure = Figure(figsize=self._size, dpi=80)
-            self._draw(figure)
-            figure.tight_layout()
-            self._figure = figure
-        return self._figure
-
-    def png(self) -> bytes:
-        return _figures.png(self.figure)
-
-    def _repr_png_(self) -> bytes:
-        return self.png()
+        figure = Figure(figsize=self._size, dpi=80)
+        self._drawing(figure)
+        figure.tight_layout()
+        return figure
 
     def __repr__(self) -> str:
         return "<a figure: run the cell in Jupyter to see it>"
