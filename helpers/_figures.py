@@ -4,7 +4,8 @@ Who calls it: every helper whose picture a notebook shows. ``trace.Timeline``, `
 ``showdown.Picture`` and ``echobench.EchoFigure`` are :class:`LazyFigure` subclasses: each says
 how to draw itself (``_draw``) and what its text form is (``__repr__``, the part nbval compares);
 the base draws once, on first use (``figure``, ``png()``, Jupyter's ``_repr_png_``, ``save``,
-``savefig``), and keeps the figure. :func:`png` renders any figure (``procs.SpansPicture`` too).
+``savefig``), and keeps the figure. :func:`png` renders any figure: ``procs.SpansPicture``, which
+draws afresh each time, uses it with the spans it drew as a PNG text chunk.
 
 The Agg canvas draws without a display or the pyplot state machine (so a picture never shows up
 twice, and may be built in any thread), and the "Software" metadata (matplotlib's version) is
@@ -15,17 +16,18 @@ prints; matplotlib is imported on first use.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["LazyFigure", "png"]
 
 
-def png(figure: Any) -> bytes:
-    """``figure`` (a ``matplotlib.figure.Figure``) rendered as PNG bytes."""
+def png(figure: Any, text: Mapping[str, str] | None = None) -> bytes:
+    """``figure`` (a ``matplotlib.figure.Figure``) rendered as PNG bytes, with ``text`` as PNG text chunks."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": None})
+    FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": None, **(text or {})})
     return buffer.getvalue()
 
 
