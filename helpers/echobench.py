@@ -35,8 +35,10 @@ every server to another (``os.sched_setaffinity``, inherited by their threads an
 the report says so; with one CPU they share it, and the report says that instead.
 
 Settings (``SETTINGS``): ``"fast"`` (what the validation runs: 2,000 requests per second for three
-slices of 0.1 s per model and client count: eight models at 1, 100 and 1,000 clients in about 15 s
-on the 2-core reference machine) and ``"full"`` (five slices of 1 s, for learners: about 3 minutes).
+slices of 0.1 s per model and client count) and ``"full"`` (five slices of 1 s, for learners). A
+run lasts its schedule (``slices × duration`` per model and client count) plus starting the
+servers and connecting the clients; the wall times of the reference machine are in a comment
+beside ``SETTINGS``, with where and when they were measured.
 
 Memory: a forked server costs hundreds of KB per connection, so before each step the server's
 memory per connection measured at the previous step is projected; a step that would pass
@@ -54,6 +56,7 @@ saying why, and the report prints that line per model.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
@@ -64,6 +67,7 @@ from helpers import _figures
 from helpers._child import Child
 from helpers._model_names import ECHO_SERVERS
 from helpers.models import _census, _tree
+from helpers.progress import Progress
 from helpers.progress import progress as _progress
 from helpers.showdown import graded
 from helpers.timing import Verdict
@@ -92,6 +96,8 @@ class Setting:
     step_timeout: float = 10.0
 
 
+# Measured on the 2-core reference machine (Python 3.11, 2026-12-06): "fast", eight models at 1, 100 and
+# 1,000 clients, about 15 s in all; "full" about 3 minutes.
 SETTINGS = {
     "fast": Setting(rate=2000, duration=0.1, slices=3),
     "full": Setting(rate=2000, duration=1.0, slices=5, step_timeout=30.0),
@@ -99,9 +105,9 @@ SETTINGS = {
 
 ROW_KEYS = ("model", "clients", "round_trips", "seconds", "throughput", "p50", "p99", "ok")
 
-# Memory per connection in the server, in words (KB): measured here at 1,000 clients, select 0.1-0.7,
-# the home loop 1.3-2.1, asyncio and uvloop 3.4-4.9, gevent and the fleet 8-9 | threads 24-25 | at
-# 100, forking 1,000. Every edge sits at least 1.5× from those figures.
+# Memory per connection in the server, in words (KB): measured on the 2-core reference machine (2026-12-06)
+# at 1,000 clients, select 0.1-0.7, the home loop 1.3-2.1, asyncio and uvloop 3.4-4.9, gevent and the fleet
+# 8-9 | threads 24-25 | at 100, forking 1,000. Every edge sits at least 1.5× from those figures.
 CONNECTION_BANDS = ((14, "a few KB or less"), (150, "tens of KB"), (5000, "hundreds of KB"), (math.inf, "megabytes"))
 
 
@@ -159,9 +165,9 @@ class Table(list):
 
 
 def _verdict_tail(ratio: float, clients: int) -> Verdict:
-    # Measured here 0.46-1.25 on most runs, once 4-12 with three validations at once: at this rate the
-    # tail is set by the machine's scheduler as much as by the model, so the bands ask only whether
-    # the two are an order of magnitude apart.
+    # Measured on the reference machine (2026-12-06) 0.46-1.25 on most runs, once 4-12 with three validations
+    # at once: at this rate the tail is set by the machine's scheduler as much as by the model, so the bands
+    # ask only whether the two are an order of magnitude apart.
     head = f"at {clients:,} clients thread-per-connection's p99 was {{band}} the event loops' (their median)"
     return graded(ratio, (0.1, 12), (
         head + ": far shorter",
@@ -330,19 +336,33 @@ class EchoReport:
                          + (f"every model but {', '.join(behind)}" if behind else "every model"))
         return lines
 
-    def plot(self):
-        """p50/p99 latency against clients, one line per model, and memory per connection (a Figure)."""
-        return _figure(self)
+    def plot(self) -> EchoFigure:
+        """p50/p99 latency against clients, one line per model, and memory per connection (a picture)."""
+        return EchoFigure(self)
 
 
-def _figure(report: EchoReport):
-    from matplotlib.figure import Figure
+class EchoFigure(_figures.LazyFigure):
+    """The picture of an EchoReport, two panels: ``figure`` (matplotlib), shown as a PNG by Jupyter."""
 
-    class EchoFigure(Figure):
-        def _repr_png_(self) -> bytes:
-            return _figures.png(self)
+    SIZE, DPI = (10, 4.6), 80  # inches, dots per inch
 
-    figure = EchoFigure(figsize=(10, 4.6), dpi=80)
+    def __init__(self, report: EchoReport) -> None:
+        self.report = report
+
+    def _draw(self):
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=self.SIZE, dpi=self.DPI)
+        _draw_echo(figure, self.report)
+        return figure
+
+    def __repr__(self) -> str:
+        # The text form it had as a matplotlib Figure subclass, the one stored notebooks hold.
+        width, height = self.SIZE
+        return f"<EchoFigure size {width * self.DPI:g}x{height * self.DPI:g} with 2 Axes>"
+
+
+def _draw_echo(figure, report: EchoReport) -> None:
     left, right = figure.subplots(1, 2)
     for index, model in enumerate(report.models):
         rows = [r for r in report.rows if r["model"] == model and r["round_trips"] > 0]
@@ -374,7 +394,6 @@ def _figure(report: EchoReport):
     right.grid(alpha=0.3, axis="x")
     right.set_title("What one connection costs the server", fontsize=9)
     figure.tight_layout()
-    return figure
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -434,114 +453,163 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                setting: str = "fast", progress: bool = True) -> EchoReport:
     """Run the echo workload against every model at every client count; return an EchoReport.
 
-    Blocks the caller until done (about 20 s in the fast setting on the reference machine). The
-    models take turns at each client count, so a burst of load from other programs hits them
-    alike. Raises ValueError for an unknown model or setting, or a client count out of range.
+    Blocks the caller until done: the setting's schedule (``slices × duration`` seconds per model
+    and client count) plus starting the servers and connecting the clients. The models take turns
+    at each client count, so a burst of load from other programs hits them alike. Raises
+    ValueError for an unknown model or setting, or a client count out of range.
     """
     models, clients = _validate(models, clients, setting)
-    chosen = SETTINGS[setting]
     if not os.path.exists("/proc/self/smaps_rollup") or not hasattr(select, "epoll"):
         why = "skipped: the bench reads each server's memory from /proc and its clients use epoll: Linux only"
         return EchoReport([_row(m, n, "skipped", why) for m in models for n in clients], models, clients, setting,
                           [], _usable_cpus(), "")
-    rows: dict[tuple[str, int], dict] = {}
-    notes: list[str] = []
-    load_cpu, server_cpu, pinning = _pinning()
-    load: Child | None = None
-    servers: dict[str, Child] = {}
-    ports: dict[str, int] = {}
-    idle: dict[str, object] = {}
-    stopped: dict[str, str] = {}
-    per_connection_kb: dict[str, float] = {}
     bar = _progress(len(models) * len(clients), "echo bench",
                     text=f"(a bar of {len(models) * len(clients)} steps while they run)", show=progress)
-    try:
-        bar.__enter__()
-        for model in models:  # every server starts at once: their imports overlap
-            servers[model] = _start_child("echo_server", model, cpu=server_cpu)
-        for model in models:
-            server = servers[model]
-            first = server.readline(START_TIMEOUT)
-            if first is None or first.startswith("skip:"):
-                reason = first[len("skip:"):].strip() if first else \
-                    f"the server did not start within {START_TIMEOUT:g} s"
-                status = "skipped" if first else "timeout"
-                for n in clients:
-                    rows[model, n] = _row(model, n, status, reason)
-                if status == "timeout":
-                    notes.append(f"{model}: {reason}")
-                server.stop()
-                del servers[model]
-                bar.advance(len(clients), note=f"{model}: {status}")
-                continue
-            ports[model] = int(first)
-        for model in ports:
-            idle[model] = _census(servers[model].proc.pid)
+    with contextlib.ExitStack() as stack:  # on the way out: every child stopped, then the bar
+        stack.enter_context(bar)
+        bench = stack.enter_context(_Bench(models, clients, setting, bar))
+        bench.start_servers()
         for n in clients:
-            running = []
-            for model in ports:
-                if model in stopped:
-                    rows[model, n] = _row(model, n, "not run", stopped[model])
-                elif idle[model].pss_kb + per_connection_kb.get(model, 0.0) * n > SERVER_BUDGET_MB * 1024:
-                    rows[model, n] = _row(
-                        model, n, MEMORY, f"each connection cost {memory_words(per_connection_kb[model])} of the "
-                                          f"server's memory: {n:,} would pass the {SERVER_BUDGET_MB} MB a server may "
-                                          "take here")
-                    notes.append(f"{model} at {n:,} clients: not run: {rows[model, n]['note']}")
-                else:
-                    running.append(model)
-                    continue
-                bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
-            if load is None and running:
-                load = _start_child("echo_load", cpu=load_cpu)
-            slices: dict[str, list[dict]] = {model: [] for model in running}
-            cpu: dict[str, float] = {model: 0.0 for model in running}
-            for _ in range(chosen.slices):  # the models take turns, slice by slice
-                for model in [m for m in running if m not in stopped]:
-                    before = _cpu_ns(servers[model].proc.pid)
-                    answer = load.ask({"cmd": "open", "group": model, "port": ports[model], "clients": n,
-                                       "rate": chosen.rate, "duration": chosen.duration, "size": chosen.size,
-                                       "batch": chosen.batch, "timeout": chosen.step_timeout},
-                                      chosen.step_timeout + 5)
-                    if answer is None or not answer["round_trips"]:
-                        why = "no answer" if answer is None else (answer["error"] or "no reply")
-                        status = "timeout" if answer is None or "Timeout" in why else why
-                        failed = "timed out" if status == "timeout" else "failed"
-                        stopped[model] = f"the server {failed} at {n:,} clients"
-                        rows[model, n] = _row(model, n, status, why)
-                        notes.append(f"{model} at {n:,} clients: {status if status == 'timeout' else 'failed'} "
-                                     f"({why}); its server was stopped")
-                        servers.pop(model).stop()
-                        if answer is None:
-                            load.stop()
-                            load = _start_child("echo_load", cpu=load_cpu)
-                        else:
-                            load.ask({"cmd": "close", "group": model}, chosen.step_timeout)
-                        continue
-                    cpu[model] += (_cpu_ns(servers[model].proc.pid) - before) / 1e9
-                    slices[model].append(answer)
-            for model in running:
-                if model in slices and slices[model] and (model, n) not in rows:
-                    rows[model, n] = _summary(model, n, slices[model], cpu[model], idle[model],
-                                              _census(servers[model].proc.pid))
-                    per_connection_kb[model] = rows[model, n]["added_kb"] / n
-                    if load.ask({"cmd": "close", "group": model}, chosen.step_timeout) is None:
-                        load.stop()
-                        load = None
-                bar.advance(note=f"{model} × {n:,}: {rows[model, n]['status']}")
-    except BaseException as error:
-        if bar is not None:
-            bar.__exit__(type(error), error, error.__traceback__)
-            bar = None
-        raise
-    finally:
-        for child in [*servers.values(), load]:
+            bench.step(n)
+    return bench.report()
+
+
+class _Bench:
+    """One run of :func:`echo_bench`: the children it started, the rows they measured, the notes.
+
+    A context manager: on exit (returned, raised or interrupted) every child it started is stopped.
+    """
+
+    def __init__(self, models: tuple[str, ...], clients: tuple[int, ...], setting: str,
+                 bar: Progress) -> None:
+        self.models, self.clients, self.setting, self.bar = models, clients, setting, bar
+        self.chosen = SETTINGS[setting]
+        self.rows: dict[tuple[str, int], dict] = {}
+        self.notes: list[str] = []
+        self.load_cpu, self.server_cpu, self.pinning = _pinning()
+        self.load: Child | None = None
+        self.servers: dict[str, Child] = {}
+        self.ports: dict[str, int] = {}
+        self.idle: dict[str, object] = {}
+        self.stopped: dict[str, str] = {}
+        self.per_connection_kb: dict[str, float] = {}
+
+    def __enter__(self) -> _Bench:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for child in [*self.servers.values(), self.load]:
             if child is not None:
                 child.stop()
-    if bar is not None:
-        bar.__exit__(None, None, None)
-    ordered = [rows[model, n] for model in models for n in clients]
-    return EchoReport(ordered, models, clients, setting, notes, _usable_cpus(), pinning)
+
+    def _start_load(self) -> None:
+        self.load = _start_child("echo_load", cpu=self.load_cpu)
+
+    def _advance(self, n: int = 1, note: str = "") -> None:
+        self.bar.advance(n, note=note)
+
+    def start_servers(self) -> None:
+        """Every model's server at once (their imports overlap); then each one's port, or why it has none."""
+        for model in self.models:
+            self.servers[model] = _start_child("echo_server", model, cpu=self.server_cpu)
+        for model in self.models:
+            first = self.servers[model].readline(START_TIMEOUT)
+            if first is None or first.startswith("skip:"):
+                self._skip(model, first)
+                continue
+            self.ports[model] = int(first)
+        for model in self.ports:
+            self.idle[model] = _census(self.servers[model].proc.pid)
+
+    def _skip(self, model: str, first: str | None) -> None:
+        """``model``'s server said it cannot run here (``first``), or said nothing in time (None)."""
+        reason = first[len("skip:"):].strip() if first else f"the server did not start within {START_TIMEOUT:g} s"
+        status = "skipped" if first else "timeout"
+        for n in self.clients:
+            self.rows[model, n] = _row(model, n, status, reason)
+        if status == "timeout":
+            self.notes.append(f"{model}: {reason}")
+        self.servers[model].stop()
+        del self.servers[model]
+        self._advance(len(self.clients), note=f"{model}: {status}")
+
+    def step(self, n: int) -> None:
+        """Every model that may run at ``n`` clients, slice by slice in turns; then a row each."""
+        running = self._runnable(n)
+        if self.load is None and running:
+            self._start_load()
+        slices: dict[str, list[dict]] = {model: [] for model in running}
+        cpu: dict[str, float] = {model: 0.0 for model in running}
+        for _ in range(self.chosen.slices):  # the models take turns, slice by slice
+            for model in [m for m in running if m not in self.stopped]:
+                done = self._slice(model, n)
+                if done is not None:
+                    cpu[model] += done[1]
+                    slices[model].append(done[0])
+        for model in running:
+            if model in slices and slices[model] and (model, n) not in self.rows:
+                self._summarise(model, n, slices[model], cpu[model])
+            self._advance(note=f"{model} × {n:,}: {self.rows[model, n]['status']}")
+
+    def _runnable(self, n: int) -> list[str]:
+        """The models to run at ``n`` clients; the others (stopped, or over the memory budget) get their row."""
+        running = []
+        for model in self.ports:
+            if model in self.stopped:
+                self.rows[model, n] = _row(model, n, "not run", self.stopped[model])
+            elif self.idle[model].pss_kb + self.per_connection_kb.get(model, 0.0) * n > SERVER_BUDGET_MB * 1024:
+                self.rows[model, n] = _row(
+                    model, n, MEMORY, f"each connection cost {memory_words(self.per_connection_kb[model])} of the "
+                                      f"server's memory: {n:,} would pass the {SERVER_BUDGET_MB} MB a server may "
+                                      "take here")
+                self.notes.append(f"{model} at {n:,} clients: not run: {self.rows[model, n]['note']}")
+            else:
+                running.append(model)
+                continue
+            self._advance(note=f"{model} × {n:,}: {self.rows[model, n]['status']}")
+        return running
+
+    def _slice(self, model: str, n: int) -> tuple[dict, float] | None:
+        """One slice of the schedule against ``model`` at ``n`` clients: the load generator's answer and the
+        server's CPU seconds; None if the server failed (then it is stopped and its row says why)."""
+        chosen = self.chosen
+        before = _cpu_ns(self.servers[model].proc.pid)
+        answer = self.load.ask({"cmd": "open", "group": model, "port": self.ports[model], "clients": n,
+                                "rate": chosen.rate, "duration": chosen.duration, "size": chosen.size,
+                                "batch": chosen.batch, "timeout": chosen.step_timeout},
+                               chosen.step_timeout + 5)
+        if answer is None or not answer["round_trips"]:
+            self._stop_server(model, n, answer)
+            return None
+        return answer, (_cpu_ns(self.servers[model].proc.pid) - before) / 1e9
+
+    def _stop_server(self, model: str, n: int, answer: dict | None) -> None:
+        """``model`` gave no answer (None) or no reply at ``n`` clients: its row says so, it runs no more."""
+        why = "no answer" if answer is None else (answer["error"] or "no reply")
+        status = "timeout" if answer is None or "Timeout" in why else why
+        failed = "timed out" if status == "timeout" else "failed"
+        self.stopped[model] = f"the server {failed} at {n:,} clients"
+        self.rows[model, n] = _row(model, n, status, why)
+        self.notes.append(f"{model} at {n:,} clients: {status if status == 'timeout' else 'failed'} "
+                          f"({why}); its server was stopped")
+        self.servers.pop(model).stop()
+        if answer is None:
+            self.load.stop()
+            self._start_load()
+        else:
+            self.load.ask({"cmd": "close", "group": model}, self.chosen.step_timeout)
+
+    def _summarise(self, model: str, n: int, slices: list[dict], cpu: float) -> None:
+        """``model``'s row at ``n`` clients, read while its connections are still open; then they close."""
+        self.rows[model, n] = _summary(model, n, slices, cpu, self.idle[model], _census(self.servers[model].proc.pid))
+        self.per_connection_kb[model] = self.rows[model, n]["added_kb"] / n
+        if self.load.ask({"cmd": "close", "group": model}, self.chosen.step_timeout) is None:
+            self.load.stop()
+            self.load = None
+
+    def report(self) -> EchoReport:
+        ordered = [self.rows[model, n] for model in self.models for n in self.clients]
+        return EchoReport(ordered, self.models, self.clients, self.setting, self.notes, _usable_cpus(), self.pinning)
 
 
 def _usable_cpus() -> int:

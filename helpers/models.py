@@ -210,40 +210,30 @@ class WaitReport:
         return WaitPlot(self)
 
 
-class WaitPlot:
+class WaitPlot(_figures.LazyFigure):
     """The picture of a WaitReport: ``figure`` (matplotlib, no pyplot state), shown as a PNG by Jupyter."""
 
     def __init__(self, report: WaitReport) -> None:
         self.report = report
-        self._figure = None
 
-    @property
-    def figure(self):
-        if self._figure is None:
-            from matplotlib.figure import Figure
+    def _draw(self):
+        from matplotlib.figure import Figure
 
-            figure = Figure(figsize=(7, 3.6), dpi=80)
-            ax = figure.add_subplot()
-            xs = [n + 1 for n in self.report.idle_counts]
-            for method in METHODS:
-                ax.plot(xs, [t * 1e6 for t in self.report.curve[method]], marker="o", label=method)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("descriptors registered (idle + 1 busy)")
-            ax.set_ylabel("µs per wait call")
-            ax.set_title("The cost of one wait: select and poll grow with every idle connection, epoll does not")
-            ax.title.set_fontsize(9)
-            ax.grid(alpha=0.3)
-            ax.legend()
-            figure.tight_layout()
-            self._figure = figure
-        return self._figure
-
-    def png(self) -> bytes:
-        return _figures.png(self.figure)
-
-    def _repr_png_(self) -> bytes:
-        return self.png()
+        figure = Figure(figsize=(7, 3.6), dpi=80)
+        ax = figure.add_subplot()
+        xs = [n + 1 for n in self.report.idle_counts]
+        for method in METHODS:
+            ax.plot(xs, [t * 1e6 for t in self.report.curve[method]], marker="o", label=method)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("descriptors registered (idle + 1 busy)")
+        ax.set_ylabel("µs per wait call")
+        ax.set_title("The cost of one wait: select and poll grow with every idle connection, epoll does not")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        figure.tight_layout()
+        return figure
 
     def __repr__(self) -> str:
         return f"<WaitPlot: {', '.join(METHODS)} over {len(self.report.idle_counts)} sizes>"

@@ -59,6 +59,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from helpers import _figures
 from helpers.fresh import ProgramResult, run_program
 from helpers.heartbeat import program_clock
 from helpers.timing import Verdict
@@ -342,7 +343,6 @@ class SpansPicture:
     ways: Mapping[str, Sequence[Spans]]
 
     def png(self) -> bytes:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         drawn = {name: _relative(runs) for name, runs in self.ways.items()}
@@ -363,9 +363,7 @@ class SpansPicture:
             ax.set_yticks([])
         axes[-1].set_xlabel("seconds from each way's first start (one row per job; a bar: the job was computing)")
         figure.tight_layout()
-        buffer = io.BytesIO()
-        FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": None, PICTURE_KEY: json.dumps(drawn)})
-        return buffer.getvalue()
+        return _figures.png(figure, {PICTURE_KEY: json.dumps(drawn)})
 
     def _repr_png_(self) -> bytes:
         return self.png()

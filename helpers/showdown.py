@@ -15,17 +15,17 @@ Who calls it: chapter 11's notebook (and tests/test_showdown.py).
 
 The models: ``MODELS``, the sleepers and switches of ``helpers/children/showdown.py`` (read it: each
 model's sleeper and round trip is a few lines there), named in ``helpers._model_names`` with the
-echo bench's servers. ``SETTINGS`` holds "fast" (what the
-validation runs: sleepers in 6 to 10 s, switch costs in 1 to 2 s on the 2-core reference machine,
-idle or loaded; no child above 120 MB) and "full" (for learners: 30,000 sleepers per coroutine
-model, 10,000 threads, 300 processes, 50 batches: about 45 s in all there, the largest child,
-gevent's, near 300 MB).
+echo bench's servers. ``SETTINGS`` holds "fast" (what the validation runs: 10,000 sleepers per
+coroutine model, 2,000 threads, 50 processes, 24 batches) and "full" (for learners: 30,000 sleepers
+per coroutine model, 10,000 threads, 300 processes, 50 batches); each model's interpreter is killed
+past the setting's ``timeout``.
 
-Measured on the reference machine (3.11; 3.12 within a few percent), per sleeper: select loop
-0.2 KB RSS, generator 0.3, home loop 1.2, asyncio 1.3, uvloop 1.6, greenlet 6, gevent 8, thread 16
-(+8.5 MB virtual), process 1.1-1.4 MB (its private pages); per round trip: generator 0.05 µs,
-greenlet 0.7, uvloop 2.3, asyncio 4.9, home loop 9-13, process 9-15, thread 14-20 (idle; a loaded
-machine doubles the loops' and threads' figures at worst, best of batches).
+What is measured, per sleeper: the memory it adds (RSS; virtual size too, which a thread's stack
+inflates; the share tracemalloc saw) and the CPU to start it; per round trip: CPU and wall-clock
+seconds, best of the batches. The text grades ratios of those figures in bands (``graded``,
+``MEMORY_BANDS``) whose edges sit far from what the reference machine measured. Those figures
+are that machine's, not the learner's: they live in the comments beside the bands and the
+settings, saying where and when they were measured, and in ``tests/test_showdown.py``.
 
 Measuring: every model runs in its own interpreter (``python -m helpers.children.showdown``), in a
 process group of its own, killed as a group when it is done or when it overruns the setting's
@@ -75,6 +75,9 @@ class Setting:
     timeout: float     # seconds one model's interpreter may run before it is killed
 
 
+# Measured on the 2-core reference machine (Python 3.11, 2026-12-01), idle or loaded: "fast" starts the
+# sleepers in 6 to 10 s and measures switch costs in 1 to 2 s, no child above 120 MB; "full" takes about
+# 45 s in all, its largest child (gevent's) near 300 MB.
 SETTINGS = {
     "fast": Setting(count=10_000, threads=2_000, processes=50, traced=500, rounds=500, batches=24, timeout=40),
     "full": Setting(count=30_000, threads=10_000, processes=300, traced=2_000, rounds=20_000, batches=50,
@@ -152,20 +155,22 @@ def graded(ratio: float, edges: Sequence[float], sentences: Sequence[str], *, ho
     return Verdict(sentences[index].format(band=band_words(edges, index)), ratio, index >= holds_from)
 
 
-# (upper bound in KB, words): RSS per sleeper. Measured here (3.11-3.13), per sleeper: select loop 0.2,
-# generator 0.3 | home loop 1.2, asyncio 1.3, uvloop 1.6 | greenlet 6.1, gevent 8.3 | thread 16 (+8.5 MB
-# virtual) | process 1,100-1,400 (its private pages). Every edge sits at least 1.4× from every figure.
+# (upper bound in KB, words): RSS per sleeper. Measured on the 2-core reference machine (3.11-3.13,
+# 2026-12-06), per sleeper: select loop 0.2, generator 0.3 | home loop 1.2, asyncio 1.3, uvloop 1.6 |
+# greenlet 6.1, gevent 8.3 | thread 16 (+8.5 MB virtual) | process 1,100-1,400 (its private pages).
+# Every edge sits at least 1.4× from every figure.
 MEMORY_BANDS = ((0.6, "hundreds of bytes"), (3.5, "a KB or two"), (11.5, "several KB"), (250, "tens of KB"),
                 (5000, "about a megabyte"), (math.inf, "megabytes"))
 
 
 def memory_band(kb: float) -> str:
-    """KB as an order of magnitude in words (edges far from the figures this machine measures)."""
+    """KB as an order of magnitude in words (edges far from the figures the reference machine measured)."""
     return next(words for bound, words in MEMORY_BANDS if kb < bound)
 
 
-# The share of a sleeper's RSS that tracemalloc saw, in words: measured here select loop 0.82,
-# generator 0.97, the loops 0.9 | gevent 0.5, greenlet 0.34, thread 0.19 | process 0.001.
+# The share of a sleeper's RSS that tracemalloc saw, in words: measured on the reference machine
+# (2026-12-06) select loop 0.82, generator 0.97, the loops 0.9 | gevent 0.5, greenlet 0.34, thread 0.19 |
+# process 0.001.
 SEEN_EDGES = (0.02, 0.66)
 SEEN_WORDS = ("almost none of it", "a part of it", "most of it")
 
@@ -441,6 +446,12 @@ WHAT = {"generator": "send() goes in, yield comes back out",
         "uvloop": "the same two tasks on uvloop's loop",
         "thread": "two threads pass two Locks back and forth (two OS wake-ups)",
         "process": "two processes pass a byte through two pipes (two OS wake-ups)"}
+
+
+# CPU per round trip measured on the 2-core reference machine (Python 3.11, 3.12 within a few percent;
+# 2026-12-01), best of batches, idle: generator 0.05 µs, greenlet 0.7, uvloop 2.3, asyncio 4.9, home loop
+# 9-13, process 9-15, thread 14-20; a loaded machine doubled the loops' and threads' figures at worst.
+# The verdicts below grade ratios of these (thread / model); their edges sit away from the ratios.
 
 
 def _verdict_generator(ratio: float) -> Verdict:
@@ -800,7 +811,7 @@ def _pick_pipeline(switch: SwitchReport) -> Pick:
     if not figures:
         return Pick(job, (("generator", "not measured"),), "")
     cheapest = min(figures.values())
-    edges = (3, 30, 3000)  # measured here: greenlet 14× a generator send, asyncio 110×
+    edges = (3, 30, 3000)  # on the reference machine (2026-12-06): greenlet 14× a generator send, asyncio 110×
 
     def what(m: str) -> str:
         if figures[m] == cheapest:
@@ -814,28 +825,19 @@ def _pick_pipeline(switch: SwitchReport) -> Pick:
 # --- pictures ---------------------------------------------------------------------------------
 
 
-class Picture:
-    """A matplotlib Figure drawn on demand, shown as a PNG by Jupyter (no pyplot state)."""
+class Picture(_figures.LazyFigure):
+    """A matplotlib Figure drawn on demand by ``draw(figure)``, shown as a PNG by Jupyter (no pyplot state)."""
 
     def __init__(self, draw, size: tuple[float, float] = (8, 3.6)) -> None:
-        self._draw, self._size, self._figure = draw, size, None
+        self._drawing, self._size = draw, size
 
-    @property
-    def figure(self):
-        if self._figure is None:
-            from matplotlib.figure import Figure
+    def _draw(self):
+        from matplotlib.figure import Figure
 
-            figure = Figure(figsize=self._size, dpi=80)
-            self._draw(figure)
-            figure.tight_layout()
-            self._figure = figure
-        return self._figure
-
-    def png(self) -> bytes:
-        return _figures.png(self.figure)
-
-    def _repr_png_(self) -> bytes:
-        return self.png()
+        figure = Figure(figsize=self._size, dpi=80)
+        self._drawing(figure)
+        figure.tight_layout()
+        return figure
 
     def __repr__(self) -> str:
         return "<a figure: run the cell in Jupyter to see it>"

@@ -392,161 +392,185 @@ def _kind(error: OSError) -> str:
     return f"error {errno.errorcode.get(code, code)}"
 
 
-def _engine(plan: _Plan, room: int, stop: threading.Event) -> dict[str, Any]:
-    """Run every client of ``plan``, at most ``room`` open at once; return the raw counts.
+class _Engine:
+    """Every client of ``plan`` on one selectors loop, at most ``room`` open at once: ``run()`` gives the raw counts.
 
     A batch starts when the previous one has connected (or failed) and, for a server on this
-    machine, when its accept queue has room for it.
+    machine, when its accept queue has room for it. With ``hold``, connected clients only listen
+    until every client has connected (or failed); then all send.
     """
-    local = plan.address[0] in LOOPBACK
-    n = len(plan.payloads)
-    sel = selectors.DefaultSelector()
-    gauge = InFlight()
-    failures: Counter[str] = Counter()
-    clients: dict[int, _Client] = {}  # by descriptor: the open ones
-    holding: list[_Client] = []
-    counts = {"connected": 0, "served": 0, "exact": 0}
-    slowest = 0.0
-    next_index = connecting = 0
-    released = not plan.hold
-    start = time.monotonic()
-    deadline = start + plan.timeout
 
-    def close(client: _Client) -> None:
-        del clients[client.sock.fileno()]
-        sel.unregister(client.sock)
+    def __init__(self, plan: _Plan, room: int, stop: threading.Event) -> None:
+        self.plan, self.room, self.stop = plan, room, stop
+        self.local = plan.address[0] in LOOPBACK
+        self.n = len(plan.payloads)
+        self.sel = selectors.DefaultSelector()
+        self.gauge = InFlight()
+        self.failures: Counter[str] = Counter()
+        self.clients: dict[int, _Client] = {}  # by descriptor: the open ones
+        self.holding: list[_Client] = []
+        self.counts = {"connected": 0, "served": 0, "exact": 0}
+        self.slowest = 0.0
+        self.next_index = self.connecting = 0
+        self.released = not plan.hold
+
+    def run(self) -> dict[str, Any]:
+        start = time.monotonic()
+        deadline = start + self.plan.timeout
+        try:
+            while self.next_index < self.n or self.clients:
+                now = time.monotonic()
+                if now >= deadline or self.stop.is_set():
+                    break
+                wait = self._launch_batch()
+                if not self.released and self.next_index == self.n and not self.connecting:
+                    self._release()
+                for key, mask in self.sel.select(min(deadline - now, wait)):
+                    client = key.data
+                    try:
+                        self._step(client, mask)
+                    except BlockingIOError:
+                        pass
+                    except OSError as error:
+                        if client.sock.fileno() in self.clients:
+                            self._fail(client, _kind(error))
+        finally:
+            self._close_all()
+        return {"clients": self.n, **self.counts, "checked": sum(p.expect is not None for p in self.plan.payloads),
+                "most_in_flight": self.gauge.most, "failures": dict(self.failures), "slowest": self.slowest,
+                "elapsed": time.monotonic() - start}
+
+    def _launch_batch(self) -> float:
+        """Start the next batch if its turn has come; return how long the loop may wait for events."""
+        plan, wait = self.plan, 0.05
+        if not self.connecting and self.next_index < self.n and len(self.clients) < self.room:
+            now_allowed = min(plan.batch, self.room - len(self.clients), self.n - self.next_index)
+            queue = _listen_queue(plan.address[1]) if self.local else None
+            if queue is not None:
+                now_allowed = min(now_allowed, queue[1] - queue[0])
+                wait = GATE_WAIT  # look again soon: the server is accepting
+            for _ in range(max(0, now_allowed)):
+                self._launch(self.next_index)
+                self.next_index += 1
+        return wait
+
+    def _release(self) -> None:
+        """Every client has connected (or failed): all send now."""
+        self.released = True
+        for client in self.holding:
+            if client.sock.fileno() in self.clients:
+                self._begin_sending(client)
+        self.holding.clear()
+
+    def _close_all(self) -> None:
+        for client in list(self.clients.values()):
+            self._fail(client, "timeout")  # still open at the deadline (or on stop)
+        self.failures["timeout"] += self.n - self.next_index  # never started
+        self.sel.close()
+        if not self.failures["timeout"]:
+            del self.failures["timeout"]
+
+    def _close(self, client: _Client) -> None:
+        del self.clients[client.sock.fileno()]
+        self.sel.unregister(client.sock)
         client.sock.close()
         if client.connected:
-            gauge.leave()
+            self.gauge.leave()
 
-    def fail(client: _Client, kind: str) -> None:
-        failures[kind] += 1
-        close(client)
+    def _fail(self, client: _Client, kind: str) -> None:
+        self.failures[kind] += 1
+        self._close(client)
 
-    def begin_sending(client: _Client) -> None:
+    def _begin_sending(self, client: _Client) -> None:
         client.phase = _SENDING
-        sel.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+        self.sel.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
 
-    def finish(client: _Client) -> None:
-        nonlocal slowest
+    def _finish(self, client: _Client) -> None:
         reply, expect = client.received, client.payload.expect
         if not reply:
-            return fail(client, "no reply")
+            return self._fail(client, "no reply")
         if expect is not None and len(reply) < len(expect):
-            return fail(client, "short reply")
-        counts["served"] += 1
-        slowest = max(slowest, time.monotonic() - client.started)
+            return self._fail(client, "short reply")
+        self.counts["served"] += 1
+        self.slowest = max(self.slowest, time.monotonic() - client.started)
         if expect is not None:
             if reply == expect:
-                counts["exact"] += 1
+                self.counts["exact"] += 1
             else:
-                failures["long reply" if reply.startswith(expect) else "wrong bytes"] += 1
-        close(client)
+                self.failures["long reply" if reply.startswith(expect) else "wrong bytes"] += 1
+        self._close(client)
 
-    def connected(client: _Client) -> None:
+    def _connected(self, client: _Client) -> None:
         client.connected = True
-        counts["connected"] += 1
-        gauge.enter()
-        if released:
-            begin_sending(client)
+        self.counts["connected"] += 1
+        self.gauge.enter()
+        if self.released:
+            self._begin_sending(client)
         else:
             client.phase = _HOLDING  # listen only: a server that closes now is noticed
-            sel.modify(client.sock, selectors.EVENT_READ, client)
-            holding.append(client)
+            self.sel.modify(client.sock, selectors.EVENT_READ, client)
+            self.holding.append(client)
 
-    def launch(index: int) -> None:
-        nonlocal connecting
+    def _launch(self, index: int) -> None:
+        address = self.plan.address
         try:
-            sock = socket.socket(socket.AF_INET6 if ":" in plan.address[0] else socket.AF_INET)
+            sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
         except OSError as error:
-            failures[_kind(error)] += 1
+            self.failures[_kind(error)] += 1
             return
-        client = _Client(sock, plan.payloads[index], time.monotonic())
+        client = _Client(sock, self.plan.payloads[index], time.monotonic())
         try:
             sock.setblocking(False)
-            code = sock.connect_ex(plan.address)
+            code = sock.connect_ex(address)
         except OSError as error:
             sock.close()
-            failures[_kind(error)] += 1
+            self.failures[_kind(error)] += 1
             return
-        clients[sock.fileno()] = client
+        self.clients[sock.fileno()] = client
         if code in (errno.EINPROGRESS, errno.EAGAIN):
-            sel.register(sock, selectors.EVENT_WRITE, client)
-            connecting += 1
+            self.sel.register(sock, selectors.EVENT_WRITE, client)
+            self.connecting += 1
         else:
-            sel.register(sock, selectors.EVENT_READ, client)
+            self.sel.register(sock, selectors.EVENT_READ, client)
             if code:
-                fail(client, _kind(OSError(code, os.strerror(code))))
+                self._fail(client, _kind(OSError(code, os.strerror(code))))
             else:
-                connected(client)
+                self._connected(client)
 
-    def step(client: _Client, mask: int) -> None:
-        nonlocal connecting
+    def _step(self, client: _Client, mask: int) -> None:
+        """One readiness event of ``client``: connected, or bytes to read, or room to send."""
         sock = client.sock
         if client.phase == _CONNECTING:
-            connecting -= 1
+            self.connecting -= 1
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:
-                return fail(client, _kind(OSError(code, os.strerror(code))))
-            return connected(client)
+                return self._fail(client, _kind(OSError(code, os.strerror(code))))
+            return self._connected(client)
         if mask & selectors.EVENT_READ:
             data = sock.recv(CHUNK)
             if not data:
-                return finish(client)
+                return self._finish(client)
             client.received += data
             expect = client.payload.expect
             if expect is not None and len(client.received) >= len(expect):
-                return finish(client)
+                return self._finish(client)
         if mask & selectors.EVENT_WRITE and client.phase == _SENDING:
-            send = client.payload.send
-            if client.sent < len(send):
-                client.sent += sock.send(memoryview(send)[client.sent:client.sent + CHUNK])
-            if client.sent == len(send):
-                if plan.half_close:
-                    sock.shutdown(socket.SHUT_WR)
-                client.phase = _READING
-                sel.modify(sock, selectors.EVENT_READ, client)
+            self._send(client)
 
-    try:
-        while next_index < n or clients:
-            now = time.monotonic()
-            if now >= deadline or stop.is_set():
-                break
-            wait = 0.05
-            if not connecting and next_index < n and len(clients) < room:
-                now_allowed = min(plan.batch, room - len(clients), n - next_index)
-                queue = _listen_queue(plan.address[1]) if local else None
-                if queue is not None:
-                    now_allowed = min(now_allowed, queue[1] - queue[0])
-                    wait = GATE_WAIT  # look again soon: the server is accepting
-                for _ in range(max(0, now_allowed)):
-                    launch(next_index)
-                    next_index += 1
-            if not released and next_index == n and not connecting:
-                released = True  # every client has connected (or failed): all send now
-                for client in holding:
-                    if client.sock.fileno() in clients:
-                        begin_sending(client)
-                holding.clear()
-            for key, mask in sel.select(min(deadline - now, wait)):
-                client = key.data
-                try:
-                    step(client, mask)
-                except BlockingIOError:
-                    pass
-                except OSError as error:
-                    if client.sock.fileno() in clients:
-                        fail(client, _kind(error))
-    finally:
-        for client in list(clients.values()):
-            fail(client, "timeout")  # still open at the deadline (or on stop)
-        failures["timeout"] += n - next_index  # never started
-        sel.close()
-        if not failures["timeout"]:
-            del failures["timeout"]
-    return {"clients": n, **counts, "checked": sum(p.expect is not None for p in plan.payloads),
-            "most_in_flight": gauge.most, "failures": dict(failures), "slowest": slowest,
-            "elapsed": time.monotonic() - start}
+    def _send(self, client: _Client) -> None:
+        sock, send = client.sock, client.payload.send
+        if client.sent < len(send):
+            client.sent += sock.send(memoryview(send)[client.sent:client.sent + CHUNK])
+        if client.sent == len(send):
+            if self.plan.half_close:
+                sock.shutdown(socket.SHUT_WR)
+            client.phase = _READING
+            self.sel.modify(sock, selectors.EVENT_READ, client)
+
+
+def _engine(plan: _Plan, room: int, stop: threading.Event) -> dict[str, Any]:
+    """Run every client of ``plan``, at most ``room`` open at once; return the raw counts (see :class:`_Engine`)."""
+    return _Engine(plan, room, stop).run()
 
 
 # --- where the engine runs ------------------------------------------------------------------

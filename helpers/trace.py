@@ -209,7 +209,7 @@ def segments(events: tuple[Event, ...], clock: str = "step") -> list[Bar]:
     return result
 
 
-class Timeline:
+class Timeline(_figures.LazyFigure):
     """A swimlane picture of a trace. Displays as an image in Jupyter; its text form is a summary.
 
     Each lane shows why its task is or is not running: a solid bar while it runs, a light
@@ -228,13 +228,6 @@ class Timeline:
         self.tasks = list(dict.fromkeys(event.task for event in events))
         self.bars = bars(events, clock)
         self.segments = segments(events, clock)
-        self._figure = None
-
-    @property
-    def figure(self):
-        if self._figure is None:
-            self._figure = self._draw()
-        return self._figure
 
     def _draw(self):
         from matplotlib.figure import Figure
@@ -301,18 +294,6 @@ class Timeline:
         if handles:
             figure.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=LABEL_SIZE, frameon=False,
                           borderaxespad=0.1)
-
-    def png(self) -> bytes:
-        """The picture as PNG bytes (identical bytes for identical events and clock)."""
-        return _figures.png(self.figure)
-
-    def _repr_png_(self) -> bytes:
-        return self.png()
-
-    def save(self, path: str) -> None:
-        """Write the picture to ``path`` as PNG."""
-        with open(path, "wb") as file:
-            file.write(self.png())
 
     def __repr__(self) -> str:
         runs = sum(1 for event in self.events if event.kind == "run")

@@ -166,10 +166,12 @@ def test_table_and_plot():
     assert set(eb.ROW_KEYS) <= set(table[0])
     assert str(table).splitlines()[0].startswith("model")
     assert len(str(table).splitlines()) == len(report.rows) + 1
-    figure = report.plot()
-    assert len(figure.axes) == 2
-    assert figure.axes[0].get_xscale() == "log" and figure.axes[1].get_xscale() == "log"
-    assert figure._repr_png_().startswith(b"\x89PNG")
+    picture = report.plot()
+    assert repr(picture) == "<EchoFigure size 800x368 with 2 Axes>"  # what chapter 11 stores
+    axes = picture.figure.axes
+    assert len(axes) == 2
+    assert axes[0].get_xscale() == "log" and axes[1].get_xscale() == "log"
+    assert picture._repr_png_().startswith(b"\x89PNG") and picture._repr_png_() == picture.png()
 
 
 def test_the_cpu_verdict_is_graded_though_not_printed():

@@ -38,6 +38,7 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 
 __all__: list[str] = []
 
@@ -69,6 +70,62 @@ def _connect(socks: list[socket.socket], port: int, clients: int, batch: int, de
     return True
 
 
+class _Loop:
+    """One command's connections on one epoll loop: what ``run`` and ``run_open`` share.
+
+    Connection ``i`` sends numbered copies of its own payload (``send``); ``replies`` waits for
+    events and yields each reply once it is whole, with the time it was complete and whether it
+    was byte-exact; ``latencies`` collects what the caller measures from them.
+    """
+
+    def __init__(self, socks: list[socket.socket], clients: int, size: int) -> None:
+        self.socks, self.size = socks, size
+        self.bases = [_payload(i, size) for i in range(clients)]
+        self.expect: list[bytes] = [b""] * clients
+        self.got = [bytearray() for _ in range(clients)]
+        self.latencies: list[float] = []
+        self.by_fd: dict[int, int] = {}
+        self.poller = select.epoll()
+
+    def register(self) -> None:
+        for i, sock in enumerate(self.socks):
+            sock.setblocking(False)
+            self.by_fd[sock.fileno()] = i
+            self.poller.register(sock.fileno(), select.EPOLLIN)
+
+    def send(self, i: int, number: int) -> None:
+        """Request ``number`` (its first 6 bytes) of connection ``i``, the reply it expects remembered."""
+        size, base = self.size, self.bases[i]
+        message = b"%06d" % number + base[6:] if size > 6 else base
+        self.expect[i] = message
+        if self.socks[i].send(message) != len(message):  # an empty send buffer takes a small message whole
+            raise OSError("short send")
+
+    def replies(self, timeout: float) -> Iterator[tuple[int, int, float, bool]]:
+        """(connection, descriptor, perf_counter when whole, byte-exact) of each reply completed within ``timeout``."""
+        for fd, _mask in self.poller.poll(timeout):
+            i = self.by_fd[fd]
+            data = self.socks[i].recv(CHUNK)
+            if not data:
+                raise ConnectionError("the server closed a connection")
+            buffer = self.got[i]
+            buffer += data
+            if len(buffer) < self.size:
+                continue
+            now = time.perf_counter()
+            exact = buffer == self.expect[i]
+            buffer.clear()
+            yield i, fd, now, exact
+
+    def figures(self, result: dict) -> None:
+        """p50, p99 and mean of the latencies into ``result``."""
+        latencies = self.latencies
+        latencies.sort()
+        result["p50"] = _percentile(latencies, 0.50)
+        result["p99"] = _percentile(latencies, 0.99)
+        result["mean"] = sum(latencies) / len(latencies) if latencies else 0.0
+
+
 def run(socks: list[socket.socket], port: int, clients: int, rounds: int, size: int, batch: int,
         timeout: float) -> dict:
     deadline = time.monotonic() + timeout
@@ -76,28 +133,17 @@ def run(socks: list[socket.socket], port: int, clients: int, rounds: int, size: 
               "p99": 0.0, "mean": 0.0, "exact": 0, "wrong": 0, "served": 0, "error": None}
     if not _connect(socks, port, clients, batch, deadline, result):
         return result
-    bases = [_payload(i, size) for i in range(clients)]
+    loop = _Loop(socks, clients, size)
     sent_at = [0.0] * clients
     done = [0] * clients
-    expect: list[bytes] = [b""] * clients
-    got = [bytearray() for _ in range(clients)]
-    latencies: list[float] = []
-    by_fd = {}
-    poller = select.epoll()
     clock = time.perf_counter
 
     def send(i: int) -> None:
-        message = b"%06d" % done[i] + bases[i][6:] if size > 6 else bases[i]
-        expect[i] = message
         sent_at[i] = clock()
-        if socks[i].send(message) != len(message):  # an empty send buffer takes a small message whole
-            raise OSError("short send")
+        loop.send(i, done[i])
 
     try:
-        for i, sock in enumerate(socks):
-            sock.setblocking(False)
-            by_fd[sock.fileno()] = i
-            poller.register(sock.fileno(), select.EPOLLIN)
+        loop.register()
         started = clock()
         for i in range(clients):
             send(i)
@@ -106,39 +152,70 @@ def run(socks: list[socket.socket], port: int, clients: int, rounds: int, size: 
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{busy} of {clients} clients still waiting for a reply at the timeout")
-            for fd, _mask in poller.poll(min(left, 0.5)):
-                i = by_fd[fd]
-                data = socks[i].recv(CHUNK)
-                if not data:
-                    raise ConnectionError("the server closed a connection")
-                buffer = got[i]
-                buffer += data
-                if len(buffer) < size:
-                    continue
-                latencies.append(clock() - sent_at[i])
-                if buffer == expect[i]:
-                    result["exact"] += 1
-                else:
-                    result["wrong"] += 1
-                buffer.clear()
+            for i, fd, now, exact in loop.replies(min(left, 0.5)):
+                loop.latencies.append(now - sent_at[i])
+                result["exact" if exact else "wrong"] += 1
                 done[i] += 1
                 if done[i] < rounds:
                     send(i)
                 else:
-                    poller.unregister(fd)
+                    loop.poller.unregister(fd)
                     busy -= 1
         result["seconds"] = clock() - started
     except OSError as error:  # TimeoutError, ConnectionError, ...
         result["error"] = f"{type(error).__name__}: {error}"
     finally:
-        poller.close()
+        loop.poller.close()
     result["served"] = sum(1 for d in done if d >= rounds)
-    result["round_trips"] = len(latencies)
-    latencies.sort()
-    result["p50"] = _percentile(latencies, 0.50)
-    result["p99"] = _percentile(latencies, 0.99)
-    result["mean"] = sum(latencies) / len(latencies) if latencies else 0.0
+    result["round_trips"] = len(loop.latencies)
+    loop.figures(result)
     return result
+
+
+class _Schedule:
+    """The open loop's schedule on ``loop``: request j of ``total`` is due at ``start + j / rate``, on
+    connection j mod N; a connection with a request in flight queues the next one until its reply."""
+
+    def __init__(self, loop: _Loop, clients: int, rate: float, total: int) -> None:
+        self.loop, self.clients, self.rate, self.total = loop, clients, rate, total
+        self.in_flight: list[float | None] = [None] * clients   # intended send time of the request on the wire
+        self.queued: list[deque] = [deque() for _ in range(clients)]  # intended times due while one was in flight
+        self.numbers = [0] * clients
+        self.start = time.perf_counter()
+        self.due = 0  # the next request of the schedule
+        self.answered = 0
+
+    def _send(self, i: int, intended: float) -> None:
+        number = self.numbers[i] % 1_000_000
+        self.numbers[i] += 1
+        self.in_flight[i] = intended
+        self.loop.send(i, number)
+
+    def send_due(self, now: float) -> None:
+        """Send every request due by ``now``, or queue it behind the one its connection has in flight."""
+        while self.due < self.total and self.start + self.due / self.rate <= now:
+            i, intended = self.due % self.clients, self.start + self.due / self.rate
+            if self.in_flight[i] is None:
+                self._send(i, intended)
+            else:
+                self.queued[i].append(intended)
+            self.due += 1
+
+    def wait(self) -> float:
+        """Seconds until the next request is due (0.5 once every request has left)."""
+        return (self.start + self.due / self.rate - time.perf_counter()) if self.due < self.total else 0.5
+
+    def answer(self, i: int, now: float) -> None:
+        """Connection ``i``'s reply was whole at ``now``: its latency, from the intended send time; its next request."""
+        self.loop.latencies.append(now - self.in_flight[i])
+        self.in_flight[i] = None
+        self.answered += 1
+        if self.queued[i]:
+            self._send(i, self.queued[i].popleft())
+
+    def waited(self, now: float) -> list[float]:
+        """How long each request still in flight or queued has waited by ``now``."""
+        return [now - t for t in self.in_flight if t is not None] + [now - t for q in self.queued for t in q]
 
 
 def run_open(socks: list[socket.socket], port: int, clients: int, rate: float, duration: float, size: int,
@@ -151,81 +228,34 @@ def run_open(socks: list[socket.socket], port: int, clients: int, rate: float, d
     if not socks and not _connect(socks, port, clients, batch, deadline, result):
         return result
     result["connected"] = len(socks)
-    bases = [_payload(i, size) for i in range(clients)]
-    in_flight: list[float | None] = [None] * clients   # intended send time of the request on the wire
-    queued: list[deque] = [deque() for _ in range(clients)]  # intended times due while one was in flight
-    expect: list[bytes] = [b""] * clients
-    got = [bytearray() for _ in range(clients)]
-    numbers = [0] * clients
-    latencies: list[float] = []
-    by_fd = {}
-    poller = select.epoll()
+    loop = _Loop(socks, clients, size)
+    schedule = _Schedule(loop, clients, rate, total)
     clock = time.perf_counter
-
-    def send(i: int, intended: float) -> None:
-        message = b"%06d" % (numbers[i] % 1_000_000) + bases[i][6:] if size > 6 else bases[i]
-        numbers[i] += 1
-        expect[i] = message
-        in_flight[i] = intended
-        if socks[i].send(message) != len(message):  # an empty send buffer takes a small message whole
-            raise OSError("short send")
-
-    answered = 0
-    start = clock()
     try:
-        for i, sock in enumerate(socks):
-            sock.setblocking(False)
-            by_fd[sock.fileno()] = i
-            poller.register(sock.fileno(), select.EPOLLIN)
-        start = clock()
-        due = 0  # the next request of the schedule
-        while answered < total:
-            now = clock()
-            while due < total and start + due / rate <= now:
-                i, intended = due % clients, start + due / rate
-                if in_flight[i] is None:
-                    send(i, intended)
-                else:
-                    queued[i].append(intended)
-                due += 1
+        loop.register()
+        schedule.start = clock()
+        while schedule.answered < total:
+            schedule.send_due(clock())
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"{total - answered} of {total} requests unanswered at the timeout")
-            wait = (start + due / rate - clock()) if due < total else 0.5
+                raise TimeoutError(f"{total - schedule.answered} of {total} requests unanswered at the timeout")
             # epoll waits in whole milliseconds (rounded up): a request may leave up to 1 ms late,
             # and that counts in its latency, the same for every server
-            for fd, _mask in poller.poll(max(0.0, min(wait, left))):
-                i = by_fd[fd]
-                data = socks[i].recv(CHUNK)
-                if not data:
-                    raise ConnectionError("the server closed a connection")
-                buffer = got[i]
-                buffer += data
-                if len(buffer) < size:
-                    continue
-                latencies.append(clock() - in_flight[i])
-                result["exact" if buffer == expect[i] else "wrong"] += 1
-                buffer.clear()
-                in_flight[i] = None
-                answered += 1
-                if queued[i]:
-                    send(i, queued[i].popleft())
-        result["seconds"] = clock() - start
+            for i, _fd, now, exact in loop.replies(max(0.0, min(schedule.wait(), left))):
+                result["exact" if exact else "wrong"] += 1
+                schedule.answer(i, now)
+        result["seconds"] = clock() - schedule.start
     except OSError as error:  # TimeoutError, ConnectionError, ...
         result["error"] = f"{type(error).__name__}: {error}"
         now = clock()  # what is still waiting has waited this long at least: it counts
-        latencies += [now - t for t in in_flight if t is not None]
-        latencies += [now - t for q in queued for t in q]
-        result["seconds"] = now - start
+        loop.latencies += schedule.waited(now)
+        result["seconds"] = now - schedule.start
     finally:
-        poller.close()
-    result["behind"] = total - answered
-    result["served"] = answered
-    result["round_trips"] = answered
-    latencies.sort()
-    result["p50"] = _percentile(latencies, 0.50)
-    result["p99"] = _percentile(latencies, 0.99)
-    result["mean"] = sum(latencies) / len(latencies) if latencies else 0.0
+        loop.poller.close()
+    result["behind"] = total - schedule.answered
+    result["served"] = schedule.answered
+    result["round_trips"] = schedule.answered
+    loop.figures(result)
     return result
 
 
