@@ -244,9 +244,9 @@ def main(kind: str) -> None:
 if __name__ == "__main__":
     # Python's own Ctrl-C even if the parent ignored SIGINT (SIG_IGN survives exec)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from helpers.swarm import _raise_fd_limit  # soft descriptor limit up to the hard one
+    from helpers._system import raise_fd_limit
 
-    _raise_fd_limit()
+    raise_fd_limit()  # soft descriptor limit up to the hard one
     if os.environ.get("SWITCHYARD_PIN_CPU"):
         os.sched_setaffinity(0, {int(os.environ["SWITCHYARD_PIN_CPU"])})
     main(sys.argv[1])

@@ -64,9 +64,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from helpers import _figures
+from helpers import _figures, _system
 from helpers.fresh import kill_group
-from helpers.models import _census, _tree
 from helpers.progress import progress as _progress
 from helpers.showdown import graded
 from helpers.timing import Verdict
@@ -171,19 +170,6 @@ MEMORY = "not run (memory)"
 
 def _per_connection_kb(row: dict) -> float:
     return row["added_kb"] / row["clients"]
-
-
-def _cpu_ns(pid: int) -> int:
-    """CPU time (ns) used so far by every thread of ``pid`` and its descendants (Linux schedstat)."""
-    total = 0
-    for p in _tree(pid):
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/schedstat", encoding="ascii") as file:
-                    total += int(file.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # it just ended
-    return total
 
 
 class Table(list):
@@ -485,7 +471,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
     """
     models, clients = _validate(models, clients, setting)
     chosen = SETTINGS[setting]
-    if not os.path.exists("/proc/self/smaps_rollup") or not hasattr(select, "epoll"):
+    if not _system.HAVE_PROC or not hasattr(select, "epoll"):
         why = "skipped: the bench reads each server's memory from /proc and its clients use epoll: Linux only"
         return EchoReport([_row(m, n, "skipped", why) for m in models for n in clients], models, clients, setting,
                           [], _usable_cpus(), "")
@@ -523,7 +509,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                 continue
             ports[model] = int(first)
         for model in ports:
-            idle[model] = _census(servers[model].proc.pid)
+            idle[model] = _system.census(servers[model].proc.pid)
         for n in clients:
             running = []
             for model in ports:
@@ -546,7 +532,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
             cpu: dict[str, float] = {model: 0.0 for model in running}
             for _ in range(chosen.slices):  # the models take turns, slice by slice
                 for model in [m for m in running if m not in stopped]:
-                    before = _cpu_ns(servers[model].proc.pid)
+                    before = _system.cpu_ns(servers[model].proc.pid)
                     answer = load.ask({"cmd": "open", "group": model, "port": ports[model], "clients": n,
                                        "rate": chosen.rate, "duration": chosen.duration, "size": chosen.size,
                                        "batch": chosen.batch, "timeout": chosen.step_timeout},
@@ -566,12 +552,12 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
                         else:
                             load.ask({"cmd": "close", "group": model}, chosen.step_timeout)
                         continue
-                    cpu[model] += (_cpu_ns(servers[model].proc.pid) - before) / 1e9
+                    cpu[model] += (_system.cpu_ns(servers[model].proc.pid) - before) / 1e9
                     slices[model].append(answer)
             for model in running:
                 if model in slices and slices[model] and (model, n) not in rows:
                     rows[model, n] = _summary(model, n, slices[model], cpu[model], idle[model],
-                                              _census(servers[model].proc.pid))
+                                              _system.census(servers[model].proc.pid))
                     per_connection_kb[model] = rows[model, n]["added_kb"] / n
                     if load.ask({"cmd": "close", "group": model}, chosen.step_timeout) is None:
                         load.stop()

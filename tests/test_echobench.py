@@ -89,7 +89,7 @@ def test_an_interrupt_stops_every_child(monkeypatch, tiny):
         calls.append(pid)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(eb, "_census", interrupted)
+    monkeypatch.setattr(_system, "census", interrupted)
     with pytest.raises(KeyboardInterrupt):
         echo_bench(models=("threads",), clients=(2,), setting=tiny, progress=False)
     assert calls  # the leak check (conftest) proves the server and the clients are gone
