@@ -19,6 +19,7 @@ from helpers.checks._async import needs_async, others_left, run_async
 from helpers.exercises import Wrong, exercise
 from helpers.gauge import InFlight
 
+
 class Mirrors:
     """Fake mirrors: ``await fetch(name)`` sleeps, then returns ``"file from <name>"`` or raises OSError."""
 

@@ -4,9 +4,9 @@ some fail, a Condition hand-off.
 
 The answers are ``async def`` functions, run by the asyncio chapters'
 :func:`helpers.checks._async.run_async` in a fresh event loop in a worker thread (joined before the
-checker returns). Fake fetches only sleep (``asyncio.sleep``): no network. Each checker counts what it needs itself (calls per URL,
-calls in flight with :class:`helpers.gauge.InFlight`, the tasks that ran the jobs) instead of
-trusting the answer.
+checker returns). Fake fetches only sleep (``asyncio.sleep``): no network. Each checker counts what
+it needs itself (calls per URL, calls in flight with :class:`helpers.gauge.InFlight`, the tasks that
+ran the jobs) instead of trusting the answer.
 """
 
 from __future__ import annotations
