@@ -70,7 +70,7 @@ def test_memory_figures_agree_with_each_other():
     assert abs(_system.rss_bytes() // 1024 - rss_kb) < rss_kb // 2  # statm and status: the same figure
     pss = _system.smaps_kb(os.getpid(), "Pss")
     assert 0 < pss <= rss_kb + 1000
-    assert _system.smaps_kb(os.getpid(), "Pss", "No_Such_Line") == pss
+    assert abs(_system.smaps_kb(os.getpid(), "Pss", "No_Such_Line") - pss) < 1000  # a line not there adds 0
     assert 0 < _system.private_kb(os.getpid()) <= rss_kb + 1000
     assert _system.status_kb("No_Such_Field") == 0
     assert _system.mem_available() > 0
