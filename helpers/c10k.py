@@ -28,7 +28,6 @@ import contextlib
 import fcntl
 import math
 import os
-import resource
 import select
 import selectors
 import socket
@@ -39,11 +38,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from helpers import _system
 from helpers.echo import EchoServer
 from helpers.fresh import run_program
 from helpers.selectdemo import Listener, ThreadedServer
 from helpers.selserver import SelectorEchoServer
-from helpers.swarm import SwarmReport, _mem_available, echo_payloads, swarm  # /proc/meminfo's MemAvailable
+from helpers.swarm import SwarmReport, echo_payloads, swarm
 from helpers.trace import Tracer
 
 __all__ = ["emfile_demo", "fd_limits", "high_descriptor", "hold_connections", "select_ceiling"]  # what notebooks use
@@ -59,11 +59,7 @@ MEMORY_SAMPLE = 1000           # clients of the tracemalloc run that measures me
 
 def fd_limits() -> tuple[int, int]:
     """Raise this process's soft RLIMIT_NOFILE to its hard limit (always allowed); return (soft, hard)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
+    return _system.raise_fd_limit()
 
 
 _EMFILE_PROGRAM = """\
@@ -137,13 +133,6 @@ def select_ceiling(low: int = 1020, high: int = 1100) -> int | None:
 # --- how many fit ---------------------------------------------------------------------------
 
 
-def _open_fds() -> int:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return 64
-
-
 def plan_connections(wanted: int = 10_000) -> tuple[int, str]:
     """(connections to run, a stable sentence saying why), for a server here and clients in a second process.
 
@@ -152,11 +141,11 @@ def plan_connections(wanted: int = 10_000) -> tuple[int, str]:
     """
     soft, hard = fd_limits()
     fits = {
-        "this kernel's descriptor limit": soft - _open_fds() - SPARE_FDS,
+        "this kernel's descriptor limit": soft - _system.open_fds() - SPARE_FDS,
         "the clients' descriptor limit": hard - SPARE_FDS,
         "the 1 GB memory budget": MEMORY_BUDGET // 2 // BYTES_PER_CONNECTION,
     }
-    available = _mem_available()
+    available = _system.mem_available()
     if available is not None:
         fits["the memory available"] = available // 2 // BYTES_PER_CONNECTION
     reason, room = min(fits.items(), key=lambda item: item[1])
@@ -169,20 +158,11 @@ def plan_connections(wanted: int = 10_000) -> tuple[int, str]:
 # --- memory while a swarm runs --------------------------------------------------------------
 
 
-def _rss() -> int:
-    """This process's resident memory in bytes (Linux /proc; elsewhere 0: the figure is not shown)."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as file:
-            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
-
-
 class _PeakRss:
     """Samples this process's resident memory in a thread "switchyard-memory" until the block ends."""
 
     def __enter__(self) -> _PeakRss:
-        self.before = self.peak = _rss()
+        self.before = self.peak = _system.rss_bytes()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="switchyard-memory", daemon=True)
         self._thread.start()
@@ -190,12 +170,12 @@ class _PeakRss:
 
     def _sample(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY):
-            self.peak = max(self.peak, _rss())
+            self.peak = max(self.peak, _system.rss_bytes())
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join(5)
-        self.peak = max(self.peak, _rss())
+        self.peak = max(self.peak, _system.rss_bytes())
 
 
 class _PythonMemory:

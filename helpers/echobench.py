@@ -63,10 +63,9 @@ import select
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from helpers import _figures
+from helpers import _figures, _system
 from helpers._child import Child
 from helpers._model_names import ECHO_SERVERS
-from helpers.models import _census, _tree
 from helpers.progress import Progress
 from helpers.progress import progress as _progress
 from helpers.showdown import graded
@@ -132,19 +131,6 @@ MEMORY = "not run (memory)"
 
 def _per_connection_kb(row: dict) -> float:
     return row["added_kb"] / row["clients"]
-
-
-def _cpu_ns(pid: int) -> int:
-    """CPU time (ns) used so far by every thread of ``pid`` and its descendants (Linux schedstat)."""
-    total = 0
-    for p in _tree(pid):
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/schedstat", encoding="ascii") as file:
-                    total += int(file.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # it just ended
-    return total
 
 
 class Table(list):
@@ -459,7 +445,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
     ValueError for an unknown model or setting, or a client count out of range.
     """
     models, clients = _validate(models, clients, setting)
-    if not os.path.exists("/proc/self/smaps_rollup") or not hasattr(select, "epoll"):
+    if not _system.HAVE_PROC or not hasattr(select, "epoll"):
         why = "skipped: the bench reads each server's memory from /proc and its clients use epoll: Linux only"
         return EchoReport([_row(m, n, "skipped", why) for m in models for n in clients], models, clients, setting,
                           [], _usable_cpus(), "")
@@ -519,7 +505,7 @@ class _Bench:
                 continue
             self.ports[model] = int(first)
         for model in self.ports:
-            self.idle[model] = _census(self.servers[model].proc.pid)
+            self.idle[model] = _system.census(self.servers[model].proc.pid)
 
     def _skip(self, model: str, first: str | None) -> None:
         """``model``'s server said it cannot run here (``first``), or said nothing in time (None)."""
@@ -573,7 +559,7 @@ class _Bench:
         """One slice of the schedule against ``model`` at ``n`` clients: the load generator's answer and the
         server's CPU seconds; None if the server failed (then it is stopped and its row says why)."""
         chosen = self.chosen
-        before = _cpu_ns(self.servers[model].proc.pid)
+        before = _system.cpu_ns(self.servers[model].proc.pid)
         answer = self.load.ask({"cmd": "open", "group": model, "port": self.ports[model], "clients": n,
                                 "rate": chosen.rate, "duration": chosen.duration, "size": chosen.size,
                                 "batch": chosen.batch, "timeout": chosen.step_timeout},
@@ -581,7 +567,7 @@ class _Bench:
         if answer is None or not answer["round_trips"]:
             self._stop_server(model, n, answer)
             return None
-        return answer, (_cpu_ns(self.servers[model].proc.pid) - before) / 1e9
+        return answer, (_system.cpu_ns(self.servers[model].proc.pid) - before) / 1e9
 
     def _stop_server(self, model: str, n: int, answer: dict | None) -> None:
         """``model`` gave no answer (None) or no reply at ``n`` clients: its row says so, it runs no more."""
@@ -601,7 +587,8 @@ class _Bench:
 
     def _summarise(self, model: str, n: int, slices: list[dict], cpu: float) -> None:
         """``model``'s row at ``n`` clients, read while its connections are still open; then they close."""
-        self.rows[model, n] = _summary(model, n, slices, cpu, self.idle[model], _census(self.servers[model].proc.pid))
+        now = _system.census(self.servers[model].proc.pid)
+        self.rows[model, n] = _summary(model, n, slices, cpu, self.idle[model], now)
         self.per_connection_kb[model] = self.rows[model, n]["added_kb"] / n
         if self.load.ask({"cmd": "close", "group": model}, self.chosen.step_timeout) is None:
             self.load.stop()

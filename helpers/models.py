@@ -31,13 +31,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from helpers import _figures
+from helpers import _figures, _system
 from helpers._child import Child
 from helpers.timing import about, at_least
 
 __all__ = ["HAVE_PROC", "NO_PROC", "compare_models", "compare_triggers", "compare_waits"]  # what notebooks use
 
-HAVE_PROC = os.path.exists("/proc/self/smaps_rollup")
+HAVE_PROC = _system.HAVE_PROC
 NO_PROC = ("this system has no Linux /proc (macOS, Windows, or an old kernel): the census of processes, "
            "threads, descriptors and memory reads it, so this comparison runs on Linux only.")
 
@@ -114,8 +114,8 @@ def _room_below_ceiling() -> int:
     """How many more descriptors fit below select()'s ceiling here (estimated from what is open)."""
     top = SELECT_CEILING - SELECT_MARGIN
     try:
-        taken = sum(1 for name in os.listdir("/proc/self/fd") if int(name) < top)
-    except (OSError, ValueError):
+        taken = sum(1 for fd in _system.fd_numbers() if fd < top)
+    except OSError:
         return 0
     return top - taken - 10  # the pipe, the busy sockets, a little slack
 
@@ -345,58 +345,6 @@ STEP_TIMEOUT = 15.0
 START_TIMEOUT = 30.0  # seconds for a fresh interpreter to print its port (a loaded machine)
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (Linux /proc)."""
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as file:
-                    todo.extend(int(c) for c in file.read().split())
-        except OSError:
-            pass
-    return found
-
-
-def _status(pid: int, field_name: str) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as file:
-        for line in file:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def _pss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as file:
-        for line in file:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
-
-
-@dataclass(frozen=True)
-class _Census:
-    processes: int
-    threads: int
-    fds: int
-    pss_kb: int
-
-
-def _census(pid: int) -> _Census:
-    processes = threads = fds = pss = 0
-    for p in _tree(pid):
-        try:
-            threads += _status(p, "Threads")
-            fds += len(os.listdir(f"/proc/{p}/fd"))
-            pss += _pss_kb(p)
-            processes += 1
-        except (OSError, ValueError):
-            pass  # it just ended
-    return _Census(processes, threads, fds, pss)
-
-
 @dataclass(frozen=True)
 class ModelRun:
     """One server kind: the census before clients and with all n held (a first round), and seconds
@@ -405,8 +353,8 @@ class ModelRun:
     kind: str
     clients: int
     exact: int
-    before: _Census
-    held: _Census
+    before: _system.Census
+    held: _system.Census
     elapsed: float
 
     def per_connection(self, name: str) -> float:
@@ -446,7 +394,7 @@ def _run_model(kind: str, n: int) -> ModelRun:
     clients: list[socket.socket] = []
     try:
         port = _port(server, kind)
-        before = _census(proc.pid)
+        before = _system.census(proc.pid)
         lines = [f"client {i} of {kind}\n".encode() for i in range(n)]
         for _ in range(n):
             clients.append(socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT))
@@ -454,7 +402,7 @@ def _run_model(kind: str, n: int) -> ModelRun:
                   "thread": lambda c: c.threads >= before.threads + n,
                   "event": lambda c: c.fds >= before.fds + n}[kind]
         deadline = time.monotonic() + STEP_TIMEOUT
-        while not wanted(held := _census(proc.pid)):
+        while not wanted(held := _system.census(proc.pid)):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the {kind} server did not take all {n} connections within {STEP_TIMEOUT:g} s")
             time.sleep(0.005)

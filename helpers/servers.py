@@ -41,6 +41,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Self, TypeVar
 
+from helpers import _system
 from helpers._checks import seconds
 
 __all__ = [
@@ -51,22 +52,17 @@ __all__ = [
 T = TypeVar("T")
 
 WANTED_BACKLOG = 4096
-SOMAXCONN = "/proc/sys/net/core/somaxconn"
 
 
-def _listen_backlog(wanted: int = WANTED_BACKLOG, limit_file: str = SOMAXCONN) -> int:
+def _listen_backlog(wanted: int = WANTED_BACKLOG, limit_file: str = _system.SOMAXCONN) -> int:
     """``wanted``, or the kernel's cap on any listen backlog (somaxconn) if that is smaller and readable.
 
     A small backlog under a burst of connects makes the kernel drop SYNs, and a dropped SYN is
     retransmitted only after 1 s: hundreds of clients connecting at once then take seconds.
     Asking for more than somaxconn is silently cut to it, so say the real figure.
     """
-    try:
-        with open(limit_file, encoding="ascii") as file:
-            limit = int(file.read().strip())
-    except (OSError, ValueError):  # not Linux, or no /proc: ask for what we want
-        return wanted
-    return max(1, min(wanted, limit))
+    limit = _system.somaxconn(limit_file)
+    return wanted if limit is None else min(wanted, limit)  # None: not Linux, or no /proc: ask for what we want
 
 
 HOST = "127.0.0.1"

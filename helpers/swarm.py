@@ -43,11 +43,9 @@ import base64
 import errno
 import json
 import os
-import resource
 import selectors
 import socket
 import string
-import struct
 import subprocess
 import sys
 import tempfile
@@ -58,6 +56,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpers import _system
 from helpers._checks import seconds
 from helpers._child import TERM_GRACE, close_pipes, kill_group, module_command, start
 from helpers.gauge import InFlight
@@ -68,6 +67,7 @@ __all__ = ["Payload", "SwarmReport", "aswarm", "child_main", "echo_payloads", "s
 
 MAX_TIMEOUT = 600.0
 DEFAULT_BATCH = 1000
+UNKNOWN_SOMAXCONN = 128    # a common default of the kernel's listen backlog cap, where /proc does not say
 CHUNK = 64 * 1024          # the most bytes one send or recv moves
 POLL = 0.005               # seconds between looks at the worker while the caller waits
 SPARE_FDS = 64             # descriptors left free for everything else the process does
@@ -77,8 +77,6 @@ CHILD_GRACE = 20.0         # seconds for the fresh interpreter to start and repo
 WHERE = ("threads", "process")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 GATE_WAIT = 0.005          # seconds between looks at a full accept queue
-_NETLINK_SOCK_DIAG, _SOCK_DIAG_BY_FAMILY, _DUMP_REQUEST = 4, 20, 0x301
-_NLMSG_ERROR, _NLMSG_DONE, _TCP_LISTEN = 2, 3, 10
 
 
 @dataclass(frozen=True)
@@ -226,111 +224,14 @@ def _plan(address: object, payloads: object, hold: object, half_close: object, w
         raise ValueError(f"where must be 'threads' or 'process', not {where!r}")
     timeout = seconds(timeout, "timeout", maximum=MAX_TIMEOUT)
     if batch is None:
-        batch = min(DEFAULT_BATCH, _somaxconn())
+        batch = min(DEFAULT_BATCH, _system.somaxconn() or UNKNOWN_SOMAXCONN)
     batch = _count(batch, "batch")
     if not callable(sleep):
         raise TypeError(f"sleep must be a function such as time.sleep or gevent.sleep, not {sleep!r}")
     return _Plan(address, payloads, hold, half_close, timeout, batch), where
 
 
-def _somaxconn() -> int:
-    try:
-        with open("/proc/sys/net/core/somaxconn", encoding="ascii") as file:
-            return max(1, int(file.read()))
-    except (OSError, ValueError):
-        return 128  # a common default where /proc does not say
-
-
 # --- how many fit ----------------------------------------------------------------------------
-
-
-def _raise_fd_limit() -> int:
-    """Raise this process's soft descriptor limit to the hard one; return the soft limit now."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft
-
-
-def _open_fds() -> int:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return SPARE_FDS
-
-
-def _listening_here(port: int) -> bool:
-    """Whether a socket of this process listens on ``port`` (Linux /proc; True if unknown: careful)."""
-    try:
-        inodes = set()
-        for name in os.listdir("/proc/self/fd"):
-            try:
-                target = os.readlink(f"/proc/self/fd/{name}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            try:
-                with open(table, encoding="ascii") as file:
-                    rows = file.read().splitlines()[1:]
-            except FileNotFoundError:
-                continue
-            for row in rows:
-                cells = row.split()
-                if cells[3] == "0A" and int(cells[1].rsplit(":", 1)[1], 16) == port and cells[9] in inodes:
-                    return True
-        return False
-    except (OSError, ValueError, IndexError):
-        return True
-
-
-def _mem_available() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _listen_queue(port: int) -> tuple[int, int] | None:
-    """(connections queued, listen backlog) of the TCP listener on ``port`` on this machine, or None.
-
-    Asks the kernel (Linux sock_diag netlink, what ``ss -lt`` shows as Recv-Q and Send-Q), so the
-    swarm connects no faster than the server accepts: a burst past a full accept queue costs SYN
-    retransmits (1 s, then 3 s) and, with syncookies, connections reset later. None when unknown.
-    """
-    try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as link:
-            link.settimeout(1.0)
-            for family in (socket.AF_INET, socket.AF_INET6):
-                request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN) + bytes(48)
-                link.send(struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, _DUMP_REQUEST, 1, 0)
-                          + request)
-                while True:
-                    data, offset = link.recv(65536), 0
-                    while offset + 16 <= len(data):
-                        length, kind = struct.unpack_from("=IH", data, offset)
-                        if kind in (_NLMSG_DONE, _NLMSG_ERROR) or length < 16:
-                            break
-                        if struct.unpack_from("!H", data, offset + 20)[0] == port:  # the socket's source port
-                            queued, backlog = struct.unpack_from("=II", data, offset + 72)
-                            return queued, backlog
-                        offset += (length + 3) & ~3
-                    else:
-                        continue
-                    break
-    except (OSError, AttributeError, struct.error):  # not Linux, or no netlink here
-        pass
-    return None
 
 
 def _capacity(plan: _Plan, fd_limit: int, open_fds: int, per_connection: int,
@@ -339,7 +240,7 @@ def _capacity(plan: _Plan, fd_limit: int, open_fds: int, per_connection: int,
     n = len(plan.payloads)
     fd_room = max(0, (fd_limit - open_fds - SPARE_FDS) // per_connection)
     biggest = max(len(p.send) + len(p.expect or b"") for p in plan.payloads)
-    memory = _mem_available()
+    memory = _system.mem_available()
     mem_room = n if memory is None else max(0, memory // 2 // (biggest + BYTES_PER_CLIENT))
     room = min(fd_room, mem_room)
     if room >= n:
@@ -445,7 +346,7 @@ class _Engine:
         plan, wait = self.plan, 0.05
         if not self.connecting and self.next_index < self.n and len(self.clients) < self.room:
             now_allowed = min(plan.batch, self.room - len(self.clients), self.n - self.next_index)
-            queue = _listen_queue(plan.address[1]) if self.local else None
+            queue = _system.listen_queue(plan.address[1]) if self.local else None
             if queue is not None:
                 now_allowed = min(now_allowed, queue[1] - queue[0])
                 wait = GATE_WAIT  # look again soon: the server is accepting
@@ -577,11 +478,11 @@ def _engine(plan: _Plan, room: int, stop: threading.Event) -> dict[str, Any]:
 
 
 def _in_threads(plan: _Plan, stop: threading.Event) -> dict[str, Any]:
-    limit = _raise_fd_limit()
-    here = _listening_here(plan.address[1]) if plan.address[0] in LOOPBACK else False
+    limit = _system.raise_fd_limit()[0]
+    here = _system.listening_here(plan.address[1]) if plan.address[0] in LOOPBACK else False
     where_text = ("in this process (the server listens here too: 2 per connection)" if here
                   else "in this process")
-    room, notes = _capacity(plan, limit, _open_fds(), 2 if here else 1, where_text)
+    room, notes = _capacity(plan, limit, _system.open_fds(), 2 if here else 1, where_text)
     result = _engine(plan, room, stop)
     result["notes"] = list(notes)
     return result
@@ -612,34 +513,21 @@ def _decode(text: str) -> _Plan:
 def child_main() -> None:
     """The fresh interpreter's side (``python -m helpers.children.swarm``): JSON plan in, JSON result out."""
     plan = _decode(sys.stdin.read())
-    limit = _raise_fd_limit()
+    limit = _system.raise_fd_limit()[0]
     try:
-        room, notes = _capacity(plan, limit, _open_fds(), 1, "in the clients' process")
+        room, notes = _capacity(plan, limit, _system.open_fds(), 1, "in the clients' process")
     except ValueError as refusal:
         result: dict[str, Any] = {"refused": str(refusal)}
     else:
         result = _engine(plan, room, threading.Event())
         result["notes"] = list(notes)
-        result["peak_rss_kb"] = _peak_rss_kb()
+        result["peak_rss_kb"] = _system.peak_rss_kb()
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
 
 
-def _peak_rss_kb() -> int:
-    """This process's peak memory (VmHWM: ru_maxrss would include the parent's, from before exec)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as file:
-            for line in file:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def _in_process(plan: _Plan, stop: threading.Event) -> dict[str, Any]:
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    _capacity(plan, hard if hard != resource.RLIM_INFINITY else 1 << 20, CHILD_FDS, 1,
+    _capacity(plan, _system.fd_hard_limit(), CHILD_FDS, 1,
               "in the clients' process")  # refuse before starting anything
     with tempfile.TemporaryFile() as plan_file:  # stdin from a file: no pipe to keep feeding
         plan_file.write(_encode(plan).encode("ascii"))

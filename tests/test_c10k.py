@@ -8,7 +8,7 @@ import selectors
 
 import pytest
 
-from helpers import c10k
+from helpers import _system, c10k
 from helpers.c10k import emfile_demo, fd_limits, high_descriptor, hold_connections, plan_connections, select_ceiling
 
 
@@ -43,7 +43,7 @@ def test_plan_scales_down_with_a_reason(monkeypatch):
     n, why = plan_connections(10_000)
     assert n < 2000 and n % 100 == 0
     assert why.startswith(f"scaled down from 10,000 to {n:,} connections: that is what this kernel's descriptor")
-    monkeypatch.setattr(c10k, "_mem_available", lambda: 20 * 2**20)
+    monkeypatch.setattr(_system, "mem_available", lambda: 20 * 2**20)
     n, why = plan_connections(10_000)
     assert "the memory available" in why and n == 200
 
@@ -71,9 +71,9 @@ def test_band_picks_the_nearest_on_a_log_scale():
 
 
 def test_hold_connections_runs_a_notebooks_own_server():
-    from tests.solutions.ch05 import _chapter_function
+    from tests.solutions.ch05 import chapter_function
 
-    serve = _chapter_function("selectors_server")
+    serve = chapter_function("selectors_server")
     report = hold_connections(serve, 300, sample=100)
     assert report.ok, report.text()
     assert report.text().startswith("your selectors_server (one thread, ")

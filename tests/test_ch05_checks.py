@@ -38,7 +38,7 @@ def test_the_chapters_hardened_servers_survive_resets_and_apply_back_pressure(na
     from helpers.selectdemo import BOUNDED, rude_clients, serve_in_thread
     from helpers.swarm import echo_payloads, swarm
 
-    serve = ch05._chapter_function(name)
+    serve = ch05.chapter_function(name)
     with serve_in_thread(serve, send_buffer=4096, receive_buffer=4096) as server:
         with rude_clients(server.address, resets=30, hogs=2) as rude:
             report = swarm(server.address, echo_payloads(100, size=300, lines=3), hold=True)
@@ -51,7 +51,7 @@ def test_the_chapters_hardened_servers_survive_resets_and_apply_back_pressure(na
 def test_the_chapters_first_select_server_dies_of_a_reset_and_takes_everything():
     from helpers.selectdemo import BOUNDED, rude_clients, serve_in_thread
 
-    serve = ch05._chapter_function("select_server")
+    serve = ch05.chapter_function("select_server")
     with serve_in_thread(serve, send_buffer=4096, receive_buffer=4096) as server:
         with rude_clients(server.address, resets=20, hogs=0):
             pass

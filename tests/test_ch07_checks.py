@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from helpers.checks.ch07 import run_async
+from helpers.checks._async import run_async
 from helpers.exercises import Wrong, registered
 
 

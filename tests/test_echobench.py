@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import helpers.echobench as eb
+from helpers import _system
 from helpers.echobench import MODELS, SETTINGS, Setting, echo_bench
 
 TINY = Setting(rate=200, duration=0.1, slices=2, step_timeout=10.0)
@@ -89,7 +90,7 @@ def test_an_interrupt_stops_every_child(monkeypatch, tiny):
         calls.append(pid)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(eb, "_census", interrupted)
+    monkeypatch.setattr(_system, "census", interrupted)
     with pytest.raises(KeyboardInterrupt):
         echo_bench(models=("threads",), clients=(2,), setting=tiny, progress=False)
     assert calls  # the leak check (conftest) proves the server and the clients are gone
@@ -145,16 +146,16 @@ def test_the_verdicts_follow_the_figures():
 
 def test_the_map_reads_the_echo_bench():
     from helpers.showdown import choose
-    from tests.test_showdown import HERE, SLEEP_HERE, _sleep, _switch
+    from tests.showdown_figures import HERE, SLEEP_HERE, fake_sleep, fake_switch
 
-    here = choose(_sleep(**SLEEP_HERE), _switch(**HERE), _fake_report(), cores=2, gil="gil")
+    here = choose(fake_sleep(**SLEEP_HERE), fake_switch(**HERE), _fake_report(), cores=2, gil="gil")
     ranking = [m for m, _ in here.picks[0].ranking]
     assert ranking[0] == "asyncio" and ranking[-1] == "threads"
     # threads as light per connection as asyncio, and no longer tail: they tie, preference decides
-    light = choose(_sleep(**SLEEP_HERE), _switch(**HERE), _fake_report(thread_kb=5.0), cores=2, gil="gil")
+    light = choose(fake_sleep(**SLEEP_HERE), fake_switch(**HERE), _fake_report(thread_kb=5.0), cores=2, gil="gil")
     assert [m for m, _ in light.picks[0].ranking].index("threads") < 4
     # a tail over 10× the best demotes a model whatever its memory
-    slow = choose(_sleep(**SLEEP_HERE), _switch(**HERE), _fake_report(thread_kb=5.0, thread_p99=0.5), cores=2,
+    slow = choose(fake_sleep(**SLEEP_HERE), fake_switch(**HERE), _fake_report(thread_kb=5.0, thread_p99=0.5), cores=2,
                   gil="gil")
     assert slow.picks[0].ranking[-1] == ("threads", "a few KB or less per connection, p99 over 10× the best")
 

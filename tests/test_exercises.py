@@ -428,3 +428,36 @@ def test_same_order_names_the_first_difference_the_length_and_the_form():
     assert wrong(["a", "c", "b"]) == "turn 2: you said 'c', but 'b' ran then"
     assert wrong(["a", "b"]) == "the first 2 turns are right, but there are 3 turns in all, not 2"
     assert wrong("abc") == "give a list like ['a', ...], not 'abc'"
+
+
+def test_check_records_in_a_workspace_only_and_never_fails_because_of_it(tmp_path, monkeypatch, capsys):
+    """nbval runs notebooks/ (no workspace): check() prints exactly what it did before."""
+    from helpers import workspace as ws
+    from tools.chapters import NOTEBOOKS
+
+    workspace = tmp_path / "workspace"
+    ws.sync(workspace, NOTEBOOKS)
+    monkeypatch.setitem(exercises._HINTS_SHOWN, "99.1", 0)
+    monkeypatch.chdir(NOTEBOOKS)
+    check("99.1", lambda: 41)
+    outside = capsys.readouterr().out
+    assert not (NOTEBOOKS / ".switchyard").exists()
+
+    monkeypatch.setitem(exercises._HINTS_SHOWN, "99.1", 0)
+    monkeypatch.chdir(workspace)
+    check("99.1", lambda: 41)
+    assert capsys.readouterr().out == outside  # the same lines: recording prints nothing
+    entry = ws.load_progress(workspace)[0]["exercises"]["99.1"]
+    assert (entry["attempts"], entry["solved"], entry["hints"]) == (1, False, 1)  # the wrong attempt showed hint 1
+
+    (workspace / ".switchyard" / "progress.json").write_text("\x00garbage")
+    check("99.1", lambda: 41)
+    out = capsys.readouterr().out
+    assert "Exercise 99.1" in out and "(progress: progress.json was unreadable" in out
+
+    progress = workspace / ".switchyard" / "progress.json"
+    progress.unlink()
+    progress.mkdir()  # cannot be read or written as a file at all
+    check("99.1", lambda: 41)
+    out = capsys.readouterr().out
+    assert out.startswith("Exercise 99.1") and "progress not recorded" in out

@@ -16,8 +16,6 @@ from helpers.showdown import (
     Setting,
     SleepReport,
     SleepRow,
-    SwitchReport,
-    SwitchRow,
     choose,
     compare_round_trips,
     graded,
@@ -26,8 +24,7 @@ from helpers.showdown import (
     switch_costs,
     uvloop_changes,
 )
-
-TINY = Setting(count=300, threads=50, processes=3, traced=50, rounds=200, batches=3, timeout=40)
+from tests.showdown_figures import HERE, SLEEP_HERE, TINY, fake_sleep, fake_switch
 
 
 def _children() -> set[int]:
@@ -158,23 +155,15 @@ def test_graded_picks_the_band_and_says_it():
         graded(math.nan, (3,), ("a", "b"))
 
 
-def _switch(**cpu: float) -> SwitchReport:
-    rows = tuple(SwitchRow(model, 100, 3, seconds, seconds, seconds, seconds) for model, seconds in cpu.items())
-    return SwitchReport(TINY, rows)
-
-
-HERE = dict(generator=41e-9, greenlet=0.57e-6, asyncio=4.7e-6, uvloop=2.2e-6, thread=15e-6)  # measured here
-
-
 def test_switch_verdicts_follow_the_figures():
-    here = _switch(**HERE)
+    here = fake_switch(**HERE)
     text = here.text()
     assert "hundreds of sends fit in one hand-off" in text
     assert "8–80× a greenlet switch: an order of magnitude more" in text
     assert "1.6–8× an asyncio round trip: dearer, by a few times" in text
     assert "uvloop's loop is cheaper, by less than an order of magnitude" in text
     # a machine where threads switch fast (say a free-threaded build with cheap wake-ups) and uvloop is no help
-    other = _switch(**{**HERE, "thread": 4e-6, "uvloop": 4.6e-6})
+    other = fake_switch(**{**HERE, "thread": 4e-6, "uvloop": 4.6e-6})
     text = other.text()
     assert "tens of sends fit in one hand-off" in text
     assert "a few times more" in text and "about the same" in text
@@ -182,33 +171,19 @@ def test_switch_verdicts_follow_the_figures():
     claim = other.claim_no_overhead()
     assert "held here: yes for generators; no for greenlets, asyncio" in claim
     assert "held here: yes, for generators, greenlets, asyncio" in here.claim_no_overhead()
-    slowest = _switch(**{**HERE, "thread": 2e-3})
+    slowest = fake_switch(**{**HERE, "thread": 2e-3})
     assert "thousands of sends fit" in slowest.text() and "an order of magnitude or more" in slowest.text()
 
 
-def _sleep(**rows: tuple[float, float, float]) -> SleepReport:
-    """rows: model -> (RSS KB per sleeper, tracemalloc KB per sleeper, CPU µs to start one)."""
-    made = []
-    for model, (rss, traced, cpu_us) in rows.items():
-        n = 1000
-        made.append(SleepRow(model, n, n, cpu_us * n / 1e6, rss * n, rss * n * (600 if model == "thread" else 1),
-                             100, int(traced * 1024 * 100), "", cpu_us * n / 1e6))
-    return SleepReport(TINY, tuple(made))
-
-
-SLEEP_HERE = dict(asyncio=(1.26, 1.14, 13), thread=(16.1, 3.0, 117), process=(1311, 0.0012, 1000),
-                  greenlet=(6.1, 2.07, 13))
-
-
 def test_sleep_verdicts_follow_the_figures():
-    text = _sleep(**SLEEP_HERE).text()
+    text = fake_sleep(**SLEEP_HERE).text()
     assert "4–40× the memory (RSS) of a sleeping asyncio task: an order of magnitude" in text
     assert "3–30× the CPU of starting an asyncio task: several times more" in text
     assert "20–300× the memory of a sleeping thread: tens of times more" in text
     assert "10,000 processes would need over 3× the 1 GB" in text
     assert "tracemalloc saw only a part of the memory of 3 models: thread, process, greenlet" in text
     # lean threads (a small stack touched), cheap starts, small processes: other conclusions
-    other = _sleep(asyncio=(1.26, 1.14, 13), thread=(3.0, 2.9, 30), process=(20, 0.01, 1000))
+    other = fake_sleep(asyncio=(1.26, 1.14, 13), thread=(3.0, 2.9, 30), process=(20, 0.01, 1000))
     text = other.text()
     assert "a little more" in text and "3–30× the CPU" not in text
     assert "several times more" in text  # process vs thread: 6.7×
@@ -217,25 +192,26 @@ def test_sleep_verdicts_follow_the_figures():
 
 
 def test_the_map_changes_with_the_figures():
-    here = choose(_sleep(**SLEEP_HERE), _switch(**HERE), cores=2, gil="gil")
+    here = choose(fake_sleep(**SLEEP_HERE), fake_switch(**HERE), cores=2, gil="gil")
     assert here.model("10,000 mostly idle") == "asyncio"
     assert here.model("20 calls") == "threads"
     assert here.model("CPU-bound") == "processes"
     assert here.model("a lazy pipeline") == "generator"
     assert "InterpreterPoolExecutor" in str(here) and "3.13t/3.14t" in str(here)
     # a free-threaded build on 8 cores: threads take CPU-bound work
-    assert choose(_sleep(**SLEEP_HERE), _switch(**HERE), cores=8, gil="free-threaded").model("CPU-bound") == "threads"
+    free = choose(fake_sleep(**SLEEP_HERE), fake_switch(**HERE), cores=8, gil="free-threaded")
+    assert free.model("CPU-bound") == "threads"
     # one CPU: no model wins by parallelism, and the map says so
-    assert "With one CPU" in str(choose(_sleep(**SLEEP_HERE), _switch(**HERE), cores=1, gil="gil"))
+    assert "With one CPU" in str(choose(fake_sleep(**SLEEP_HERE), fake_switch(**HERE), cores=1, gil="gil"))
     # threads as light as asyncio tasks (same band): asyncio still first by preference, threads move up
-    light = choose(_sleep(**{**SLEEP_HERE, "thread": (1.5, 1.4, 20)}), _switch(**HERE), cores=2, gil="gil")
+    light = choose(fake_sleep(**{**SLEEP_HERE, "thread": (1.5, 1.4, 20)}), fake_switch(**HERE), cores=2, gil="gil")
     assert [m for m, _ in light.picks[0].ranking][:2] == ["asyncio", "threads"]
     # a machine where processes were lighter than threads: the blocking job goes to processes
-    odd = choose(_sleep(**{**SLEEP_HERE, "process": (5.0, 0.01, 1000), "thread": (200.0, 3.0, 117)}),
-                 _switch(**HERE), cores=2, gil="gil")
+    odd = choose(fake_sleep(**{**SLEEP_HERE, "process": (5.0, 0.01, 1000), "thread": (200.0, 3.0, 117)}),
+                 fake_switch(**HERE), cores=2, gil="gil")
     assert odd.model("20 calls") == "processes"
     # greenlets as cheap as generators: the tie goes to generators, and the figures say it
-    tie = choose(_sleep(**SLEEP_HERE), _switch(**{**HERE, "greenlet": 50e-9}), cores=2, gil="gil")
+    tie = choose(fake_sleep(**SLEEP_HERE), fake_switch(**{**HERE, "greenlet": 50e-9}), cores=2, gil="gil")
     assert "greenlet (under 3× its cost)" in str(tie)
 
 

@@ -319,28 +319,6 @@ def test_fewer_at_once_when_the_limit_is_small_and_clients_need_not_all_be_held(
     assert swarm_module._capacity(plan, fd_limit=20_000, open_fds=36, per_connection=2, where_text="here") == (500, ())
 
 
-def test_a_server_in_this_process_is_recognised():
-    with selectors_echo() as address:
-        assert swarm_module._listening_here(address[1])
-    sock, address = reserved_port()
-    with sock:
-        assert not swarm_module._listening_here(address[1])
-
-
-def test_the_accept_queue_of_a_local_listener_is_read_from_the_kernel():
-    listener = socket.create_server((HOST, 0), backlog=77)
-    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(5)]
-    try:
-        assert swarm_module._listen_queue(listener.getsockname()[1]) == (5, 77)
-    finally:
-        for client in clients:
-            client.close()
-        listener.close()
-    sock, address = reserved_port()
-    with sock:
-        assert swarm_module._listen_queue(address[1]) is None  # bound, not listening
-
-
 def test_a_backlog_of_five_is_not_overrun():
     """socketserver's default listen backlog is 5: a burst of 300 connects would overflow it (resets,
     1 s SYN retries); the swarm connects only as fast as the server accepts."""

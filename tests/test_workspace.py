@@ -223,38 +223,6 @@ def test_a_corrupt_progress_file_is_set_aside_with_a_note_and_rebuilt(course, ga
         "attempts": 1, "solved": False, "hints": 0, "last": "wrong"}}}, None)
 
 
-def test_check_records_in_a_workspace_only_and_never_fails_because_of_it(tmp_path, monkeypatch, capsys):
-    """nbval runs notebooks/ (no workspace): check() prints exactly what it did before."""
-    from helpers.exercises import _HINTS_SHOWN, check
-
-    workspace = tmp_path / "workspace"
-    ws.sync(workspace, NOTEBOOKS)
-    monkeypatch.setitem(_HINTS_SHOWN, "00.1", 0)
-    monkeypatch.chdir(NOTEBOOKS)
-    check("00.1", ["nobody"])
-    outside = capsys.readouterr().out
-    assert not (NOTEBOOKS / ".switchyard").exists()
-
-    monkeypatch.setitem(_HINTS_SHOWN, "00.1", 0)
-    monkeypatch.chdir(workspace)
-    check("00.1", ["nobody"])
-    assert capsys.readouterr().out == outside  # the same lines: recording prints nothing
-    entry = ws.load_progress(workspace)[0]["exercises"]["00.1"]
-    assert (entry["attempts"], entry["solved"], entry["hints"]) == (1, False, 1)  # the wrong attempt showed hint 1
-
-    (workspace / ".switchyard" / "progress.json").write_text("\x00garbage")
-    check("00.1", ["nobody"])
-    out = capsys.readouterr().out
-    assert "Exercise 00.1" in out and "(progress: progress.json was unreadable" in out
-
-    progress = workspace / ".switchyard" / "progress.json"
-    progress.unlink()
-    progress.mkdir()  # cannot be read or written as a file at all
-    check("00.1", ["nobody"])
-    out = capsys.readouterr().out
-    assert out.startswith("Exercise 00.1") and "progress not recorded" in out
-
-
 def test_show_progress_prints_one_stable_line_outside_a_workspace(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(NOTEBOOKS)
     ws.show_progress()

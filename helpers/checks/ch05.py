@@ -15,9 +15,9 @@ import socket
 import struct
 import time
 
+from helpers import _system
 from helpers.exercises import Wrong, exercise
 from helpers.selectdemo import HAVE_EPOLL, Listener, reset_connection, serve_in_thread
-from helpers.swarm import _listen_queue  # the kernel's accept queue of a listener (Linux)
 
 IDLE = 0.5  # seconds during which an idle server must use (almost) no CPU
 SPINNING = 0.005  # CPU seconds per wall second above which an idle server is spinning: a thread
@@ -249,7 +249,7 @@ def _queued(listener: socket.socket, n: int) -> None:
     port = listener.getsockname()[1]
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
-        queue = _listen_queue(port)
+        queue = _system.listen_queue(port)  # the kernel's accept queue of the listener (Linux)
         if queue is None:  # not Linux: no way to ask, give it a moment
             time.sleep(0.1)
             return

@@ -4,80 +4,20 @@ backoff, a bounded gather.
 The answers are ``async def`` functions. ``helpers.exercises`` calls a checker as a plain
 function, and in a notebook it is called from a cell that runs inside the kernel's event
 loop, where ``asyncio.run`` refuses to start a second loop. So each checker here runs its
-test program with :func:`run_async`: a fresh event loop in a worker thread, joined before
-the checker returns (nothing is left running; the kernel's loop waits meanwhile). Fake
-fetches only sleep (``asyncio.sleep``): no network.
+test program with :func:`helpers.checks._async.run_async` (shared with chapters 08 and 09):
+a fresh event loop in a worker thread, joined before the checker returns (nothing is left
+running; the kernel's loop waits meanwhile). Fake fetches only sleep (``asyncio.sleep``): no
+network.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
 
+from helpers.checks._async import needs_async, others_left, run_async
 from helpers.exercises import Wrong, exercise
 from helpers.gauge import InFlight
-
-T = TypeVar("T")
-
-GRACE = 2.0  # seconds the worker thread gets beyond the program's own timeout
-
-
-class _Overtime(Exception):
-    """The program ran past run_async's timeout (not a TimeoutError of the learner's code)."""
-
-
-def run_async(program: Callable[[], Awaitable[T]], timeout: float = 5.0) -> T:
-    """Run ``await program()`` to its end in a fresh event loop in a worker thread; return its value.
-
-    Blocks the calling thread (in a notebook: the kernel's loop) until the program is done.
-    After ``timeout`` seconds the program is cancelled and :class:`Wrong` is raised; a
-    :class:`Wrong` or any other exception the program raises is raised here unchanged.
-    Works with or without a running loop in the calling thread (a cell, or a unit test).
-    """
-    box: dict[str, Any] = {}
-
-    async def guarded() -> T:
-        try:
-            async with asyncio.timeout(timeout) as limit:
-                return await program()
-        except TimeoutError:
-            if limit.expired():
-                raise _Overtime from None
-            raise
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(guarded())
-        except BaseException as error:  # handed to the calling thread
-            box["error"] = error
-
-    worker = threading.Thread(target=target, name="ch07-check", daemon=True)
-    worker.start()
-    worker.join(timeout + GRACE)
-    if worker.is_alive():
-        raise Wrong(f"your code was still running {timeout + GRACE:g} s after it was cancelled: "
-                    "does it catch CancelledError and carry on?")
-    error = box.get("error")
-    if isinstance(error, _Overtime):
-        raise Wrong(f"the check's program took longer than {timeout:g} s: is something waiting forever?")
-    if error is not None:
-        raise error
-    return box["value"]
-
-
-def _needs_async(answer: object, call: str) -> None:
-    if not callable(answer):
-        raise Wrong(f"pass the function itself: {call}")
-    if not inspect.iscoroutinefunction(answer):
-        raise Wrong(f"{getattr(answer, '__name__', 'your function')} must be an `async def` function")
-
-
-def _others_left() -> list[asyncio.Task]:
-    current = asyncio.current_task()
-    return [task for task in asyncio.all_tasks() if task is not current]
 
 
 class Mirrors:
@@ -111,7 +51,7 @@ class Mirrors:
                 "when the caller cancels you: cancel every task, then await them all (gather with "
                 "return_exceptions=True, or wait) so they have stopped before you return."))
 def first_success(answer) -> str:
-    _needs_async(answer, "check('07.1', fastest)")
+    needs_async(answer, "check('07.1', fastest)")
 
     async def program() -> str:
         mirrors = Mirrors({"down": (0.01, False), "near": (0.1, True), "far": (0.3, True),
@@ -129,8 +69,8 @@ def first_success(answer) -> str:
             left = sorted({"far", "dead"} - set(mirrors.cancelled))
             raise Wrong(f"when fastest(...) returned, {left} had not stopped: cancel the slower mirrors, and "
                         "wait until they are cancelled before you return")
-        if _others_left():
-            raise Wrong(f"{len(_others_left())} task(s) were still running when fastest(...) returned")
+        if others_left():
+            raise Wrong(f"{len(others_left())} task(s) were still running when fastest(...) returned")
         everyone_fails = Mirrors({"a": (0.02, False), "b": (0.01, False)})
         try:
             got = await answer(everyone_fails.fetch, ["a", "b"])
@@ -174,7 +114,7 @@ class Flaky:
                 "In the except clause: on the last attempt, re-raise with a bare raise; otherwise fall "
                 "through to a sleep of backoff times 2 to the power of the attempt number."))
 def retry(answer) -> str:
-    _needs_async(answer, "check('07.2', fetch_with_retry)")
+    needs_async(answer, "check('07.2', fetch_with_retry)")
     timeout, backoff = 0.05, 0.1
 
     async def program() -> str:
@@ -236,7 +176,7 @@ def retry(answer) -> str:
                 "Keep a list of result slots, one per job, and have a worker store each result at its job's "
                 "index; wait for all the workers (gather, or a TaskGroup) and return the list."))
 def bounded(answer) -> str:
-    _needs_async(answer, "check('07.3', bounded_gather)")
+    needs_async(answer, "check('07.3', bounded_gather)")
 
     async def program() -> str:
         flying = InFlight()
@@ -261,8 +201,8 @@ def bounded(answer) -> str:
             raise Wrong(f"{flying.most} jobs ran at once: the limit was 3")
         if flying.most < 3:
             raise Wrong(f"at most {flying.most} job(s) ran at once: with a limit of 3, 3 should run together")
-        if _others_left():
-            raise Wrong(f"{len(_others_left())} task(s) were still running when bounded_gather returned")
+        if others_left():
+            raise Wrong(f"{len(others_left())} task(s) were still running when bounded_gather returned")
         return "10 results in order, never more than 3 jobs at once, and 3 at a time."
 
     return run_async(program)

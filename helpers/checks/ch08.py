@@ -2,8 +2,8 @@
 kept-alive connection, decode a page with its declared charset (gbk read as GB18030), a bounded
 crawler that reports failures instead of raising.
 
-08.1 and 08.3 take ``async def`` answers and run them with chapter 07's
-:func:`helpers.checks.ch07.run_async` (a fresh event loop in a worker thread, joined before the
+08.1 and 08.3 take ``async def`` answers and run them with the asyncio chapters' shared
+:func:`helpers.checks._async.run_async` (a fresh event loop in a worker thread, joined before the
 checker returns). The streams are ``asyncio.StreamReader`` objects fed by the checker, the
 downloads are fakes that sleep: no network.
 """
@@ -11,10 +11,9 @@ downloads are fakes that sleep: no network.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Awaitable, Callable
 
-from helpers.checks.ch07 import run_async
+from helpers.checks._async import needs_async, run_async
 from helpers.exercises import Wrong, exercise
 from helpers.gauge import InFlight
 
@@ -32,13 +31,6 @@ NOT_MODIFIED = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5000\r\nETag: \"v1
 SECOND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nnot found"
 
 
-def _needs_async(answer: object, call: str) -> None:
-    if not callable(answer):
-        raise Wrong(f"pass the function itself: {call}")
-    if not inspect.iscoroutinefunction(answer):
-        raise Wrong(f"{getattr(answer, '__name__', 'your function')} must be an `async def` function")
-
-
 @exercise("08.1", title="Read any HTTP answer on a kept-alive connection",
           hint=("On a connection that stays open, how does the reader know where one answer's body ends and "
                 "the next answer begins? Which headers (or which statuses) say so?",
@@ -48,7 +40,7 @@ def _needs_async(answer: object, call: str) -> None:
                 "extension), that many bytes and the CRLF after them, until a size of 0, then lines up to "
                 "an empty one; otherwise exactly Content-Length bytes."))
 def read_any_framing(answer) -> str:
-    _needs_async(answer, "check('08.1', read_response)")
+    needs_async(answer, "check('08.1', read_response)")
 
     async def program() -> str:
         reader = asyncio.StreamReader()
@@ -162,7 +154,7 @@ def _fake_fetch(flying: InFlight, calls: list[str]) -> Callable[[str], Awaitable
                 "before it fetches; catch any Exception inside that task and write down its type's name and "
                 "its message; gather the tasks"))
 def crawl_all(answer) -> str:
-    _needs_async(answer, "check('08.3', crawl_all)")
+    needs_async(answer, "check('08.3', crawl_all)")
 
     async def program() -> str:
         flying = InFlight()

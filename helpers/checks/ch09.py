@@ -2,11 +2,11 @@
 and caches no failure, a worker pool that shuts down, an Event set after the last download even when
 some fail, a Condition hand-off.
 
-The answers are ``async def`` functions, run by chapter 07's :func:`helpers.checks.ch07.run_async`
-in a fresh event loop in a worker thread (joined before the checker returns). Fake fetches only
-sleep (``asyncio.sleep``): no network. Each checker counts what it needs itself (calls per URL,
-calls in flight with :class:`helpers.gauge.InFlight`, the tasks that ran the jobs) instead of
-trusting the answer.
+The answers are ``async def`` functions, run by the asyncio chapters'
+:func:`helpers.checks._async.run_async` in a fresh event loop in a worker thread (joined before the
+checker returns). Fake fetches only sleep (``asyncio.sleep``): no network. Each checker counts what
+it needs itself (calls per URL, calls in flight with :class:`helpers.gauge.InFlight`, the tasks that
+ran the jobs) instead of trusting the answer.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import asyncio
 import collections
 from collections.abc import Awaitable, Callable
 
-from helpers.checks.ch07 import _needs_async, _others_left, run_async
+from helpers.checks._async import needs_async, others_left, run_async
 from helpers.exercises import Wrong, exercise
 from helpers.gauge import InFlight
 
@@ -53,7 +53,7 @@ class Pages:
                 "lock, remove the URL's entry from locks (tasks already queued on that lock keep their "
                 "reference to it). Let a fetch's error go through untouched: then nothing is stored."))
 def no_stampede(answer) -> str:
-    _needs_async(answer, "check('09.1', cached_get)")
+    needs_async(answer, "check('09.1', cached_get)")
 
     async def program() -> str:
         pages = Pages(failing={"bad": 1})
@@ -111,7 +111,7 @@ def no_stampede(answer) -> str:
                "queue.get() and fill a list of results by position; stop them at the end (a sentinel per "
                "worker, or queue.join() then cancel) and wait until they have ended"))
 def pool(answer) -> str:
-    _needs_async(answer, "check('09.2', run_pool)")
+    needs_async(answer, "check('09.2', run_pool)")
 
     async def program() -> str:
         flying = InFlight()
@@ -138,7 +138,7 @@ def pool(answer) -> str:
         if len(runners) != 3:
             raise Wrong(f"the jobs ran in {len(runners)} different tasks: 3 worker tasks should run them all, "
                         "taking jobs from a queue")
-        left = _others_left()
+        left = others_left()
         if left:
             raise Wrong(f"{len(left)} task(s) were still running when run_pool returned: tell the workers to "
                         "stop, and wait until they have ended")
@@ -153,7 +153,7 @@ def pool(answer) -> str:
                 "start all the downloads at once with gather, asking it to return exceptions as results; call "
                 "ready.set() once, after that gather, and keep only the results that are not exceptions"))
 def ready_after_last(answer) -> str:
-    _needs_async(answer, "check('09.3', download_all)")
+    needs_async(answer, "check('09.3', download_all)")
 
     async def program() -> str:
         seconds = {"/1": 0.02, "/2": 0.12, "/3": 0.06, "/4": 0.04, "/5": 0.01}
@@ -221,7 +221,7 @@ class CountedCondition(asyncio.Condition):
                "re-checks after every notify, and not at all if the item is already there), then remove it "
                "before you leave the block"))
 def own_item(answer) -> str:
-    _needs_async(answer, "check('09.4', take)")
+    needs_async(answer, "check('09.4', take)")
 
     async def program() -> str:
         cond, shelf = CountedCondition(), Shelf(["tea"])

@@ -283,9 +283,9 @@ if __name__ == "__main__":
     from helpers.children import restore_ctrl_c
 
     restore_ctrl_c()
-    from helpers.swarm import _raise_fd_limit  # soft descriptor limit up to the hard one
+    from helpers._system import raise_fd_limit
 
-    _raise_fd_limit()
+    raise_fd_limit()  # soft descriptor limit up to the hard one
     if os.environ.get("SWITCHYARD_PIN_CPU"):
         os.sched_setaffinity(0, {int(os.environ["SWITCHYARD_PIN_CPU"])})
     main()

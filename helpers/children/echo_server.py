@@ -247,9 +247,9 @@ def main(kind: str) -> None:
 
 if __name__ == "__main__":
     restore_ctrl_c()
-    from helpers.swarm import _raise_fd_limit  # soft descriptor limit up to the hard one
+    from helpers._system import raise_fd_limit
 
-    _raise_fd_limit()
+    raise_fd_limit()  # soft descriptor limit up to the hard one
     if os.environ.get("SWITCHYARD_PIN_CPU"):
         os.sched_setaffinity(0, {int(os.environ["SWITCHYARD_PIN_CPU"])})
     main(sys.argv[1])

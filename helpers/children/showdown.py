@@ -36,30 +36,11 @@ import threading
 import time
 import tracemalloc
 
+from helpers import _system
+
 __all__: list[str] = []
 
 NAP = 60.0  # seconds every sleeper sleeps: far longer than the measurement
-
-
-def _status_kb(field: str, pid: int | str = "self") -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as file:
-        for line in file:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def _private_kb(pid: int) -> int:
-    """Pages only this process holds (what forking it really cost), from smaps_rollup."""
-    total = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as file:
-            for line in file:
-                if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                    total += int(line.split()[1])
-    except OSError:
-        pass
-    return total
 
 
 # --- sleepers: one class per model, start(n) starts n more of them -------------------------------
@@ -97,7 +78,7 @@ class Processes:
 
     def children_kb(self) -> int:
         time.sleep(0.2)  # let the children reach their sleep (their pages copied by then)
-        return sum(_private_kb(child.pid) for child in self.children)
+        return sum(_system.private_kb(child.pid) for child in self.children)
 
 
 class Generators:
@@ -238,11 +219,11 @@ SLEEPERS = {
 def sleepers(model: str, count: int, traced: int) -> dict:
     sleepers = SLEEPERS[model]()
     gc.collect()
-    rss0, vm0 = _status_kb("VmRSS"), _status_kb("VmSize")
+    rss0, vm0 = _system.status_kb("VmRSS"), _system.status_kb("VmSize")
     start, cpu = time.perf_counter(), time.process_time()
     started = sleepers.start(count)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    rss1, vm1 = _status_kb("VmRSS"), _status_kb("VmSize")
+    rss1, vm1 = _system.status_kb("VmRSS"), _system.status_kb("VmSize")
     children = sleepers.children_kb() if hasattr(sleepers, "children_kb") else 0
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]

@@ -175,7 +175,7 @@ def accept_leaving_blocking(listener):
         conns.append(conn)
 
 
-def _chapter_function(name):
+def chapter_function(name):
     """A function exactly as chapter 05's notebook defines it (the cell that says ``def name(``), with
     the chapter's module-level constants (``LIMIT = ...``) from the cells that set them."""
     notebook = json.loads((Path(__file__).parents[2] / "notebooks" / "05_io_models.ipynb").read_text("utf-8"))
@@ -234,8 +234,8 @@ WRONG = {
 # The chapter's own code, as a learner might hand it in: none of it may pass (the exercises need the
 # idea in a new setting). Loaded from the notebook itself, so that it stays the chapter's code.
 CHAPTER_CODE = {
-    "05.1": [_chapter_function("select_server"), _chapter_function("robust_select_server"),
-             _chapter_function("selectors_server")],
+    "05.1": [chapter_function("select_server"), chapter_function("robust_select_server"),
+             chapter_function("selectors_server")],
     "05.2": [chapter_split_frames],
-    "05.3": [chapter_drain, _chapter_function("robust_select_server")],
+    "05.3": [chapter_drain, chapter_function("robust_select_server")],
 }
