@@ -47,14 +47,15 @@ Imported only by other helpers (and the tests):
     _figures   a matplotlib figure as PNG bytes, the same bytes for the same drawing
     _http      what site and book share about HTTP: a runner that answers after the client's half-close
     _spare     a spare descriptor, so that homeloop's accept out of descriptors neither spins nor dies
+    _child     a child interpreter: started in its own process group, talked to in lines, stopped
+    _system    what the kernel says: /proc readers, descriptor limits, somaxconn, a listener's queue
+    _model_names  chapter 11's models, named once: the showdown's and the echo bench's, and which is which
 
-Run as programs in a fresh interpreter, ``python -m helpers.NAME`` (never imported):
+Run as programs in a fresh interpreter, ``python -m helpers.children.NAME`` (never imported):
 
-    _swarm_child      swarm's clients in a second process
-    _models_child     one server of models.compare_models
-    _showdown_child   showdown's measuring side, one model at a time
-    _echobench_child  one echo server of echobench
-    _echobench_load   echobench's load generator
+    children   swarm (swarm's clients in a second process), showdown (the showdown's measuring
+               side, one model at a time), echo_server (one echo server of every model: echobench's
+               and models.compare_models'), echo_load (echobench's load generator)
 
 Imported by the course's tooling, not by the helpers or the notebooks:
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from helpers import models
+from helpers import _child, models
+from helpers._child import Child
 from helpers.models import compare_models, compare_waits, wait_costs
 
 
@@ -68,3 +71,16 @@ def test_compare_models():
     assert report.runs["process"].per_connection("pss_kb") > report.runs["event"].per_connection("pss_kb")
     with pytest.raises(ValueError):
         compare_models(0)
+
+
+def test_a_server_that_prints_no_port_is_a_clear_error_not_a_hang(monkeypatch):
+    def stand_in(source: str) -> None:  # the echo server's child runs this instead
+        monkeypatch.setattr(_child, "module_command", lambda name, *args: [sys.executable, "-c", source, *args])
+
+    monkeypatch.setattr(models, "START_TIMEOUT", 0.3)
+    stand_in("import time\ntime.sleep(30)")
+    with Child("any") as server, pytest.raises(TimeoutError, match="printed no port within 0.3 s"):
+        models._port(server, "event")
+    stand_in("raise SystemExit(1)")
+    with Child("any") as server, pytest.raises(RuntimeError, match="exited without printing its port"):
+        models._port(server, "event")

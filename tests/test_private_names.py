@@ -30,7 +30,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("helpers", "tools", "tests")
 ATTR_CALLS = {"setattr", "getattr", "delattr", "hasattr"}
-ALLOWED: set[tuple[str, str]] = set()
 
 
 def _private(name: str) -> bool:
@@ -73,7 +72,7 @@ def _scan(path: str, source: str, modules: set[str]) -> list[str]:
     def reached(line: int, module: str, name: str) -> None:
         target = f"{module}.{name}"
         if (_private(name) and module in modules and module not in (me, tested)
-                and target not in modules and (path, target) not in ALLOWED):
+                and target not in modules):
             found.append(f"{path}:{line}: {target}")
 
     tree = ast.parse(source, path)
@@ -136,14 +135,6 @@ def project_sources() -> dict[str, str]:
 
 def test_no_module_uses_another_modules_private_names():
     assert violations(project_sources()) == []
-
-
-def test_the_allowances_are_still_needed():
-    """Each allowance names a use that still exists: once wip/child's change is merged, delete it."""
-    sources = project_sources()
-    for path, target in ALLOWED:
-        module, _, name = target.rpartition(".")
-        assert path in sources and name in sources[path], f"{path} no longer uses {target}: delete the allowance"
 
 
 # --------------------------------------------------------------- the scanner catches what it must

@@ -310,8 +310,15 @@ def test_the_helpers_map_says_truly_who_imports_each_module():
     assert not (unlisted or unused), f"imported by notebooks, not so mapped: {unlisted}; mapped, not imported: {unused}"
     for module in groups["helpers"]:
         assert module in by_helpers and module not in by_notebooks, module
-    for module in groups["programs"]:
-        assert module not in by_helpers and module not in by_notebooks, module
-        assert 'if __name__ == "__main__":' in (HELPERS / f"{module}.py").read_text(), module
+    assert groups["programs"] == ["children"], "the programs live in helpers/children/, one package"
+    outside = {name: text for name, text in helper_sources().items() if not name.startswith("children/")}
+    assert "children" not in by_notebooks and "children" not in imported_helpers(outside)
+    programs = sorted((HELPERS / "children").glob("[!_]*.py"))
+    assert programs, "helpers/children/ holds no program"
+    for program in programs:  # each one a program, imported by nobody: run with python -m
+        assert 'if __name__ == "__main__":' in program.read_text(), program.name
+        importing = rf"helpers\.children\.{program.stem}\b\s+import|import helpers\.children\.{program.stem}\b"
+        everything = "".join([*helper_sources().values(), *notebook_sources().values()])
+        assert not re.search(importing, everything), program.name
     for module in groups["tooling"]:
         assert module not in by_notebooks and module not in by_helpers and f"helpers.{module}" in tooling, module
