@@ -15,7 +15,7 @@ Two families of names, kept because chapter 11's stored outputs print both:
 They differ because they are not the same things: two servers ("forking", "processes") run on
 processes in different ways, and a server's name says how many of the model it holds. So the
 map below is the one place where a server's name meets its model's; nothing else spells the pairs.
-The child programs that run them (``helpers._showdown_child``, ``helpers._echobench_child``)
+The child programs that run them (``helpers/children/showdown.py``, ``helpers/children/echo_server.py``)
 accept the same names: ``tests/test_showdown.py`` and ``tests/test_echobench.py`` run every one.
 """
 

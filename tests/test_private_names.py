@@ -14,8 +14,8 @@ The rule, over every module under helpers/, tools/ and tests/ and course.py:
 * A test may reach the private names of the module it tests, and only that one:
   ``tests/test_<stem>.py`` (also under tests/browser/) tests the module named by the longest
   leading part of ``<stem>`` (split at underscores) that is ``helpers.<part>``,
-  ``helpers._<part>``, ``helpers.checks.<part>`` or ``tools.<part>``: ``test_exercises_framework``
-  tests ``helpers.exercises``, ``test_ch05_checks`` tests ``helpers.checks.ch05``, ``test_system``
+  ``helpers._<part>``, ``helpers.checks.<part>`` or ``tools.<part>``: ``test_exercises_checks``
+  would test ``helpers.exercises``, ``test_ch05_checks`` tests ``helpers.checks.ch05``, ``test_system``
   tests ``helpers._system``. What several tests share (fake reports, fixtures) lives in a test
   module of its own with public names.
 
