@@ -181,7 +181,8 @@ class _Schedule:
     def __init__(self, loop: _Loop, clients: int, rate: float, total: int) -> None:
         self.loop, self.clients, self.rate, self.total = loop, clients, rate, total
         self.in_flight: list[float | None] = [None] * clients   # intended send time of the request on the wire
-        self.queued: list[deque[float]] = [deque() for _ in range(clients)]  # intended times due while one was in flight
+        # intended times due while one was in flight
+        self.queued: list[deque[float]] = [deque() for _ in range(clients)]
         self.numbers = [0] * clients
         self.start = time.perf_counter()
         self.due = 0  # the next request of the schedule
