@@ -138,14 +138,17 @@ class LocalSite(BackgroundServer):
     async def _open(self, sock: socket.socket) -> None:
         app = web.Application(middlewares=[self._track])
         self._routes(app)
-        options = {} if self.keepalive is None else {"keepalive_timeout": self.keepalive}
+        options = dict(self.runner_options)
+        if self.keepalive is not None:
+            options["keepalive_timeout"] = self.keepalive
         self._runner = AnsweringRunner(app, access_log=None, logger=self._loop.logger, shutdown_timeout=GRACE,
-                                       **self.runner_options, **options)
+                                       **options)
         await self._runner.setup()
         await web.SockSite(self._runner, sock, backlog=BACKLOG).start()
         self._listening()
 
     async def _close(self) -> None:
+        assert self._runner is not None  # _close runs only after _open succeeded
         await self._runner.cleanup()  # closes the listening socket and every connection
         self._stopped()
 

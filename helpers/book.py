@@ -263,9 +263,11 @@ class BookSite(LocalSite):
             raise web.HTTPNotFound()
         fault = self._faults[i].pop(0) if self._faults.get(i) else None
         if fault == "reset":
-            sock = request.transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
-            request.transport.abort()
+            transport = request.transport
+            if transport is not None:  # None: the client has gone already, nothing left to reset
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+                transport.abort()
             _SLOT.get()[1] = "reset"
             raise asyncio.CancelledError  # no answer: aiohttp lets the aborted connection go
         if fault == "stall":

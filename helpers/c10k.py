@@ -312,8 +312,8 @@ class _NotebookServer:
     def __init__(self, serve: Callable[[socket.socket, socket.socket], Any]) -> None:
         self._server = ThreadedServer(serve, timeout=10.0)
         self._server.listener.close()
-        self._server.listener = _CountingListener()
-        self.address = self._server.address = self._server.listener.getsockname()
+        self._listener = self._server.listener = _CountingListener()
+        self.address = self._server.address = self._listener.getsockname()
 
     def __enter__(self) -> _NotebookServer:
         self._server.start()
@@ -326,7 +326,7 @@ class _NotebookServer:
 
     @property
     def stats(self) -> _Stats:
-        return _Stats(self._server.listener.count, 0)
+        return _Stats(self._listener.count, 0)
 
 
 def _server(kind: object, name: str) -> Any:
@@ -337,7 +337,7 @@ def _server(kind: object, name: str) -> Any:
     return EchoServer(f"c10k-{name}", tracer=_Untraced())
 
 
-def _label(kind: object) -> str:
+def _label(kind: str | Callable[[socket.socket, socket.socket], Any]) -> str:
     if callable(kind):
         return f"your {getattr(kind, '__name__', 'server')} (one thread, {selectors.DefaultSelector.__name__})"
     return KINDS[kind]

@@ -286,10 +286,10 @@ class EchoReport:
         if ran:
             lines.append(f"every model served every client byte-exact: {'no' if failed else 'yes'}")
         top = max(self.clients)
-        event = [m for m in EVENT_DRIVEN if self._good(m, top)]
+        good = {m: row for m in EVENT_DRIVEN if (row := self._good(m, top)) is not None}
+        event = list(good)
         if event and top >= 100:
-            flat = all(self._good(m, top)["threads_added"] == 0 and self._good(m, top)["processes_added"] == 0
-                       for m in event)
+            flat = all(row["threads_added"] == 0 and row["processes_added"] == 0 for row in good.values())
             lines.append(f"at {top:,} clients the event-driven servers ({', '.join(event)}) held every connection "
                          f"in the thread they started with, no thread or process added: {'yes' if flat else 'no'}")
         fleet = self._good("processes", top)
@@ -371,7 +371,9 @@ def _draw_echo(figure, report: EchoReport) -> None:
     right.barh(names, [max(memory[m], 0.01) for m in names],
                color=[f"C{report.models.index(m)}" for m in names])
     for y, m in enumerate(names):
-        right.text(max(memory[m], 0.01) * 1.1, y, f"{memory[m]:.3g} KB (at {report.top(m)['clients']:,})",
+        top = report.top(m)
+        assert top is not None  # memory_per_connection() has only the models with a top row
+        right.text(max(memory[m], 0.01) * 1.1, y, f"{memory[m]:.3g} KB (at {top['clients']:,})",
                    va="center", fontsize=8)
     right.set_xscale("log")
     right.set_xlim(right=max([*memory.values(), 1]) * 20)
@@ -476,7 +478,7 @@ class _Bench:
         self.load: Child | None = None
         self.servers: dict[str, Child] = {}
         self.ports: dict[str, int] = {}
-        self.idle: dict[str, object] = {}
+        self.idle: dict[str, _system.Census] = {}
         self.stopped: dict[str, str] = {}
         self.per_connection_kb: dict[str, float] = {}
 
@@ -532,10 +534,16 @@ class _Bench:
                 if done is not None:
                     cpu[model] += done[1]
                     slices[model].append(done[0])
+        summarised = []
         for model in running:
             if model in slices and slices[model] and (model, n) not in self.rows:
                 self._summarise(model, n, slices[model], cpu[model])
+                summarised.append(model)
             self._advance(note=f"{model} × {n:,}: {self.rows[model, n]['status']}")
+        # Close only once every row is read: a close that fails stops the load generator, and with
+        # it every model's connections, which a row read after it would miss.
+        for model in summarised:
+            self._close(model)
 
     def _runnable(self, n: int) -> list[str]:
         """The models to run at ``n`` clients; the others (stopped, or over the memory budget) get their row."""
@@ -559,6 +567,7 @@ class _Bench:
         """One slice of the schedule against ``model`` at ``n`` clients: the load generator's answer and the
         server's CPU seconds; None if the server failed (then it is stopped and its row says why)."""
         chosen = self.chosen
+        assert self.load is not None  # step() started it before the first slice
         before = _system.cpu_ns(self.servers[model].proc.pid)
         answer = self.load.ask({"cmd": "open", "group": model, "port": self.ports[model], "clients": n,
                                 "rate": chosen.rate, "duration": chosen.duration, "size": chosen.size,
@@ -579,6 +588,7 @@ class _Bench:
         self.notes.append(f"{model} at {n:,} clients: {status if status == 'timeout' else 'failed'} "
                           f"({why}); its server was stopped")
         self.servers.pop(model).stop()
+        assert self.load is not None  # it gave ``answer`` a moment ago
         if answer is None:
             self.load.stop()
             self._start_load()
@@ -586,11 +596,15 @@ class _Bench:
             self.load.ask({"cmd": "close", "group": model}, self.chosen.step_timeout)
 
     def _summarise(self, model: str, n: int, slices: list[dict], cpu: float) -> None:
-        """``model``'s row at ``n`` clients, read while its connections are still open; then they close."""
+        """``model``'s row at ``n`` clients, read while its connections are still open."""
         now = _system.census(self.servers[model].proc.pid)
         self.rows[model, n] = _summary(model, n, slices, cpu, self.idle[model], now)
         self.per_connection_kb[model] = self.rows[model, n]["added_kb"] / n
-        if self.load.ask({"cmd": "close", "group": model}, self.chosen.step_timeout) is None:
+
+    def _close(self, model: str) -> None:
+        """Close ``model``'s connections; if the load generator does not answer, stop it (its connections go
+        with it, so the models after this one have nothing left to close; step() starts a fresh one)."""
+        if self.load is not None and self.load.ask({"cmd": "close", "group": model}, self.chosen.step_timeout) is None:
             self.load.stop()
             self.load = None
 

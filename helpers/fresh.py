@@ -151,6 +151,8 @@ def _validate(source: object, timeout: object, gevent_patch: object, args: objec
             raise TypeError(f"env must be a dict of str to str, not {type(env).__name__}")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             raise TypeError(f"env must map str to str: {dict(env)!r}")
+    if cwd is not None and not isinstance(cwd, (str, os.PathLike)):
+        raise TypeError(f"cwd must be a path (str or pathlib.Path), not {type(cwd).__name__}")
     if cwd is not None and not os.path.isdir(cwd):
         raise ValueError(f"cwd must be an existing directory: {cwd!r}")
 

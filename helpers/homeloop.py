@@ -310,8 +310,8 @@ class Loop:
 # --- awaitable sockets: each one a Future that a reader or writer callback completes --------------
 
 
-def readable(sock: socket.socket) -> Future:
-    """A Future done when ``sock`` can be read (bytes, EOF, or a client to accept)."""
+def readable(sock: socket.socket | int) -> Future:
+    """A Future done when ``sock`` (a socket or a file descriptor) can be read (bytes, EOF, or a client to accept)."""
     loop, future = get_loop(), Future()
     future.waits_on = "read"
 

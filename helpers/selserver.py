@@ -174,8 +174,10 @@ class Connection:
             events = selectors.EVENT_WRITE  # nothing more to read: just flush
         if self.lingering:
             events = selectors.EVENT_READ
-        if self.server._sel.get_key(self.sock).events != events:
-            self.server._sel.modify(self.sock, events, self)
+        sel = self.server._sel
+        assert sel is not None  # a connection exists only while the server's selector does
+        if sel.get_key(self.sock).events != events:
+            sel.modify(self.sock, events, self)
 
 
 class SelectorServer(LoopbackServer):
@@ -215,13 +217,13 @@ class SelectorServer(LoopbackServer):
 
     def _serve(self, listener: socket.socket, timeout: float) -> None:
         """Listen, register the listening and wake sockets, prepare (``_opened``), start the thread."""
-        self._wake = socket.socketpair()
+        self._wake = wake = socket.socketpair()
         listener.listen(BACKLOG)
         listener.setblocking(False)
-        self._wake[0].setblocking(False)
-        self._sel = self._selector_class()
-        self._sel.register(listener, selectors.EVENT_READ, "listener")
-        self._sel.register(self._wake[0], selectors.EVENT_READ, "wake")
+        wake[0].setblocking(False)
+        self._sel = sel = self._selector_class()
+        sel.register(listener, selectors.EVENT_READ, "listener")
+        sel.register(wake[0], selectors.EVENT_READ, "wake")
         self._opened()
         self._life.start(self._main, self._wake_up)
 
@@ -235,6 +237,7 @@ class SelectorServer(LoopbackServer):
 
     def _wake_up(self) -> None:
         """Make the loop return: a byte on the wake socket (stop() calls it once, from the caller's thread)."""
+        assert self._wake is not None  # _serve made it before the thread started
         try:
             self._wake[1].send(b"x")
         except OSError:
@@ -243,6 +246,7 @@ class SelectorServer(LoopbackServer):
     def _end(self, timeout: float) -> None:
         """Wake the loop, which closes everything, and join the thread; then release the rest."""
         if self._life.stop(timeout):
+            assert self._wake is not None  # the thread ran: _serve made it
             self._wake[1].close()
             self._closed()
 
@@ -270,7 +274,8 @@ class SelectorServer(LoopbackServer):
 
     # --- the server's thread ---
     def _main(self) -> None:
-        sel = self._sel
+        sel, wake, listener = self._sel, self._wake, self._listener
+        assert sel is not None and wake is not None and listener is not None  # _serve set them before start
         try:
             running = True
             while running:
@@ -279,7 +284,7 @@ class SelectorServer(LoopbackServer):
                     timeout = self._accept_paused_until - time.monotonic()
                     if timeout <= 0:
                         self._accept_paused_until = 0.0
-                        sel.register(self._listener, selectors.EVENT_READ, "listener")
+                        sel.register(listener, selectors.EVENT_READ, "listener")
                         timeout = None
                 # The listening socket first, drained: new clients wait in the kernel's accept
                 # queue, and taking them all before serving others keeps that queue short.
@@ -309,13 +314,15 @@ class SelectorServer(LoopbackServer):
             for conn in list(self._conns.values()):
                 conn.close()
             sel.close()
-            self._listener.close()
-            self._wake[0].close()
+            listener.close()
+            wake[0].close()
 
     def _accept(self) -> None:
+        sel, listener = self._sel, self._listener
+        assert sel is not None and listener is not None  # called on the server's thread only
         while True:
             try:
-                sock, _addr = self._listener.accept()
+                sock, _addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:  # the client left before we took it
@@ -323,16 +330,17 @@ class SelectorServer(LoopbackServer):
             except OSError as error:  # out of descriptors, most likely: pause, record once, keep serving
                 kind = errno.errorcode.get(error.errno, "?") if error.errno in OUT_OF_RESOURCES else "other"
                 self._record_once(f"accept {kind}", f"accept failed, paused {ACCEPT_RETRY_DELAY:g} s: {error}")
-                self._sel.unregister(self._listener)
+                sel.unregister(listener)
                 self._accept_paused_until = time.monotonic() + ACCEPT_RETRY_DELAY
                 return
             sock.setblocking(False)
             conn = self.connection_class(self, sock)
             self._conns[sock.fileno()] = conn
-            self._sel.register(sock, selectors.EVENT_READ, conn)
+            sel.register(sock, selectors.EVENT_READ, conn)
             self._gauge.enter()
 
     def _drop(self, conn: Connection) -> None:
+        assert self._sel is not None  # connections exist only while the selector does
         try:
             self._sel.unregister(conn.sock)
         except (KeyError, ValueError):
@@ -343,6 +351,8 @@ class SelectorServer(LoopbackServer):
 
 
 class _EchoConnection(Connection):
+    server: SelectorEchoServer  # only SelectorEchoServer uses this connection class
+
     def received(self, data: bytes) -> None:
         self.queue(data)
         self.server._bytes_echoed += len(data)

@@ -157,10 +157,13 @@ class ServingThread:
             return False
         if self._state is LoopState.RUNNING:
             self._state = LoopState.STOPPING
+            assert self._wake is not None  # set by start(), with the state RUNNING
             self._wake()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(f"thread {self._thread.name!r} did not stop within {timeout:g} s{self.blocked}")
+        thread = self._thread
+        assert thread is not None  # RUNNING or STOPPING: start() set it
+        thread.join(timeout)
+        if thread.is_alive():
+            raise RuntimeError(f"thread {thread.name!r} did not stop within {timeout:g} s{self.blocked}")
         self._state = LoopState.STOPPED
         return True
 
@@ -223,11 +226,14 @@ class BackgroundLoop:
         except (TypeError, ValueError, RuntimeError):
             coro.close()  # it will never run: close it so that Python does not warn "never awaited"
             raise
+        assert self._loop is not None  # RUNNING: start() set it
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         done, _ = concurrent.futures.wait([future], timeout)
         if not done:
             future.cancel()
-            raise TimeoutError(f"{coro.__qualname__}() did not finish within {timeout:g} s on loop "
+            # A coroutine function's object has __qualname__; another Coroutine may not.
+            name = getattr(coro, "__qualname__", type(coro).__qualname__)
+            raise TimeoutError(f"{name}() did not finish within {timeout:g} s on loop "
                                f"{self.name!r}, so it was cancelled")
         return future.result()
 

@@ -352,12 +352,14 @@ class SleepReport:
         r = self.ratios()
         thread, process = self.row("thread"), self.row("process")
         if "RSS thread/asyncio" in r:
+            assert thread is not None  # ratios() gives this one only with a thread row
             out.append(_verdict_thread_memory(r["RSS thread/asyncio"]))
             if "start CPU thread/asyncio" in r:
                 out.append(_verdict_thread_start(r["start CPU thread/asyncio"]))
             out.append(f"each thread also reserves {memory_band(thread.vm_per_task_kb)} of address space "
                        "(virtual memory) for its stack: RSS counts only the pages it touched")
         if "RSS process/thread" in r:
+            assert process is not None  # ratios() gives this one only with a process row
             out.append(_verdict_process_memory(r["RSS process/thread"]))
             out.append(_verdict_processes_fit(r["10,000 processes / 1 GB"], process.started))
         return out

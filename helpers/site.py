@@ -294,7 +294,8 @@ class SlowSite(LocalSite):
 
     def _error_page(self, request: web.Request, exc: web.HTTPException) -> web.Response:
         """400, 404 or 405 from a handler, as the site's own page (405 with "Allow: GET, HEAD")."""
-        response = _error_response(exc.status, exc.reason, exc.text)
+        # text is None only for an exception made with a body, which the site never raises
+        response = _error_response(exc.status, exc.reason, exc.text if exc.text is not None else exc.reason)
         if isinstance(exc, web.HTTPMethodNotAllowed):
             response.headers["Allow"] = ", ".join(ALLOWED)
         return response

@@ -202,6 +202,12 @@ class _Plan:
     batch: int
 
 
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
 def _plan(address: object, payloads: object, hold: object, half_close: object, where: object,
           timeout: object, batch: object, sleep: object) -> tuple[_Plan, str]:
     if not (isinstance(address, tuple) and len(address) == 2 and isinstance(address[0], str)
@@ -217,9 +223,7 @@ def _plan(address: object, payloads: object, hold: object, half_close: object, w
     for payload in payloads:
         if not isinstance(payload, Payload):
             raise TypeError(f"every payload must be a Payload, not {payload!r:.60}")
-    for name, flag in (("hold", hold), ("half_close", half_close)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True or False, not {flag!r}")
+    hold_flag, half_close_flag = _flag(hold, "hold"), _flag(half_close, "half_close")
     if where not in WHERE:
         raise ValueError(f"where must be 'threads' or 'process', not {where!r}")
     timeout = seconds(timeout, "timeout", maximum=MAX_TIMEOUT)
@@ -228,7 +232,7 @@ def _plan(address: object, payloads: object, hold: object, half_close: object, w
     batch = _count(batch, "batch")
     if not callable(sleep):
         raise TypeError(f"sleep must be a function such as time.sleep or gevent.sleep, not {sleep!r}")
-    return _Plan(address, payloads, hold, half_close, timeout, batch), where
+    return _Plan(address, payloads, hold_flag, half_close_flag, timeout, batch), where
 
 
 # --- how many fit ----------------------------------------------------------------------------
@@ -245,11 +249,13 @@ def _capacity(plan: _Plan, fd_limit: int, open_fds: int, per_connection: int,
     room = min(fd_room, mem_room)
     if room >= n:
         return n, ()
-    why = (f"{n:,} clients need {n * per_connection:,} descriptors {where_text}, but only "
-           f"{fd_room * per_connection:,} of its limit of {fd_limit:,} are free"
-           if fd_room <= mem_room else
-           f"{n:,} clients need about {n * (biggest + BYTES_PER_CLIENT) // 2**20:,} MB, but only "
-           f"{memory // 2**21:,} MB (half of what is available) may be used")
+    if fd_room <= mem_room:
+        why = (f"{n:,} clients need {n * per_connection:,} descriptors {where_text}, but only "
+               f"{fd_room * per_connection:,} of its limit of {fd_limit:,} are free")
+    else:
+        assert memory is not None  # without a figure mem_room is n, which fd_room is below
+        why = (f"{n:,} clients need about {n * (biggest + BYTES_PER_CLIENT) // 2**20:,} MB, but only "
+               f"{memory // 2**21:,} MB (half of what is available) may be used")
     if room < 1 or plan.hold:
         hint = " (run the clients in a second process: where='process')" if per_connection == 2 else ""
         raise ValueError(f"too many clients at once: {why}{hint}")
@@ -276,6 +282,8 @@ class _Client:
 
 def _kind(error: OSError) -> str:
     code = error.errno
+    if code is None:
+        return "error None"
     if code == errno.ECONNREFUSED:
         return "refused"
     # ENOTCONN: a connected client's socket that a reset has already torn down (its next
@@ -506,7 +514,7 @@ def _decode(text: str) -> _Plan:
         return None if value is None else base64.b64decode(value)
 
     return _Plan((data["address"][0], data["address"][1]),
-                 tuple(Payload(unb64(send), unb64(expect)) for send, expect in data["payloads"]),
+                 tuple(Payload(base64.b64decode(send), unb64(expect)) for send, expect in data["payloads"]),
                  data["hold"], data["half_close"], data["timeout"], data["batch"])
 
 

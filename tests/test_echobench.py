@@ -177,3 +177,20 @@ def test_table_and_plot():
 
 def test_the_cpu_verdict_is_graded_though_not_printed():
     assert "far more" in str(eb._verdict_cpu(12, 1000)) and "comparable" in str(eb._verdict_cpu(1.0, 1000))
+
+
+def test_a_close_without_answer_leaves_the_other_rows_whole(monkeypatch, tiny):
+    """The load generator gives no answer to one model's close: it is stopped, and the next model at the
+    same client count still gets its row (it used to call ask() on the stopped generator's None)."""
+    ask = eb.Child.ask
+
+    def no_answer_to_threads_close(self, command, timeout):
+        if command.get("cmd") == "close" and command.get("group") == "threads":
+            return None
+        return ask(self, command, timeout)
+
+    monkeypatch.setattr(eb.Child, "ask", no_answer_to_threads_close)
+    report = echo_bench(models=("threads", "select"), clients=(4, 6), setting=tiny, progress=False)
+    assert [(r["model"], r["clients"], r["status"]) for r in report.rows] == [
+        (m, n, "byte-exact") for m in ("threads", "select") for n in (4, 6)]
+    assert all(r["threads_added"] >= n for r, n in zip(report.rows[:2], (4, 6)))  # read while connections were open

@@ -297,6 +297,7 @@ def test_gevent_patch_runs_before_the_program_imports_anything():
     ({"env": {"A": 1}}, TypeError),
     ({"env": ["A=1"]}, TypeError),
     ({"cwd": "/no/such/directory"}, ValueError),
+    ({"cwd": 0}, TypeError),  # a descriptor is not a path (os.path.isdir would have looked at it)
 ])
 def test_bad_arguments_raise(kwargs, error):
     kwargs = {"source": "print(1)", **kwargs}

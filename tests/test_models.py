@@ -84,3 +84,9 @@ def test_a_server_that_prints_no_port_is_a_clear_error_not_a_hang(monkeypatch):
     stand_in("raise SystemExit(1)")
     with Child("any") as server, pytest.raises(RuntimeError, match="exited without printing its port"):
         models._port(server, "event")
+
+
+@pytest.mark.parametrize("runs", [0, -1, 1.5, True])
+def test_compare_triggers_refuses_a_run_count_below_one(runs):
+    with pytest.raises(ValueError, match="runs must be a whole number of at least 1"):
+        models.compare_triggers(sockets=8, rounds=1, runs=runs)

@@ -141,9 +141,9 @@ def broadcast_server(answer) -> str:
             for sock in (talker, listener):
                 sock.close()
             time.sleep(0.2)
-            before, start = server.cpu_seconds(), time.perf_counter()
+            before, began = server.cpu_seconds(), time.perf_counter()  # ``start`` is the stream's offset above
             time.sleep(IDLE)
-            idle_cpu, idle_wall = server.cpu_seconds() - before, time.perf_counter() - start
+            idle_cpu, idle_wall = server.cpu_seconds() - before, time.perf_counter() - began
         finally:
             for sock in clients:
                 sock.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from helpers.checks._async import needs_async, others_left, run_async
 from helpers.exercises import Wrong, exercise
@@ -119,7 +120,9 @@ def pool(answer) -> str:
 
         def job(number: int) -> Callable[[], Awaitable[int]]:
             async def run() -> int:
-                runners.add(asyncio.current_task())
+                me = asyncio.current_task()
+                assert me is not None  # a coroutine that is running runs in a task
+                runners.add(me)
                 with flying:
                     await asyncio.sleep(0.01 * (1 + (5 * number) % 4))  # uneven lengths
                 return number * 10
@@ -208,7 +211,7 @@ class CountedCondition(asyncio.Condition):
 
     waits = 0
 
-    async def wait(self) -> bool:
+    async def wait(self) -> Literal[True]:
         self.waits += 1
         return await super().wait()
 
@@ -240,7 +243,7 @@ def own_item(answer) -> str:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
-        errors = [task.exception() for task in done if task.exception() is not None]  # each one retrieved
+        errors = [error for task in done if (error := task.exception()) is not None]  # each one retrieved
         if errors:
             raise errors[0]
         if pending:

@@ -129,8 +129,9 @@ class _Loop:
 def run(socks: list[socket.socket], port: int, clients: int, rounds: int, size: int, batch: int,
         timeout: float) -> dict:
     deadline = time.monotonic() + timeout
-    result = {"clients": clients, "connected": 0, "round_trips": 0, "seconds": 0.0, "p50": 0.0,
-              "p99": 0.0, "mean": 0.0, "exact": 0, "wrong": 0, "served": 0, "error": None}
+    result: dict[str, object] = {"clients": clients, "connected": 0, "round_trips": 0, "seconds": 0.0, "p50": 0.0,
+                                 "p99": 0.0, "mean": 0.0, "exact": 0, "wrong": 0, "served": 0, "error": None}
+    answers = {"exact": 0, "wrong": 0}
     if not _connect(socks, port, clients, batch, deadline, result):
         return result
     loop = _Loop(socks, clients, size)
@@ -154,7 +155,7 @@ def run(socks: list[socket.socket], port: int, clients: int, rounds: int, size: 
                 raise TimeoutError(f"{busy} of {clients} clients still waiting for a reply at the timeout")
             for i, fd, now, exact in loop.replies(min(left, 0.5)):
                 loop.latencies.append(now - sent_at[i])
-                result["exact" if exact else "wrong"] += 1
+                answers["exact" if exact else "wrong"] += 1
                 done[i] += 1
                 if done[i] < rounds:
                     send(i)
@@ -166,6 +167,7 @@ def run(socks: list[socket.socket], port: int, clients: int, rounds: int, size: 
         result["error"] = f"{type(error).__name__}: {error}"
     finally:
         loop.poller.close()
+    result.update(answers)
     result["served"] = sum(1 for d in done if d >= rounds)
     result["round_trips"] = len(loop.latencies)
     loop.figures(result)
@@ -179,7 +181,8 @@ class _Schedule:
     def __init__(self, loop: _Loop, clients: int, rate: float, total: int) -> None:
         self.loop, self.clients, self.rate, self.total = loop, clients, rate, total
         self.in_flight: list[float | None] = [None] * clients   # intended send time of the request on the wire
-        self.queued: list[deque] = [deque() for _ in range(clients)]  # intended times due while one was in flight
+        # intended times due while one was in flight
+        self.queued: list[deque[float]] = [deque() for _ in range(clients)]
         self.numbers = [0] * clients
         self.start = time.perf_counter()
         self.due = 0  # the next request of the schedule
@@ -207,7 +210,9 @@ class _Schedule:
 
     def answer(self, i: int, now: float) -> None:
         """Connection ``i``'s reply was whole at ``now``: its latency, from the intended send time; its next request."""
-        self.loop.latencies.append(now - self.in_flight[i])
+        intended = self.in_flight[i]
+        assert intended is not None  # a reply comes only for a request in flight
+        self.loop.latencies.append(now - intended)
         self.in_flight[i] = None
         self.answered += 1
         if self.queued[i]:
@@ -222,9 +227,11 @@ def run_open(socks: list[socket.socket], port: int, clients: int, rate: float, d
              batch: int, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     total = max(1, int(rate * duration))
-    result = {"clients": clients, "connected": 0, "round_trips": 0, "seconds": 0.0, "p50": 0.0, "p99": 0.0,
-              "mean": 0.0, "exact": 0, "wrong": 0, "served": 0, "error": None, "offered": total, "behind": 0,
-              "rate": rate}
+    result: dict[str, object] = {
+        "clients": clients, "connected": 0, "round_trips": 0, "seconds": 0.0, "p50": 0.0, "p99": 0.0,
+        "mean": 0.0, "exact": 0, "wrong": 0, "served": 0, "error": None, "offered": total, "behind": 0,
+        "rate": rate}
+    answers = {"exact": 0, "wrong": 0}
     if not socks and not _connect(socks, port, clients, batch, deadline, result):
         return result
     result["connected"] = len(socks)
@@ -242,7 +249,7 @@ def run_open(socks: list[socket.socket], port: int, clients: int, rate: float, d
             # epoll waits in whole milliseconds (rounded up): a request may leave up to 1 ms late,
             # and that counts in its latency, the same for every server
             for i, _fd, now, exact in loop.replies(max(0.0, min(schedule.wait(), left))):
-                result["exact" if exact else "wrong"] += 1
+                answers["exact" if exact else "wrong"] += 1
                 schedule.answer(i, now)
         result["seconds"] = clock() - schedule.start
     except OSError as error:  # TimeoutError, ConnectionError, ...
@@ -252,6 +259,7 @@ def run_open(socks: list[socket.socket], port: int, clients: int, rate: float, d
         result["seconds"] = now - schedule.start
     finally:
         loop.poller.close()
+    result.update(answers)
     result["behind"] = total - schedule.answered
     result["served"] = schedule.answered
     result["round_trips"] = schedule.answered

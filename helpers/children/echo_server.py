@@ -200,7 +200,9 @@ def _gevent() -> None:
 
     server = StreamServer(("127.0.0.1", 0), echo, backlog=BACKLOG)
     server.start()
-    _ready(server.server_port)
+    port = server.server_port
+    assert port is not None  # start() bound the listening socket
+    _ready(port)
     fd = sys.stdin.fileno()
     while True:
         wait_read(fd)

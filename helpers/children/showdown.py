@@ -35,6 +35,8 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
+from typing import Protocol
 
 from helpers import _system
 
@@ -189,6 +191,7 @@ class Asyncio:
     def __init__(self, uvloop: bool = False) -> None:
         import asyncio
 
+        self.loop: asyncio.AbstractEventLoop  # uvloop's Loop is one too
         if uvloop:  # only asked for where it imports (showdown.uvloop_available)
             import uvloop as uvloop_module
 
@@ -209,7 +212,11 @@ class Asyncio:
         return n
 
 
-SLEEPERS = {
+class _Sleepers(Protocol):
+    def start(self, n: int) -> int: ...
+
+
+SLEEPERS: dict[str, Callable[[], _Sleepers]] = {
     "thread": Threads, "process": Processes, "generator": Generators, "greenlet": Greenlets,
     "gevent": Gevent, "select loop": SelectLoop, "home loop": HomeLoop,
     "asyncio": Asyncio, "uvloop": lambda: Asyncio(uvloop=True),
