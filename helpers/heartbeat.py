@@ -195,7 +195,9 @@ def gevent_heartbeat(interval: float = 0.02, *, timeout: float = 10.0) -> Iterat
     """Beat every ``interval`` s in a gevent greenlet while the ``with`` block runs; judge the block.
 
     The block runs in the caller's greenlet, so the heartbeat gets a turn only when the block
-    waits or yields (``gevent.sleep(0)``). On entry, waits for the first beat; on exit, kills
+    waits or lets the hub's loop turn (``gevent.idle()``, a positive ``gevent.sleep``): its
+    timer fires only then, and ``gevent.sleep(0)`` alone may hand the block back before the loop
+    turns (gevent's documentation says so). On entry, waits for the first beat; on exit, kills
     the beating greenlet and waits for it to end (each at most ``timeout`` seconds).
     """
     import gevent

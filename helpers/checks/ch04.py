@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import gevent
+import greenlet
 
 from helpers.exercises import Wrong, exercise
 from helpers.gauge import InFlight
@@ -156,12 +157,12 @@ def chain_deadline(answer) -> str:
                 "for its next item. Which kind of function from chapter 01 runs your code between one "
                 "item and the next?",
                 "Write a generator: hand out each item in turn with yield, count them, and each time the "
-                "count reaches a multiple of every, give the hub a turn with a sleep of zero seconds."))
+                "count reaches a multiple of every, give the hub a turn, as the chapter's cruncher did."))
 def cooperative_loop(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('04.3', cooperative)")
     for rows, every in ((95, 10), (60, 25)):
-        log = _run_beside_heartbeat(answer, list(range(rows)), every)
+        log = _run_counting_switches(answer, list(range(rows)), every)
         items = [entry for entry in log if entry != "beat"]
         if items != list(range(rows)):
             raise Wrong(f"the loop over cooperative(rows, {every}) should see the {rows} rows unchanged, "
@@ -170,39 +171,45 @@ def cooperative_loop(answer) -> str:
         runs = [len(run) for run in " ".join("x" if entry != "beat" else "|" for entry in log)
                 .replace(" ", "").split("|")]
         if beats == 0:
-            raise Wrong(f"the heartbeat never beat while {rows} rows went by: it starved")
+            raise Wrong(f"the loop never stepped aside while {rows} rows went by: the other greenlets starve")
         if max(runs) > every + 1:
-            raise Wrong(f"the loop handled {max(runs)} rows in a row without letting the heartbeat beat "
+            raise Wrong(f"the loop handled {max(runs)} rows in a row without stepping aside "
                         f"(every={every}): hand out the rows one at a time, and step aside every {every}")
         if beats > rows // every + 2:
-            raise Wrong(f"the heartbeat beat {beats} times for {rows} rows with every={every}: that is "
+            raise Wrong(f"the loop stepped aside {beats} times for {rows} rows with every={every}: that is "
                         f"a switch after (nearly) every row, not after every {every}th")
-    return "rows unchanged and in order, and the heartbeat beat once every `every` rows."
+    return "rows unchanged and in order, and the loop stepped aside once every `every` rows."
 
 
 def _brief(items: list) -> str:
     return repr(items) if len(items) <= 6 else f"{items[:5]!r}... ({len(items)} in all)"
 
 
-def _run_beside_heartbeat(answer, rows: list[int], every: int) -> list:
-    """Loop over answer(rows, every) next to a heartbeat greenlet; return the shared log
-    (each row as the loop sees it, and "beat" each time the heartbeat runs)."""
+def _run_counting_switches(answer, rows: list[int], every: int) -> list:
+    """Loop over answer(rows, every) in this greenlet; return the log: each row as the loop sees
+    it, and "beat" each time the loop steps aside, i.e. this greenlet switches to gevent's hub.
+
+    Switches are counted with ``greenlet.settrace`` (the previous trace function keeps being
+    called), so every way of stepping aside counts once per call, whatever the clock says:
+    ``gevent.sleep(0)``, ``gevent.idle()``, a positive ``gevent.sleep``. A heartbeat greenlet
+    would not do: one that spins on ``sleep(0)`` keeps the loop from ever going idle (``idle()``
+    would wait forever), and one that beats on a timer misses ``sleep(0)``, which may hand
+    control back before the hub looks at its timers.
+    """
     log: list = []
-    running = [True]
+    me = greenlet.getcurrent()
 
-    def heartbeat():
-        while running[0]:
-            gevent.sleep(0)
-            if running[0]:
-                log.append("beat")
+    def on_switch(event: str, args: tuple) -> None:
+        if event in ("switch", "throw") and args[0] is me:
+            log.append("beat")
+        if previous is not None:
+            previous(event, args)
 
-    beat = gevent.spawn(heartbeat)
+    previous = greenlet.settrace(on_switch)
     try:
-        gevent.sleep(0)  # the heartbeat starts and waits for its next turn
         with gevent.Timeout(5, Wrong("the loop over cooperative(...) took longer than 5 s")):
             for row in answer(rows, every):
                 log.append(row)  # the loop's body: it never steps aside by itself
     finally:
-        running[0] = False
-        beat.kill(timeout=1)
+        greenlet.settrace(previous)
     return log

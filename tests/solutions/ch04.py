@@ -134,7 +134,21 @@ def cooperative(items, every):
     for count, item in enumerate(items, 1):
         yield item
         if count % every == 0:
-            gevent.sleep(0)  # the others get a turn
+            gevent.idle()  # the others get a turn, timers too
+
+
+def cooperative_sleeping_zero(items, every):  # sleep(0) lets the ready greenlets run: right too
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % every == 0:
+            gevent.sleep(0)
+
+
+def cooperative_sleeping_a_little(items, every):  # a positive sleep turns the loop: right too
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % every == 0:
+            gevent.sleep(0.001)
 
 
 def cooperative_hogging(items, every):
@@ -181,6 +195,7 @@ SOLUTIONS = {
 ALSO_RIGHT = {
     "04.1": [crawl_with_semaphores],
     "04.2": [follow_checking_identity],
+    "04.3": [cooperative_sleeping_zero, cooperative_sleeping_a_little],
 }
 
 WRONG = {
@@ -208,10 +223,10 @@ def chapter_with_timeout(fetch, url, seconds):  # the with_timeout cell, one cal
     return pages
 
 
-def chapter_cruncher(items, every):  # the starving cruncher's fix: a sleep(0) every 1000 rounds
+def chapter_cruncher(items, every):  # the starving cruncher's fix: an idle() every 1000 rounds
     for rounds, item in enumerate(items, 1):
         if rounds % 1000 == 0:
-            gevent.sleep(0)
+            gevent.idle()
         yield item
 
 
