@@ -21,3 +21,12 @@ def test_an_unchanged_ignored_cell_keeps_its_stored_output_and_nothing_else_does
                  cell("# NBVAL_IGNORE_OUTPUT\nprint(u, v)", "changed code\n", "c")]
     assert keep_ignored_outputs(new, stored) == 1
     assert [c.outputs[0].text for c in new.cells] == ["0.51 ms\n", "2\n", "changed code\n"]
+
+
+def test_outputs_refuses_an_unknown_option_or_chapter_before_running_anything(capsys):
+    from tools.build import outputs
+
+    assert outputs(["--help"]) == 2
+    assert "unknown option --help" in capsys.readouterr().out
+    assert outputs(["99"]) == 2
+    assert "'99' is not a chapter of the course" in capsys.readouterr().out

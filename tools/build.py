@@ -37,7 +37,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
-from tools.chapters import NOTEBOOKS, by_filename, written
+from tools.chapters import NOTEBOOKS, find, written
 from tools.notebooks import IGNORE, first_line, normalise, refresh_generated_cells, unexpected_errors
 
 ROOT = NOTEBOOKS.parent
@@ -108,7 +108,15 @@ def keep_ignored_outputs(new, stored) -> int:
 def outputs(args: list[str]) -> int:
     redraw = "--redraw" in args
     names = [arg for arg in args if arg != "--redraw"]
-    chapters = [by_filename(Path(name).name) for name in names] if names else written()
+    unknown = [name for name in names if name.startswith("-")]
+    if unknown:
+        print(f"outputs: unknown option {unknown[0]}\n\n{__doc__}")
+        return 2
+    try:
+        chapters = [find(name) for name in names] if names else written()
+    except ValueError as error:
+        print(f"outputs: {error}")
+        return 2
     if not chapters:
         print("no chapter notebooks found")
         return 1
