@@ -7,6 +7,7 @@ only sleep (gevent.sleep), so they need no network and leave nothing running.
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import gevent
 import greenlet
@@ -199,8 +200,8 @@ def _run_counting_switches(answer, rows: list[int], every: int) -> list:
     log: list = []
     me = greenlet.getcurrent()
 
-    def on_switch(event: str, args: tuple) -> None:
-        if event in ("switch", "throw") and args[0] is me:
+    def on_switch(event: Literal["switch", "throw"], args: tuple[greenlet.greenlet, greenlet.greenlet]) -> None:
+        if args[0] is me:
             log.append("beat")
         if previous is not None:
             previous(event, args)
