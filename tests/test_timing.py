@@ -19,6 +19,45 @@ def test_stopwatch_measures_and_is_reusable():
     assert repr(watch) == "<Stopwatch: stopped>"
 
 
+def test_stopwatch_reads_the_clock_it_is_given():
+    ticks = iter([10.0, 12.5])
+    with Stopwatch(clock=lambda: next(ticks)) as watch:
+        pass
+    assert watch.elapsed == 2.5
+    with pytest.raises(TypeError, match="clock must be a function"):
+        Stopwatch(clock=1.0)
+
+
+def test_a_stopwatch_on_the_program_clock_does_not_count_a_wait_for_the_cpu():
+    """This thread and a spinning process share one CPU: the thread waits for it about half
+    the time. The program clock leaves that wait out, the wall clock does not."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers.heartbeat import _HAS_CPU_WAIT, program_clock
+    if not _HAS_CPU_WAIT or not hasattr(os, "sched_setaffinity"):
+        pytest.skip("this OS does not report a thread's time waiting for a CPU")
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # same CPU
+        try:
+            time.sleep(0.2)  # the spinner is running
+            wall, program = Stopwatch(), Stopwatch(clock=program_clock)
+            with wall, program:
+                end = time.thread_time() + 0.3
+                while time.thread_time() < end:
+                    pass
+        finally:
+            spinner.kill()
+            spinner.wait(10)
+    finally:
+        os.sched_setaffinity(0, before)
+    assert wall.elapsed > 0.45, "the spinner did not share the CPU"
+    assert program.elapsed < 0.8 * wall.elapsed, (wall.elapsed, program.elapsed)
+
+
 @pytest.mark.parametrize("elapsed, text", [
     (0.2, "about 1× one task (not 10×)"),
     (0.6, "about 1× one task (not 10×)"),      # 3× slower than ideal still reads 1×
