@@ -47,7 +47,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+import tempfile
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeGuard
@@ -55,6 +58,7 @@ from unittest import mock
 
 import nbval.kernel
 import pytest
+from jupyter_client.manager import KernelManager
 from nbval.plugin import IPyNbCell, IPyNbFile
 
 from helpers._checks import seconds
@@ -336,8 +340,32 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+class IpcKernelManager(KernelManager):
+    """nbval's kernels talk to pytest over Unix sockets in a folder of their own, not TCP ports.
+
+    Over TCP, jupyter_client finds five free ports, closes them and writes them into the
+    connection file; the kernel binds them a moment later. When other programs start kernels
+    at the same time (four validations at once, a classroom), one of them can take a port
+    first, and the kernel dies before it answers ("Kernel died before replying to
+    kernel_info": every cell of that notebook then errors). It happened once in four
+    validations at once here, and jupyter_client's maintainers describe the same race. No
+    other process can take a file name in a fresh private folder.
+    """
+
+    def __init__(self, **kwargs):
+        self._ipc_folder = tempfile.mkdtemp(prefix="switchyard-kernel-")
+        kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("ip", os.path.join(self._ipc_folder, "kernel"))
+        super().__init__(**kwargs)
+        # the manager removes its socket files at shutdown; the folder goes with the manager
+        weakref.finalize(self, shutil.rmtree, self._ipc_folder, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Read the sanitize file relative to the repository; check --chapter; declare the marker."""
+    """Read the sanitize file relative to the repository; check --chapter; declare the marker;
+    nbval's kernels over Unix sockets (:class:`IpcKernelManager`)."""
+    if sys.platform != "win32":
+        nbval.kernel.KernelManager = IpcKernelManager
     path = getattr(config.option, "nbval_sanitize_with", None)
     if path and not Path(path).is_absolute():
         config.option.nbval_sanitize_with = str(config.rootpath / path)
