@@ -86,10 +86,11 @@ def _dropped(sock: socket.socket, timeout: float = 1.0) -> tuple[bool, int]:
 @exercise("05.1", title="A broadcast server that survives rude clients",
           hint=("When one listener never reads, its outbox grows with every message: should the "
                 "talkers wait for it, or should it go? And what should a reset cost the others?",
-                "keep one outbox of bytes per client; data read from one client is added to every "
-                "other client's outbox; a client whose outbox passes MAX_OWED is closed and forgotten; "
-                "a ConnectionError from recv or send drops only that client; ask select for writing "
-                "only where an outbox is not empty"))
+                "robust_select_server keeps, for each client, that client's own bytes. Whose bytes does a "
+                "broadcast server keep for a client, and why may it not stop reading a talker when one "
+                "of those piles is full?",
+                "Start from robust_select_server's loop. What changes is where a recv's bytes go, and what "
+                "the limit sets off: one client closed, instead of another one paused."))
 def broadcast_server(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('05.1', serve)")
@@ -192,9 +193,11 @@ def _result(got: object, call: str) -> tuple[list, bytes]:
 @exercise("05.2", title="Framing in an event-driven server",
           hint=("How many bytes must the buffer hold before you even know how long its first message "
                 "is, and how many more before that message is complete?",
-                "look at the first 4 bytes (if there are 4), unpack the length, and check whether the "
-                "whole body is there yet; repeat from the end of that message; whatever is left over "
-                "is the rest"))
+                "The file server's recv_exactly could ask its socket for more bytes; split_frames cannot "
+                "ask anyone. So what must the buffer hold before you may take a message out, and what "
+                "becomes of the bytes when it does not?",
+                "struct.unpack with the format \"!I\" turns 4 bytes into the length. Keep an offset into "
+                "the buffer rather than cutting it up at each step."))
 def framing_splitter(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('05.2', split_frames)")
