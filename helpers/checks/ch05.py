@@ -227,7 +227,6 @@ def framing_splitter(answer) -> str:
 
 
 ABORTED = "aborted"  # 05.3's scripted faults: one client gave up while it waited in the queue
-OUT_OF_FDS = "out of descriptors"  # accept fails with EMFILE (or ENFILE) until the check "frees" some
 BROKEN = "broken"  # accept fails with EINVAL: the listening socket itself is wrong
 SPINS = 20  # accept calls that fail for lack of descriptors before the check calls it spinning
 
