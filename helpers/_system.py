@@ -6,7 +6,7 @@ showdown's and the echo bench's). One reader per question, so two helpers never 
 file two ways:
 
     HAVE_PROC, SOMAXCONN  whether /proc has what the census reads (Linux); the somaxconn file
-    raise_fd_limit()      soft descriptor limit raised to the hard one; (soft, hard) after that
+    raise_fd_limit()      soft descriptor limit raised toward the hard one (capped, never raises); (soft, hard)
     fd_hard_limit()       the hard descriptor limit (1 << 20 when the system says "unlimited")
     fd_numbers(pid)       the descriptor numbers a process has open
     open_fds()            how many descriptors this process has open (a default where unknown)
@@ -43,7 +43,9 @@ __all__ = [
 
 HAVE_PROC = os.path.exists("/proc/self/smaps_rollup")  # the census reads it (and status, fd, task)
 SOMAXCONN = "/proc/sys/net/core/somaxconn"
-UNLIMITED_FDS = 1 << 20     # what "no hard limit" is taken to mean (Linux's default nr_open)
+UNLIMITED_FDS = 1 << 20     # what "no hard limit" is taken to mean (Linux's default nr_open), and the most
+                            # raise_fd_limit asks for
+OPEN_MAX = 10_240           # macOS's cap on a soft descriptor limit (sys/syslimits.h), one value tried
 _NETLINK_SOCK_DIAG, _SOCK_DIAG_BY_FAMILY, _DUMP_REQUEST = 4, 20, 0x301
 _NLMSG_ERROR, _NLMSG_DONE, _TCP_LISTEN = 2, 3, 10
 
@@ -52,18 +54,24 @@ _NLMSG_ERROR, _NLMSG_DONE, _TCP_LISTEN = 2, 3, 10
 
 
 def raise_fd_limit() -> tuple[int, int]:
-    """Raise this process's soft descriptor limit to the hard one (always allowed); return (soft, hard).
+    """Raise this process's soft descriptor limit toward the hard one; return (soft, hard) after that.
 
-    Where the hard limit is "unlimited", the soft one goes up to ``max(soft, 1 << 20)``. If the
-    system refuses, the limits stay as they were.
+    The target is the hard limit, capped at ``UNLIMITED_FDS`` (1 << 20, also the target where the hard
+    limit is "unlimited", as on macOS). Where the system refuses it (macOS keeps the soft limit at or
+    below its own maximum, ``OPEN_MAX`` or ``kern.maxfilesperproc``; Linux at or below ``nr_open``), it
+    tries halves of it, and macOS's ``OPEN_MAX`` (10,240), and keeps the first value accepted. If all are
+    refused, the limits stay as they were. Never raises.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, UNLIMITED_FDS)
+    target = UNLIMITED_FDS if hard == resource.RLIM_INFINITY else min(hard, UNLIMITED_FDS)
+    for value in sorted({target >> halving for halving in range(8)} | {OPEN_MAX}, reverse=True):
+        if value <= soft or value > target:
+            continue
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (value, hard))
         except (ValueError, OSError):
-            pass
+            continue
+        break
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 

@@ -3,6 +3,8 @@
 Who calls it: chapter 05's notebook, cell by cell:
 
     fd_limits()                    (soft, hard) RLIMIT_NOFILE of the kernel, after raising soft to hard
+    lab_skip()                     "" where the limits fit the lab's cells, else the line they print
+                                   instead (macOS: no hard limit; any system: a soft limit below 2,000)
     emfile_demo()                  a fresh interpreter lowers its soft limit, runs out, raises it again
     high_descriptor(1500)          a socket whose descriptor number is >= 1024 (a context manager)
     select_ceiling()               the first descriptor number select() refuses (1024 on Linux)
@@ -28,6 +30,7 @@ import contextlib
 import fcntl
 import math
 import os
+import resource
 import select
 import selectors
 import socket
@@ -46,7 +49,8 @@ from helpers.selserver import SelectorEchoServer
 from helpers.swarm import SwarmReport, echo_payloads, swarm
 from helpers.trace import Tracer
 
-__all__ = ["emfile_demo", "fd_limits", "high_descriptor", "hold_connections", "select_ceiling"]  # what notebooks use
+__all__ = ["emfile_demo", "fd_limits", "high_descriptor", "hold_connections", "lab_skip",  # what notebooks use
+           "select_ceiling"]
 
 KINDS = {"selectors": "selectors/epoll server (one thread)",
          "asyncio": "asyncio server (helpers.echo, its tracer off)"}
@@ -54,17 +58,35 @@ MEMORY_BUDGET = 1024 * 2**20   # what Binder guarantees a learner's kernel and i
 BYTES_PER_CONNECTION = 40 * 1024  # generous: server + client + kernel socket buffers, per connection
 SPARE_FDS = 200                # descriptors left for the kernel's own use
 SAMPLE_EVERY = 0.005           # seconds between memory samples
+LAB_FDS = 2_000                # the fewest descriptors the lab's cells need (numbers past 1,500)
 MEMORY_SAMPLE = 1000           # clients of the tracemalloc run that measures memory per connection
 
 
 def fd_limits() -> tuple[int, int]:
-    """Raise this process's soft RLIMIT_NOFILE to its hard limit (always allowed); return (soft, hard)."""
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (always allowed; capped at 1 << 20, and
+    where the system refuses that, the highest value it accepts); return (soft, hard)."""
     return _system.raise_fd_limit()
+
+
+def lab_skip() -> str:
+    """"" when this process's descriptor limits fit the lab's cells; else the one line each of them
+    prints instead of running: where the hard limit is infinite (macOS) the cells' Linux statements do
+    not apply, and below LAB_FDS descriptors ``high_descriptor(1500)`` alone would fail."""
+    soft, hard = fd_limits()
+    if hard == resource.RLIM_INFINITY:
+        return (f"skipped: this system sets no hard descriptor limit (RLIM_INFINITY, as macOS does) and keeps "
+                f"the soft one at {soft:,}; the C10K lab's cells are written for Linux's limits")
+    if soft < LAB_FDS:
+        return (f"skipped: this process may open only {soft:,} descriptors (hard limit {hard:,}); the C10K "
+                f"lab's cells need {LAB_FDS:,} or more")
+    return ""
 
 
 _EMFILE_PROGRAM = """\
 import resource, socket
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if hard == resource.RLIM_INFINITY:
+    raise SystemExit(print("skipped: this system sets no hard descriptor limit (RLIM_INFINITY) to go back to"))
 resource.setrlimit(resource.RLIMIT_NOFILE, (LOW, hard))
 print(f"soft limit lowered to {LOW}")
 socks = []

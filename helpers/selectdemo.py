@@ -19,7 +19,9 @@ gives it a stage, so that no cell can hang or leave a socket behind:
                                length, for the synchronous / threaded / event-driven timelines)
     waiting_at_once(events)    the most tasks of a Tracer that were waiting at the same moment, from the
                                order of their events (no clock: a loaded machine cannot change it)
-    cpu_share(cpu, wall)       "CPU seconds per wall second" as a stable verdict
+    spin_share(), cpu_share(cpu, wall, spin)
+                               the CPU share a pure spin gets right now, and a loop's CPU seconds per
+                               wall second graded against it (about 1×, or about 0.001×)
     HAVE_EPOLL, NO_EPOLL       whether ``select.epoll`` exists here, and the message to print if not
 
 Every listening socket is a :class:`Listener`: it remembers the connections it accepted and closes
@@ -44,11 +46,11 @@ from typing import Any
 
 from helpers._checks import seconds
 from helpers.servers import BACKLOG, HOST
-from helpers.timing import Verdict
+from helpers.timing import Verdict, about
 
 __all__ = ["HAVE_EPOLL", "NO_EPOLL", "Listener", "RudeClients", "StagedClients", "ThreadedServer", "DelayedEcho",
            "StubbornResult", "cpu_share", "delayed_echo", "reset_connection", "rude_clients", "serve_in_thread",
-           "staged_clients", "stubborn_client", "taken_verdict", "waiting_at_once"]
+           "spin_share", "staged_clients", "stubborn_client", "taken_verdict", "waiting_at_once"]
 
 HAVE_EPOLL = hasattr(select, "epoll")
 NO_EPOLL = ("select.epoll does not exist on this platform: epoll is Linux-only (macOS and the BSDs have "
@@ -521,19 +523,34 @@ def waiting_at_once(events: Iterable[Any]) -> int:
 
 
 
-def cpu_share(cpu: float, wall: float) -> Verdict:
-    """CPU seconds spent per wall-clock second, as a verdict: busy, or near zero.
+SPIN_GRADES = (1, 0.001)  # CPU share as a multiple of a pure spin's: all it was given, or asleep
 
-    The boundary is 0.01 (1% of a core): a thread asleep in select uses CPU only for a few system
-    calls, microseconds whatever the load (CPU time, not wall time), so it reads "near zero"; a
-    busy loop uses every slice the scheduler gives it, a whole core on an idle machine but less
-    when other programs share the cores, so the sentence names the bound, not "one core".
-    ``ratio`` keeps this run's figure.
+
+def spin_share(duration: float = 0.3) -> float:
+    """The CPU seconds per wall second that a loop doing nothing but spin gets in this thread right now.
+
+    On an idle machine that is about 1 (a whole core); when other programs share the cores it is
+    less, by as much as the scheduler takes away. ``cpu_share`` grades a measured loop against it.
+    """
+    duration = seconds(duration, "duration", maximum=10)
+    wall, cpu = time.perf_counter(), time.thread_time()
+    end = wall + duration
+    while time.perf_counter() < end:
+        pass
+    return max(time.thread_time() - cpu, 1e-9) / (time.perf_counter() - wall)
+
+
+def cpu_share(cpu: float, wall: float, spin: float) -> Verdict:
+    """A loop's CPU seconds per wall second, graded against ``spin``, what a pure spin got just before
+    (``spin_share()``) in the same conditions: about 1× (it used all the CPU it was given) or about
+    0.001× (asleep in the kernel). A busy loop gets a whole core on an idle machine and less on a
+    crowded one, and so does the spin measured beside it, so the grade does not depend on the load.
+    ``ratio`` keeps this run's figure (the loop's share divided by the spin's); ``holds``: busy.
     """
     cpu = seconds(cpu, "cpu", zero_ok=True)
     wall = seconds(wall, "wall")
-    ratio = cpu / wall
-    if ratio >= 0.01:
-        return Verdict("busy: more than 1% of a core the whole time (all the CPU it was given), "
-                       "for nothing useful", ratio, True)
-    return Verdict("near 0 CPU seconds per wall second: asleep in the kernel until data came", ratio, False)
+    spin = seconds(spin, "spin")
+    grade = about(cpu / wall, spin, choices=SPIN_GRADES, unit_name="the CPU share of a pure spin just before")
+    busy = grade.holds
+    tail = "all the CPU it was given, for nothing useful" if busy else "asleep in the kernel until data came"
+    return Verdict(f"CPU: {grade}: {tail}", grade.ratio, busy)

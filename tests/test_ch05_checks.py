@@ -26,6 +26,13 @@ def test_every_chapter_05_exercise_has_chapter_code_and_two_hint_stages():
     ("05.1", ch05.serve_stalling_everyone, "must not hold up the others"),
     ("05.3", ch05.accept_one, "were waiting behind one edge"),
     ("05.3", ch05.accept_leaving_blocking, "non-blocking"),
+    ("05.3", ch05.chapter_drain_accept, "about one client only"),
+    ("05.3", ch05.accept_stopping_at_an_abort, "no new edge will report the ones still queued"),
+    ("05.3", ch05.accept_dying_out_of_descriptors, "a server lives on"),
+    ("05.3", ch05.accept_retrying_out_of_descriptors, "you kept calling it"),
+    ("05.3", ch05.accept_claiming_drained, "must hear it from you"),
+    ("05.3", ch05.accept_hiding_every_error, "let any other error out"),
+    ("05.3", ch05.accept_without_the_flag, "should return a pair"),
 ])
 def test_wrong_answers_fail_for_their_reason(number: str, answer, reason: str):
     result = evaluate(number, answer)

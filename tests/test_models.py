@@ -49,10 +49,19 @@ def test_compare_triggers_counts_and_verdict():
     assert report.messages == 50
     assert "level-triggered:  10 waits, 50 recv calls (1.0 per message)" in text
     assert "edge-triggered:   10 waits, 100 recv calls (2.0 per message)" in text
-    faster = models.TriggerReport({"level": 2.0, "edge": 1.0}, report.waits, report.recvs, 50).text()
-    slower = models.TriggerReport({"level": 1.0, "edge": 2.0}, report.waits, report.recvs, 50).text()
-    assert "yes: edge-triggered's loop is faster (by at least 1.25×)" in faster
-    assert "no: edge-triggered's loop is faster (by less than 1.25×)" in slower
+    assert 'claim "edge-triggered is more efficient than level-triggered": ' in text
+
+
+@pytest.mark.parametrize(("level", "edge", "verdict"), [
+    (2.0, 1.0, "yes: edge-triggered's loop takes about 0.5× level-triggered's CPU time (not 1× or 2×)"),
+    (1.0, 1.1, "no: edge-triggered's loop takes about 1× level-triggered's CPU time (not 0.5× or 2×)"),
+    (1.0, 1.8, "no: edge-triggered's loop takes about 2× level-triggered's CPU time (not 0.5× or 1×)"),
+])
+def test_the_triggers_verdict_grades_edge_against_level(level: float, edge: float, verdict: str):
+    report = models.TriggerReport({"level": level, "edge": edge}, {"level": 10, "edge": 10},
+                                  {"level": 50, "edge": 100}, 50)
+    assert report.verdict() == verdict
+    assert report.text().endswith(verdict)
 
 
 def test_compare_waits_scales_down_below_1024(monkeypatch):

@@ -18,6 +18,7 @@ from helpers.selectdemo import (
     delayed_echo,
     rude_clients,
     serve_in_thread,
+    spin_share,
     staged_clients,
     stubborn_client,
     taken_verdict,
@@ -193,11 +194,35 @@ def test_rude_clients_against_a_server_without_and_with_back_pressure():
             pass
 
 
-def test_cpu_share_verdicts():
-    assert cpu_share(0.9, 1.0).holds and "busy" in str(cpu_share(0.4, 1.0))
-    assert not cpu_share(0.001, 1.0).holds and "near 0" in str(cpu_share(0.0, 1.0))
+@pytest.mark.parametrize(("cpu", "spin", "text"), [
+    (0.9, 1.0, "CPU: about 1× the CPU share of a pure spin just before (not 0.001×): all the CPU it was given"),
+    (0.15, 0.2, "CPU: about 1× the CPU share of a pure spin just before (not 0.001×): all the CPU it was given"),
+    (0.0002, 1.0, "CPU: about 0.001× the CPU share of a pure spin just before (not 1×): asleep in the kernel"),
+    (0.0002, 0.1, "CPU: about 0.001× the CPU share of a pure spin just before (not 1×): asleep in the kernel"),
+    (0.0, 0.5, "CPU: about 0.001× the CPU share of a pure spin just before (not 1×): asleep in the kernel"),
+])
+def test_cpu_share_grades_a_loop_against_a_pure_spin(cpu: float, spin: float, text: str):
+    verdict = cpu_share(cpu, 1.0, spin)
+    assert str(verdict).startswith(text)
+    assert verdict.holds == ("about 1×" in text)
+    assert verdict.ratio == pytest.approx(cpu / spin)
+
+
+def test_cpu_share_refuses_bad_figures():
     with pytest.raises(ValueError):
-        cpu_share(1.0, 0)
+        cpu_share(1.0, 0, 1.0)
+    with pytest.raises(ValueError):
+        cpu_share(1.0, 1.0, 0)
+    with pytest.raises(ValueError):
+        spin_share(60)
+
+
+def test_a_pure_spin_gets_cpu_and_a_sleeping_thread_does_not():
+    spin = spin_share(0.05)
+    assert 0 < spin <= 1.05
+    began, cpu = time.perf_counter(), time.thread_time()
+    time.sleep(0.05)
+    assert not cpu_share(time.thread_time() - cpu, time.perf_counter() - began, spin).holds
 
 
 def test_epoll_flag_and_message():

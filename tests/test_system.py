@@ -47,6 +47,46 @@ def test_the_soft_descriptor_limit_is_raised_to_the_hard_one():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+class FakeLimits:
+    """resource's RLIMIT_NOFILE calls on a system of our choosing: ``refuse_above`` is the highest soft
+    limit the system accepts (macOS: OPEN_MAX or kern.maxfilesperproc; Linux: nr_open)."""
+
+    RLIMIT_NOFILE = resource.RLIMIT_NOFILE
+    RLIM_INFINITY = resource.RLIM_INFINITY
+
+    def __init__(self, soft: int, hard: int, refuse_above: int | None = None) -> None:
+        self.limits = (soft, hard)
+        self.refuse_above = refuse_above
+        self.tries: list[int] = []
+
+    def getrlimit(self, which: int) -> tuple[int, int]:
+        assert which == self.RLIMIT_NOFILE
+        return self.limits
+
+    def setrlimit(self, which: int, limits: tuple[int, int]) -> None:
+        soft, hard = limits
+        self.tries.append(soft)
+        if hard != self.limits[1] or (self.refuse_above is not None and soft > self.refuse_above):
+            raise ValueError("current limit exceeds maximum limit")
+        self.limits = (soft, hard)
+
+
+@pytest.mark.parametrize(("soft", "hard", "refuse_above", "after"), [
+    (256, resource.RLIM_INFINITY, 10_240, (10_240, resource.RLIM_INFINITY)),  # macOS: OPEN_MAX
+    (256, resource.RLIM_INFINITY, 24_576, (16_384, resource.RLIM_INFINITY)),  # macOS: maxfilesperproc
+    (256, resource.RLIM_INFINITY, None, (1 << 20, resource.RLIM_INFINITY)),   # infinite: capped at 1 << 20
+    (1024, 1 << 30, 1 << 20, (1 << 20, 1 << 30)),                             # Linux, hard above nr_open
+    (1024, 4096, None, (4096, 4096)),                                         # the usual case
+    (256, resource.RLIM_INFINITY, 100, (256, resource.RLIM_INFINITY)),        # everything refused: unchanged
+    (20_000, 20_000, None, (20_000, 20_000)),                                 # already there: no call
+])
+def test_raise_fd_limit_caps_its_target_and_never_raises(monkeypatch, soft, hard, refuse_above, after):
+    fake = FakeLimits(soft, hard, refuse_above)
+    monkeypatch.setattr(_system, "resource", fake)
+    assert _system.raise_fd_limit() == after
+    assert all(tried <= 1 << 20 for tried in fake.tries) and len(fake.tries) <= 9
+
+
 def test_open_descriptors_are_counted_and_numbered(monkeypatch):
     before = _system.open_fds()
     with socket.socket() as sock:

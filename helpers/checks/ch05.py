@@ -1,15 +1,18 @@
-"""Exercises of chapter 05 (I/O models): a broadcast server that survives rude clients, framing, accepting on an edge.
+"""Exercises of chapter 05 (I/O models): a broadcast server that survives rude clients, framing, accepting.
 
 05.1 runs the learner's broadcast ``serve(listener, stop)`` in a thread (``helpers.selectdemo``)
 with a talker, a listener that reads, one that never reads and one that resets; 05.2 feeds the
 learner's splitter buffers cut at awkward places; 05.3 gives the learner's ``accept_all`` a real
-non-blocking listener with several clients waiting behind one edge-triggered epoll event (on Linux;
-elsewhere the same queue without epoll). Nothing is left running: every socket is closed, the
-server thread is joined (or reported).
+non-blocking listener with clients waiting behind one edge-triggered epoll event (on Linux;
+elsewhere the same queue without epoll), wrapped so that ``accept`` also fails as on a server's bad
+day (a client that gave up, no descriptors left, a broken listener) at chosen calls. Nothing is
+left running: every socket is closed, the server thread is joined (or reported).
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import select
 import socket
 import struct
@@ -83,10 +86,11 @@ def _dropped(sock: socket.socket, timeout: float = 1.0) -> tuple[bool, int]:
 @exercise("05.1", title="A broadcast server that survives rude clients",
           hint=("When one listener never reads, its outbox grows with every message: should the "
                 "talkers wait for it, or should it go? And what should a reset cost the others?",
-                "keep one outbox of bytes per client; data read from one client is added to every "
-                "other client's outbox; a client whose outbox passes MAX_OWED is closed and forgotten; "
-                "a ConnectionError from recv or send drops only that client; ask select for writing "
-                "only where an outbox is not empty"))
+                "robust_select_server keeps, for each client, that client's own bytes. Whose bytes does a "
+                "broadcast server keep for a client, and why may it not stop reading a talker when one "
+                "of those piles is full?",
+                "Start from robust_select_server's loop. What changes is where a recv's bytes go, and what "
+                "the limit sets off: one client closed, instead of another one paused."))
 def broadcast_server(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('05.1', serve)")
@@ -189,9 +193,11 @@ def _result(got: object, call: str) -> tuple[list, bytes]:
 @exercise("05.2", title="Framing in an event-driven server",
           hint=("How many bytes must the buffer hold before you even know how long its first message "
                 "is, and how many more before that message is complete?",
-                "look at the first 4 bytes (if there are 4), unpack the length, and check whether the "
-                "whole body is there yet; repeat from the end of that message; whatever is left over "
-                "is the rest"))
+                "The file server's recv_exactly could ask its socket for more bytes; split_frames cannot "
+                "ask anyone. So what must the buffer hold before you may take a message out, and what "
+                "becomes of the bytes when it does not?",
+                "struct.unpack with the format \"!I\" turns 4 bytes into the length. Keep an offset into "
+                "the buffer rather than cutting it up at each step."))
 def framing_splitter(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('05.2', split_frames)")
@@ -220,15 +226,41 @@ def framing_splitter(answer) -> str:
     return "partial headers and bodies wait, glued messages come apart, and 60 messages in odd pieces all arrive."
 
 
-class WatchedListener:
-    """Wraps a real non-blocking listening socket and counts accept calls."""
+ABORTED = "aborted"  # 05.3's scripted faults: one client gave up while it waited in the queue
+BROKEN = "broken"  # accept fails with EINVAL: the listening socket itself is wrong
+SPINS = 20  # accept calls that fail for lack of descriptors before the check calls it spinning
 
-    def __init__(self, sock: socket.socket) -> None:
+
+class ScriptedListener:
+    """A real non-blocking listening socket whose ``accept`` also fails the way a server's does on a
+    bad day, at chosen calls: ``script`` maps a call number (1, 2, ...) to ABORTED or BROKEN, and
+    ``short_from`` is the first call from which the process is "out of descriptors" (``short_errno``)
+    until ``free()`` is called. The faults consume no real connection: the clients stay queued."""
+
+    def __init__(self, sock: socket.socket, script: dict[int, str] | None = None,
+                 short_from: int | None = None, short_errno: int = errno.EMFILE) -> None:
         self.sock = sock
-        self.calls = 0
+        self.script = script or {}
+        self.short_from = short_from
+        self.short_errno = short_errno
+        self.calls = self.short_calls = 0
+
+    def free(self) -> None:
+        self.short_from, self.calls = None, 0
 
     def accept(self) -> tuple[socket.socket, object]:
         self.calls += 1
+        if self.short_from is not None and self.calls >= self.short_from:
+            self.short_calls += 1
+            if self.short_calls > SPINS:
+                raise Wrong(f"accept failed {SPINS} times in a row for lack of descriptors and you kept "
+                            "calling it: it fails the same way until the server closes something")
+            raise OSError(self.short_errno, os.strerror(self.short_errno))
+        fault = self.script.get(self.calls)
+        if fault == ABORTED:
+            raise ConnectionAbortedError(errno.ECONNABORTED, os.strerror(errno.ECONNABORTED))
+        if fault == BROKEN:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
         if self.calls > 100:
             raise Wrong("you kept calling accept after it raised BlockingIOError: that exception means "
                         "'nobody else is waiting', stop there")
@@ -258,54 +290,149 @@ def _queued(listener: socket.socket, n: int) -> None:
         time.sleep(0.005)
 
 
-def _connections(got: object, call: str) -> list[socket.socket]:
-    if not isinstance(got, list) or not all(isinstance(conn, socket.socket) for conn in got):
-        raise Wrong(f"{call} should return a list of the accepted sockets, got {got!r:.80}")
+def _still_waiting(listener: socket.socket) -> bool:
+    """Whether clients are still queued on the listener (asked level-triggered, whatever epoll says)."""
+    if hasattr(select, "poll"):  # no 1024 ceiling
+        poller = select.poll()
+        poller.register(listener, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([listener], [], [], 0)[0])
+
+
+def _accepted(got: object) -> tuple[list[socket.socket], bool]:
+    if not (isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], list) and isinstance(got[1], bool)
+            and all(isinstance(conn, socket.socket) for conn in got[0])):
+        raise Wrong(f"accept_all(listener) should return a pair (a list of the accepted sockets, True or "
+                    f"False), got {got!r:.100}")
     return got
 
 
-@exercise("05.3", title="Accept everything one edge brings",
-          hint=("After one edge-triggered event on a listening socket, how many clients may be waiting "
-                "in its queue, and how does accept tell you that none is left?",
-                "call accept in a loop, make each new connection non-blocking and collect it, and leave "
-                "the loop on the exception that means 'nobody else is waiting right now'"))
+class _Stage:
+    """05.3's stage: a real listener, edge-triggered epoll on it (Linux), clients that connect in waves."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.listener = Listener()
+        self.clients: list[socket.socket] = []
+        self.accepted: list[socket.socket] = []
+        self.ep = select.epoll() if HAVE_EPOLL else None
+        if self.ep is not None:
+            self.ep.register(self.listener.fileno(), select.EPOLLIN | select.EPOLLET)
+
+    def wave(self, n: int) -> None:
+        """n clients connect together: one edge for all of them."""
+        for _ in range(n):
+            self.clients.append(socket.create_connection(self.listener.getsockname(), timeout=5))
+        _queued(self.listener, n)
+        if self.ep is not None and n:
+            deadline = time.monotonic() + 2.0
+            edges = self.ep.poll(0.5)
+            while not edges and time.monotonic() < deadline:
+                edges = self.ep.poll(0.1)
+            if not edges:
+                raise RuntimeError("no edge for waiting connections within 2 s")
+
+    def call(self, scripted: ScriptedListener) -> tuple[list[socket.socket], bool]:
+        try:
+            got = self.answer(scripted)
+        except ConnectionAbortedError as error:
+            raise Wrong(f"accept raised {error!r} (a client gave up while it waited in the queue), and so "
+                        "did accept_all: that error is about one client only, the others are still "
+                        "waiting") from None
+        conns, drained = _accepted(got)
+        self.accepted += conns
+        if any(conn.getblocking() for conn in conns):
+            raise Wrong("make every accepted connection non-blocking before you hand it to the event loop")
+        return conns, drained
+
+    def close(self) -> None:
+        for sock in self.clients + self.accepted:
+            sock.close()
+        if self.ep is not None:
+            self.ep.close()
+        self.listener.close_all()
+
+
+@exercise("05.3", title="Accept everything one edge brings, on a bad day too",
+          hint=("Of the ways accept can fail here, which one is about a single client, which one means "
+                "nobody is left, and which one keeps failing until the server closes something?",
+                "Only one of those answers empties the queue. After the others, who will tell the loop "
+                "that clients are still waiting, once edge-triggered epoll has reported them?",
+                "asyncio's own accept loop (_accept_connection in asyncio/selector_events.py) meets the "
+                "same answers. Its epoll is level-triggered, so it may stop early: which of its choices "
+                "would strand clients behind an edge?"))
 def accept_everything(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('05.3', accept_all)")
-    listener = Listener()
-    clients: list[socket.socket] = []
-    accepted: list[socket.socket] = []
-    ep = select.epoll() if HAVE_EPOLL else None
+    stage = _Stage(answer)
     try:
-        if ep is not None:
-            ep.register(listener.fileno(), select.EPOLLIN | select.EPOLLET)
-        for wave in (5, 0, 3):
-            for _ in range(wave):
-                clients.append(socket.create_connection(listener.getsockname(), timeout=5))
-            _queued(listener, wave)
-            if ep is not None and wave:
-                deadline = time.monotonic() + 2.0
-                edges = ep.poll(0.5)
-                while not edges and time.monotonic() < deadline:
-                    edges = ep.poll(0.1)
-                if not edges:
-                    raise RuntimeError("no edge for waiting connections within 2 s")
-            watched = WatchedListener(listener)
-            got = _connections(answer(watched), "accept_all(listener)")
-            accepted += got
-            if len(got) != wave:
-                if wave == 0:
-                    raise Wrong(f"nobody was waiting; accept_all returned {len(got)} connection(s)")
-                raise Wrong(f"{wave} clients were waiting behind one edge; accept_all returned {len(got)}: with "
-                            "edge-triggered epoll the others wait until the next client arrives, maybe forever")
-            if any(conn.getblocking() for conn in got):
-                raise Wrong("make every accepted connection non-blocking before you hand it to the event loop")
-            if ep is not None and ep.poll(0.05):
-                raise Wrong("accept_all left clients in the queue: the listener is still ready")
+        stage.wave(5)  # a plain day: five clients behind one edge
+        conns, drained = stage.call(ScriptedListener(stage.listener))
+        if len(conns) != 5:
+            raise Wrong(f"5 clients were waiting behind one edge; accept_all returned {len(conns)}: with "
+                        "edge-triggered epoll the others wait until the next client arrives, maybe forever")
+        if _still_waiting(stage.listener):
+            raise Wrong("accept_all left clients in the queue")
+        if not drained:
+            raise Wrong("accept said nobody else was waiting (BlockingIOError), yet accept_all returned False: "
+                        "the loop would keep calling it without an edge")
+        if stage.call(ScriptedListener(stage.listener)) != ([], True):
+            raise Wrong("nobody was waiting; accept_all should return ([], True)")
+
+        stage.wave(4)  # the second of them gives up while it waits
+        conns, drained = stage.call(ScriptedListener(stage.listener, {2: ABORTED}))
+        if len(conns) != 4 or not drained:
+            raise Wrong(f"4 clients were waiting and accept's 2nd call raised ConnectionAbortedError (a client "
+                        f"that gave up); accept_all returned {len(conns)} connection(s) and {drained}: that "
+                        "error is about one client only, and no new edge will report the ones still queued")
+
+        stage.wave(6)  # out of descriptors after two
+        scripted = ScriptedListener(stage.listener, short_from=3)
+        try:
+            conns, drained = stage.call(scripted)
+        except OSError as error:
+            raise Wrong(f"out of descriptors, accept raised {error!r} and so did accept_all: a server lives "
+                        "on; keep what you accepted and report that clients are still waiting") from None
+        if len(conns) != 2 or drained:
+            raise Wrong(f"after 2 accepts the process was out of descriptors (EMFILE), with 4 clients still "
+                        f"waiting; accept_all returned {len(conns)} connection(s) and {drained}: edge-triggered "
+                        "epoll will not report those 4 again, so the loop must hear it from you (False)")
+        if scripted.short_calls > 2:
+            raise Wrong(f"accept failed {scripted.short_calls} times in a row for lack of descriptors: one is "
+                        "enough to know, the next ones fail the same way until the server closes something")
+        scripted.free()  # the server closed something: the loop calls again, without an edge
+        conns, drained = stage.call(scripted)
+        if len(conns) != 4 or not drained:
+            raise Wrong(f"with descriptors free again, 4 clients were waiting; accept_all returned "
+                        f"{len(conns)} connection(s) and {drained}")
+
+        stage.wave(2)  # the whole system is out of descriptors (ENFILE) at once
+        scripted = ScriptedListener(stage.listener, short_from=1, short_errno=errno.ENFILE)
+        try:
+            got = stage.call(scripted)
+        except OSError as error:
+            raise Wrong(f"the system was out of descriptors (ENFILE) and accept_all raised {error!r}: treat "
+                        "it as EMFILE, the process's own shortage") from None
+        if got != ([], False):
+            raise Wrong(f"out of descriptors (ENFILE) before the first accept, 2 clients waiting: accept_all "
+                        f"should return ([], False), got {got!r:.80}")
+        scripted.free()
+        conns, drained = stage.call(scripted)
+        if len(conns) != 2 or not drained:
+            raise Wrong(f"with descriptors free again, 2 clients were waiting; accept_all returned "
+                        f"{len(conns)} connection(s) and {drained}")
+
+        stage.wave(1)  # the listening socket itself fails: that must not be hidden
+        try:
+            got = stage.call(ScriptedListener(stage.listener, {1: BROKEN}))
+        except OSError as error:
+            if error.errno != errno.EINVAL:
+                raise
+        else:
+            raise Wrong(f"accept raised OSError EINVAL (the listening socket itself is broken) and accept_all "
+                        f"returned {got!r:.60}: only 'nobody is waiting', 'a client gave up' and 'out of "
+                        "descriptors' are part of a server's day; let any other error out")
     finally:
-        for sock in clients + accepted:
-            sock.close()
-        if ep is not None:
-            ep.close()
-        listener.close()
-    return "5 clients behind one edge, none when the queue was empty, then 3 more: every one accepted."
+        stage.close()
+    return ("5 clients behind one edge, none, a client that gave up, a shortage of descriptors (EMFILE, "
+            "ENFILE) and a broken listener: every client accepted, and the loop told when to call again.")

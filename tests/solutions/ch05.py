@@ -1,5 +1,6 @@
 """Reference solutions (and answers that must fail) for chapter 05's exercises."""
 
+import errno
 import json
 import select
 import selectors
@@ -150,29 +151,58 @@ def accept_all(listener):
         try:
             conn, _ = listener.accept()
         except BlockingIOError:
-            return conns
+            return conns, True                   # nobody else is waiting
+        except ConnectionAbortedError:
+            continue                             # that client gave up; the others are still queued
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                return conns, False              # the rest stay queued: no new edge will say so
+            raise
         conn.setblocking(False)
         conns.append(conn)
 
 
-def accept_one(listener):
-    """One accept per event: what the seeds' edge-triggered server did."""
-    try:
-        conn, _ = listener.accept()
-    except BlockingIOError:
-        return []
-    conn.setblocking(False)
-    return [conn]
+def _accepting(on_abort="skip", on_short="report", blocking=False, one=False):
+    """accept_all with one thing wrong (built from one template, like the learners' attempts)."""
+    def accept_all(listener):
+        conns = []
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                return conns, True
+            except ConnectionAbortedError:
+                if on_abort == "stop":           # asyncio's choice: right when level-triggered only
+                    return conns, True
+                continue
+            except OSError as error:
+                if on_short == "everything":     # any error is "out of descriptors"
+                    return conns, False
+                if error.errno not in (errno.EMFILE, errno.ENFILE) or on_short == "raise":
+                    raise
+                if on_short == "retry":
+                    continue
+                return conns, on_short == "claim drained"
+            if not blocking:
+                conn.setblocking(False)
+            conns.append(conn)
+            if one:
+                return conns, True
+    return accept_all
 
 
-def accept_leaving_blocking(listener):
-    conns = []
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except BlockingIOError:
-            return conns
-        conns.append(conn)
+accept_one = _accepting(one=True)                                   # one accept per event, as the seeds did
+accept_leaving_blocking = _accepting(blocking=True)
+accept_stopping_at_an_abort = _accepting(on_abort="stop")
+accept_dying_out_of_descriptors = _accepting(on_short="raise")
+accept_retrying_out_of_descriptors = _accepting(on_short="retry")
+accept_claiming_drained = _accepting(on_short="claim drained")
+accept_hiding_every_error = _accepting(on_short="everything")
+
+
+def accept_without_the_flag(listener):
+    """The right loop, returning only the list: the loop cannot tell a shortage from an empty queue."""
+    return accept_all(listener)[0]
 
 
 def chapter_function(name):
@@ -193,17 +223,17 @@ def chapter_function(name):
     raise LookupError(f"chapter 05 defines no function {name!r}")
 
 
-def chapter_drain(sock):
-    """Chapter 05's edge-triggered drain (the epoll_read cell's inner loop) with an EOF branch: the old 05.3."""
-    data = b""
+def chapter_drain_accept(listener):
+    """Chapter 05's edge-triggered drain (the epoll_read cell's inner loop: until BlockingIOError), with
+    ``accept`` instead of ``recv`` and the accept lines of robust_select_server, in the exercise's shape."""
+    conns = []
     while True:
         try:
-            chunk = sock.recv(1024)
-        except BlockingIOError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
+            conn, _ = listener.accept()
+        except BlockingIOError:                  # nothing left to read right now
+            return conns, True
+        conn.setblocking(False)
+        conns.append(conn)
 
 
 def chapter_split_frames(buffer):
@@ -228,7 +258,9 @@ WRONG = {
     "05.1": [serve_without_limit, serve_dying_on_reset, serve_echoing_the_sender, serve_stalling_everyone,
              "serve"],
     "05.2": [split_one_per_buffer, split_too_early, b"message"],
-    "05.3": [accept_one, accept_leaving_blocking, 42],
+    "05.3": [accept_one, accept_leaving_blocking, accept_stopping_at_an_abort, accept_dying_out_of_descriptors,
+             accept_retrying_out_of_descriptors, accept_claiming_drained, accept_hiding_every_error,
+             accept_without_the_flag, 42],
 }
 
 # The chapter's own code, as a learner might hand it in: none of it may pass (the exercises need the
@@ -237,5 +269,5 @@ CHAPTER_CODE = {
     "05.1": [chapter_function("select_server"), chapter_function("robust_select_server"),
              chapter_function("selectors_server")],
     "05.2": [chapter_split_frames],
-    "05.3": [chapter_drain, chapter_function("robust_select_server")],
+    "05.3": [chapter_drain_accept],
 }
