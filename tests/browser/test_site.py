@@ -3,7 +3,8 @@
 The site is built from the reference notebooks' stored outputs into a throwaway folder and
 served on 127.0.0.1; every chapter page is opened and checked: nothing is requested from
 outside the machine, every picture loads, every stored output is on the page, answers stay
-folded until clicked, the launch links open that chapter, no widget is left as a raw model.
+folded until clicked, the launch links open the learner's copy of that chapter, no widget is
+left as a raw model.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import urllib.parse
 import nbformat
 import pytest
 
+from classroom.run import pull_link
 from tools import site
 from tools.chapters import NOTEBOOKS, written
 
+# The site is built as for a local classroom: its hub, and its file:// clone of the course.
+HUB = "http://127.0.0.1:8000"
+CLASSROOM_REPO = "file:///srv/switchyard-classroom/course.git"
 CHAPTERS = [pytest.param(chapter, id=chapter.slug) for chapter in written()]
 WIDGET_LEFTOVERS = ("application/vnd.jupyter.widget", "model_id", "Loading widget", "Error displaying widget")
 
@@ -24,7 +29,7 @@ WIDGET_LEFTOVERS = ("application/vnd.jupyter.widget", "model_id", "Loading widge
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("site")
-    site.build("http://127.0.0.1:8000", source=folder / "src", output=folder / "out")
+    site.build(HUB, repo=CLASSROOM_REPO, source=folder / "src", output=folder / "out")
     server = site.serve(folder / "out")
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -83,18 +88,22 @@ def test_a_chapter_page_shows_every_stored_output_and_asks_nothing_of_the_intern
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_launch_links_open_that_chapter_on_binder_and_on_a_hub(served, page, chapter):
+def test_launch_links_open_the_learners_copy_of_that_chapter_on_binder_and_on_a_hub(served, page, chapter):
     visit(page, f"{served}/{chapter.slug}.html")
     links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
     binder = [link for link in links if link.startswith(site.BINDERHUB)]
     hub = [link for link in links if "/hub/user-redirect/git-pull" in link]
     assert len(binder) == 1 and len(hub) == 1, (binder, hub)
     owner_repo = urllib.parse.urlparse(site.REPOSITORY).path.strip("/")
-    assert f"/v2/gh/{owner_repo}/" in binder[0]
-    assert urllib.parse.unquote(binder[0]).endswith(f"urlpath=lab/tree/notebooks/{chapter.filename}")
+    assert binder[0].startswith(f"{site.BINDERHUB}/v2/gh/{owner_repo}/{site.BRANCH}?")
+    # Binder's postBuild makes workspace/: the learner's copy, answers folded, progress recorded
+    assert urllib.parse.parse_qs(urllib.parse.urlparse(binder[0]).query) == {
+        "urlpath": [f"lab/tree/workspace/{chapter.filename}"]}
+    # the classroom's own link: pull the classroom's clone, then switchyard/open makes the copies
+    assert hub[0] == pull_link(HUB, CLASSROOM_REPO, site.BRANCH, chapter=chapter.filename)
     query = urllib.parse.parse_qs(urllib.parse.urlparse(hub[0]).query)
-    assert query["repo"] == [site.REPOSITORY]
-    assert query["urlpath"][0].endswith(f"/notebooks/{chapter.filename}")
+    assert query["repo"] == [CLASSROOM_REPO]
+    assert query["urlpath"] == [f"switchyard/open?chapter={chapter.filename}"]
 
 
 def test_answers_are_folded_until_clicked(served, page):
