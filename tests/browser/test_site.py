@@ -46,22 +46,67 @@ def visit(page, url: str) -> list[str]:
     return requested
 
 
-def expected_texts(nb) -> tuple[list[str], int]:
-    """A line of every stored text output a page must show, and how many pictures it must show."""
-    lines, images = [], 0
+IMAGE = "<a picture>"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Each output block of a page, in order: a picture, or the text of its <pre> (not the copy
+# button sphinx-copybutton puts beside it). textContent: folded answers count too.
+SHOWN_OUTPUTS = """picture => Array.from(document.querySelectorAll("article .cell_output")).flatMap(block =>
+    Array.from(block.children).map(output =>
+        output.tagName === "IMG" || output.querySelector("img") ? picture
+            : (output.querySelector("pre") || output).textContent))"""
+
+
+def shown_outputs(page) -> list[str]:
+    return page.evaluate(SHOWN_OUTPUTS, IMAGE)
+
+
+def flat(text: str) -> str:
+    """Text as compared: colour codes out, every run of white space one space."""
+    return " ".join(ANSI.sub("", text).split())
+
+
+def stored_outputs(nb) -> list[str]:
+    """Every stored output a chapter's page must show, in order: its full text (flattened), or IMAGE.
+
+    A cell's streams of one name make one block, as on the page (myst-nb's ``nb_merge_streams``);
+    a picture with a text form is shown as the picture.
+    """
+    blocks: list[str] = []
     for cell in nb.cells:
         if cell.cell_type != "code" or "nav" in cell.metadata.get("tags", []):
             continue
+        streams: dict[str, int] = {}
         for output in cell.get("outputs", []):
+            if output["output_type"] == "stream":
+                if output["name"] in streams:
+                    at = streams[output["name"]]
+                    blocks[at] = f"{blocks[at]} {flat(output['text'])}".strip()
+                else:
+                    streams[output["name"]] = len(blocks)
+                    blocks.append(flat(output["text"]))
+                continue
             data = output.get("data", {})
             if any(key.startswith("image/") for key in data):
-                images += 1
-                continue
-            text = output.get("text") or data.get("text/plain") or output.get("evalue") or ""
-            first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-            if first:
-                lines.append(re.sub(r"\x1b\[[0-9;]*m", "", first))
-    return lines, images
+                blocks.append(IMAGE)
+            elif output["output_type"] == "error":
+                blocks.append(flat("\n".join(output["traceback"])))
+            else:
+                blocks.append(flat(data.get("text/plain", "")))
+    return blocks
+
+
+def output_problems(stored: list[str], shown: list[str]) -> list[str]:
+    """What is wrong with the output blocks a page shows, against the stored ones; [] if nothing."""
+    shown = [block if block == IMAGE else flat(block) for block in shown]
+    problems = []
+    if len(shown) != len(stored):
+        problems.append(f"{len(shown)} output blocks on the page ({shown.count(IMAGE)} pictures), "
+                        f"{len(stored)} stored ({stored.count(IMAGE)} pictures)")
+    for number, (want, got) in enumerate(zip(stored, shown), 1):
+        if want != got:
+            problems.append(f"output {number}: stored {want[:100]!r}, shown {got[:100]!r}")
+            break  # after the first difference, the rest is usually shifted by one
+    return problems
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -74,17 +119,38 @@ def test_a_chapter_page_shows_every_stored_output_and_asks_nothing_of_the_intern
         "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
     assert not broken, f"broken pictures on {chapter.slug}: {broken}"
 
-    nb = nbformat.read(NOTEBOOKS / chapter.filename, as_version=4)
-    lines, images = expected_texts(nb)
+    stored = stored_outputs(nbformat.read(NOTEBOOKS / chapter.filename, as_version=4))
+    assert stored, f"{chapter.slug} has no stored output: nothing would be checked"
+    problems = output_problems(stored, shown_outputs(page))
+    assert not problems, f"{chapter.slug}: " + "; ".join(problems)
     page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
     text = page.inner_text("article")
-    flat = " ".join(text.split())
-    missing = [line for line in lines if " ".join(line.split()) not in flat]
-    assert not missing, f"{len(missing)} of {len(lines)} stored outputs missing on {chapter.slug}: {missing[:3]}"
-    shown = page.locator("article .cell_output img").count()
-    assert shown == images, f"{chapter.slug}: {shown} pictures on the page, {images} stored"
     assert not [word for word in WIDGET_LEFTOVERS if word in text], f"a raw widget on {chapter.slug}"
     assert page.locator("article .cell_input").count() > 0 and page.locator("button.copybtn").count() > 0
+
+
+def test_the_output_check_fails_on_a_page_with_one_output_missing_or_changed(served, page):
+    """The check above can fail: one block taken out, or one changed, on a real page."""
+    chapter = written()[1]
+    visit(page, f"{served}/{chapter.slug}.html")
+    stored = stored_outputs(nbformat.read(NOTEBOOKS / chapter.filename, as_version=4))
+    assert output_problems(stored, shown_outputs(page)) == []
+    # the last of the page's outputs whose first line is also in the chapter's prose or code: the
+    # old check (a first line anywhere in the article) could not miss it
+    article = " ".join(page.inner_text("article").split())
+    shown = shown_outputs(page)
+    texts = [i for i, block in enumerate(shown) if block != IMAGE]
+    echoed = [i for i in texts if article.count(flat(shown[i].strip().splitlines()[0])) > 1]
+    target = (echoed or texts)[-1]
+    page.evaluate("""n => document.querySelectorAll("article .cell_output > *")[n].remove()""", target)
+    missing = output_problems(stored, shown_outputs(page))
+    assert missing and missing[0].startswith(f"{len(stored) - 1} output blocks on the page"), missing
+    visit(page, f"{served}/{chapter.slug}.html")
+    page.evaluate("""n => { const pre = document.querySelectorAll("article .cell_output > *")[n].querySelector("pre");
+                            pre.textContent = pre.textContent.replace(/\\S(?=\\s*$)/, "?"); }""", target)
+    changed = output_problems(stored, shown_outputs(page))
+    assert changed == [f"output {target + 1}: stored {stored[target][:100]!r}, "
+                       f"shown {(stored[target][:-1] + '?')[:100]!r}"], changed
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
