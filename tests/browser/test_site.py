@@ -1,16 +1,23 @@
 """The course as a website (``python3 course.py site``), read in Chromium as a visitor would.
 
 The site is built from the reference notebooks' stored outputs into a throwaway folder and
-served on 127.0.0.1; every chapter page is opened and checked: nothing is requested from
-outside the machine, every picture loads, every stored output is on the page, answers stay
-folded until clicked, the launch links open the learner's copy of that chapter, no widget is
-left as a raw model.
+served on 127.0.0.1. The build runs with every connection, datagram and name lookup beyond
+loopback refused and recorded, and must have asked for none. Every chapter page is opened
+and checked: nothing is requested from outside the machine, every picture loads, every
+stored output is on the page, answers stay folded until clicked, the launch links open the
+learner's copy of that chapter, no widget is left as a raw model.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import ipaddress
 import re
+import socket
+import subprocess
 import urllib.parse
+import urllib.request
 
 import nbformat
 import pytest
@@ -26,16 +33,121 @@ CHAPTERS = [pytest.param(chapter, id=chapter.slug) for chapter in written()]
 WIDGET_LEFTOVERS = ("application/vnd.jupyter.widget", "model_id", "Loading widget", "Error displaying widget")
 
 
+def is_loopback(host) -> bool:
+    """``host`` (an address's first part, or None for a Unix socket's path) is this machine."""
+    if host is None or host in ("", "localhost", b"localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost: resolving it may ask a DNS server
+
+
+@contextlib.contextmanager
+def loopback_only():
+    """In this process, refuse (and record) every connection, datagram or lookup beyond loopback.
+
+    ``socket.socket`` (connect, connect_ex, sendto) and the name lookups (getaddrinfo,
+    gethostbyname, gethostbyname_ex) are patched: urllib, http.client, requests and asyncio
+    all go through them. A child process would escape the patch, so starting one is recorded
+    too. Yields the list of what was refused.
+    """
+    asked: list[str] = []
+    real_connect, real_connect_ex, real_sendto = socket.socket.connect, socket.socket.connect_ex, socket.socket.sendto
+    real_getaddrinfo, real_byname, real_byname_ex = socket.getaddrinfo, socket.gethostbyname, socket.gethostbyname_ex
+    real_popen = subprocess.Popen.__init__
+
+    def refuse(what: str, host) -> None:
+        if not is_loopback(host):
+            asked.append(f"{what} {host!r}")
+            raise OSError(errno.ENETUNREACH, f"loopback only while the site builds: {what} {host!r}")
+
+    def host_of(address):
+        return address[0] if isinstance(address, tuple) else None  # a str or bytes: a Unix socket
+
+    def connect(self, address):
+        refuse("connect", host_of(address))
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        refuse("connect", host_of(address))
+        return real_connect_ex(self, address)
+
+    def sendto(self, data, *flags_address):
+        refuse("sendto", host_of(flags_address[-1]))
+        return real_sendto(self, data, *flags_address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not is_loopback(host):
+            asked.append(f"getaddrinfo {host!r}")
+            raise socket.gaierror(socket.EAI_NONAME, f"loopback only while the site builds: {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def byname(real):
+        def lookup(host):
+            if not is_loopback(host):
+                asked.append(f"{real.__name__} {host!r}")
+                raise socket.gaierror(socket.EAI_NONAME, f"loopback only while the site builds: {host!r}")
+            return real(host)
+        return lookup
+
+    def popen(self, args, *rest, **kwargs):
+        asked.append(f"a child process {args!r} (beyond this check)")
+        return real_popen(self, args, *rest, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket.socket, "connect_ex", connect_ex)
+        patch.setattr(socket.socket, "sendto", sendto)
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        patch.setattr(socket, "gethostbyname", byname(real_byname))
+        patch.setattr(socket, "gethostbyname_ex", byname(real_byname_ex))
+        patch.setattr(subprocess.Popen, "__init__", popen)
+        yield asked
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def built(tmp_path_factory):
+    """The site, built as for a local classroom, beyond-loopback requests refused: (folder, what it asked)."""
     folder = tmp_path_factory.mktemp("site")
-    site.build(HUB, repo=CLASSROOM_REPO, source=folder / "src", output=folder / "out")
-    server = site.serve(folder / "out")
+    with loopback_only() as asked:
+        site.build(HUB, repo=CLASSROOM_REPO, source=folder / "src", output=folder / "out")
+    return folder / "out", asked
+
+
+@pytest.fixture(scope="module")
+def served(built):
+    server = site.serve(built[0])
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_build_asks_nothing_beyond_loopback(built):
+    folder, asked = built
+    assert (folder / "index.html").exists()
+    assert asked == [], f"the site's build asked beyond loopback: {asked}"
+
+
+def test_the_builds_guard_refuses_and_records_what_is_not_loopback():
+    with socket.create_server(("127.0.0.1", 0)) as listener, loopback_only() as asked:
+        with socket.create_connection(listener.getsockname(), timeout=5):
+            pass  # loopback: allowed
+        assert socket.getaddrinfo("localhost", 80) and not asked
+        with socket.socket() as tcp, pytest.raises(OSError):
+            tcp.connect(("192.0.2.1", 80))  # TEST-NET-1: never reached
+        with pytest.raises(OSError):
+            urllib.request.urlopen("https://pypi.org/simple/", timeout=5)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, pytest.raises(OSError):
+            udp.sendto(b"?", ("198.51.100.1", 53))
+        with pytest.raises(OSError):
+            socket.gethostbyname("example.org")
+        subprocess.run(["true"], check=True)
+    assert asked == ["connect '192.0.2.1'", "getaddrinfo 'pypi.org'", "sendto '198.51.100.1'",
+                     "gethostbyname 'example.org'", "a child process ['true'] (beyond this check)"]
+    assert "connect" not in vars(socket.socket) and socket.getaddrinfo.__module__ == "socket"  # patches undone
 
 
 def visit(page, url: str) -> list[str]:
