@@ -125,4 +125,10 @@ def test_the_command_passes_the_hub_and_the_repository_to_the_build(tmp_path, mo
     monkeypatch.setattr(site, "ROOT", tmp_path.parent)
     assert site.main(["--hub-url", "http://127.0.0.1:5000", "--repo", "file:///c/course.git"]) == 0
     assert asked == {"hub_url": "http://127.0.0.1:5000", "repo": "file:///c/course.git", "branch": site.BRANCH}
-    assert "built" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert re.search(r"built \d+ chapters into \S+ in \d+\.\d s \(\d+\.\d MB\); open ", said), said
+
+
+def test_an_output_the_page_cannot_show_stops_the_build_instead_of_vanishing():
+    conf = site.CONF.format(theme_options={}, launch_links={})
+    assert "unknown_mime_type" not in conf.split("suppress_warnings", 1)[1].splitlines()[0]

@@ -45,6 +45,7 @@ import importlib
 import shutil
 import sys
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -91,7 +92,9 @@ nb_merge_streams = True
 nb_code_prompt_show = "Show the answer"
 nb_code_prompt_hide = "Hide the answer"
 myst_heading_anchors = 3
-suppress_warnings = ["myst.header", "mystnb.unknown_mime_type"]
+# Not suppressed: mystnb.unknown_mime_type. An output whose only type myst-nb cannot render
+# would vanish from its page without a word; with -W it stops the build instead.
+suppress_warnings = ["myst.header"]
 html_theme_options = {theme_options!r}
 
 # The launch buttons of each chapter's page (tools/site.py's launch_links): the theme's own
@@ -238,10 +241,12 @@ def main(argv: list[str]) -> int:
                              "one; a local classroom's is the file:// clone it prints)")
     parser.add_argument("--branch", default=BRANCH, help=f"that repository's branch (default {BRANCH})")
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     front = build(args.hub_url, repo=args.repo, branch=args.branch)
+    took = time.perf_counter() - started
     size = sum(p.stat().st_size for p in OUTPUT.rglob("*") if p.is_file())
     print(f"course.py site: built {len(written())} chapters into {OUTPUT.relative_to(ROOT)}/ "
-          f"({size / 1e6:.1f} MB); open {front}")
+          f"in {took:.1f} s ({size / 1e6:.1f} MB); open {front}")
     if args.serve:
         server = serve(OUTPUT, args.port)
         print(f"course.py site: serving on http://127.0.0.1:{server.server_port}/ (Ctrl-C stops it)", flush=True)

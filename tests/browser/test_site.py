@@ -158,6 +158,11 @@ def visit(page, url: str) -> list[str]:
     return requested
 
 
+def outside(requested: list[str], served: str) -> list[str]:
+    """The requests that went anywhere but the site's own server (a data: URL goes nowhere)."""
+    return [url for url in requested if not url.startswith(served + "/") and not url.startswith("data:")]
+
+
 IMAGE = "<a picture>"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Each output block of a page, in order: a picture, or the text of its <pre> (not the copy
@@ -223,9 +228,8 @@ def output_problems(stored: list[str], shown: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_a_chapter_page_shows_every_stored_output_and_asks_nothing_of_the_internet(served, page, chapter):
-    requested = visit(page, f"{served}/{chapter.slug}.html")
-    outside = [url for url in requested if not url.startswith(served + "/") and not url.startswith("data:")]
-    assert not outside, f"{chapter.slug} asked outside 127.0.0.1: {outside}"
+    asked = outside(visit(page, f"{served}/{chapter.slug}.html"), served)
+    assert not asked, f"{chapter.slug} asked outside 127.0.0.1: {asked}"
 
     broken = page.evaluate(
         "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
@@ -305,7 +309,8 @@ def test_answers_are_folded_until_clicked(served, page):
 
 
 def test_the_front_page_maps_every_chapter_in_order_and_pages_link_to_their_neighbours(served, page):
-    visit(page, f"{served}/index.html")
+    asked = outside(visit(page, f"{served}/index.html"), served)
+    assert not asked, f"the front page asked outside 127.0.0.1: {asked}"
     hrefs = page.eval_on_selector_all("article a[href$='.html']", "els => els.map(e => e.getAttribute('href'))")
     assert [h for h in hrefs if re.fullmatch(r"\d\d_\w+\.html", h)] == [f"{c.slug}.html" for c in written()]
     chapters = written()
@@ -316,7 +321,28 @@ def test_the_front_page_maps_every_chapter_in_order_and_pages_link_to_their_neig
 
 
 def test_search_finds_a_chapter_by_a_word_in_it(served, page):
-    visit(page, f"{served}/search.html?q=epoll")
+    requested = visit(page, f"{served}/search.html?q=epoll")
     page.wait_for_selector("#search-results li", timeout=15_000)
+    page.wait_for_load_state("networkidle")
+    assert not outside(requested, served), f"the search page asked outside 127.0.0.1: {outside(requested, served)}"
     found = page.eval_on_selector_all("#search-results li a", "els => els.map(e => e.getAttribute('href'))")
     assert any("05_io_models" in href for href in found), found
+
+
+def test_an_output_the_page_cannot_show_stops_the_build(tmp_path, monkeypatch):
+    """-W keeps its meaning: an output of a type myst-nb cannot render fails the build, not its page."""
+    chapter = written()[0]
+    monkeypatch.setattr(site, "written", lambda: [chapter])  # a one-chapter site of a small notebook: quick
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    code = nbformat.v4.new_code_cell("print('hello')")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {chapter.heading}"), code]
+    nbformat.write(nb, notebooks / chapter.filename)
+    site.build(HUB, notebooks=notebooks, source=tmp_path / "src", output=tmp_path / "out")  # renderable: fine
+    code.outputs.append(nbformat.v4.new_output("display_data", data={"application/x-switchyard-test": "?"}))
+    nbformat.write(nb, notebooks / chapter.filename)
+    with pytest.raises(SystemExit, match="the build failed"):
+        site.build(HUB, notebooks=notebooks, source=tmp_path / "src", output=tmp_path / "out")
