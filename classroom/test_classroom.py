@@ -1,15 +1,16 @@
 """The classroom's integration test: ``python3 course.py classroom --test`` (root; CI runs it).
 
 It runs ``python3 course.py classroom`` itself (a real JupyterHub, its proxy and four learners'
-servers on 127.0.0.1), then, as four learners at once through the hub: log in with the demo
-password, ask for a token, start the server, follow the nbgitpuller link (the course pulled from
-a ``file://`` clone into ``~/switchyard``, the copies made in ``~/switchyard/workspace``), and
-run chapter 00's code cells in the learner's kernel over the kernel's websocket, each output
-compared with the stored chapter's. Then: learner A can neither read nor change learner B's
-workspace through B's server, A's own server or A's kernel; a process of a learner's cannot hold
-more than the learner's memory limit, and the CPU quota holds; ``course.py classroom progress``
-shows who solved what; Ctrl-C (SIGINT) stops everything, and ``--remove-on-exit`` leaves no process,
-account or file behind. Not collected by ``course.py test`` (it lives outside ``tests/``): it
+servers on 127.0.0.1). Learner A's password with another learner's name gets no login; then, as
+four learners at once through the hub: log in, each with their own demo password, ask for a
+token, start the server, follow the nbgitpuller link (the course pulled from a ``file://`` clone
+into ``~/switchyard``, the copies made in ``~/switchyard/workspace``), and run chapter 00's code
+cells in the learner's kernel over the kernel's websocket, each output compared with the stored
+chapter's. Then: learner A can neither read nor change learner B's workspace through B's server,
+A's own server or A's kernel; a process of a learner's cannot hold more than the learner's memory
+limit, and the CPU quota holds; ``course.py classroom progress`` shows who solved what; Ctrl-C
+(SIGINT) stops everything, and ``--remove-on-exit`` leaves no process, account or file behind.
+Not collected by ``course.py test`` (it lives outside ``tests/``): it
 needs root and the classroom's pins.
 """
 
@@ -60,12 +61,17 @@ class Learner:
     def get(self, path: str, **kwargs):
         return self.http.get(self.url + path, headers=self.headers(), timeout=TIMEOUT, **kwargs)
 
-    def login(self, password: str) -> None:
+    def try_login(self, password: str) -> int:
+        """The login form, posted: the hub's answer (302 logged in; 403 refused)."""
         self.http.get(self.url + "hub/login", timeout=TIMEOUT).raise_for_status()
         xsrf = self.http.cookies.get("_xsrf")
         answer = self.http.post(self.url + "hub/login", timeout=TIMEOUT, allow_redirects=False,
                                 data={"username": self.name, "password": password, "_xsrf": xsrf})
-        assert answer.status_code == 302, f"{self.name}: login answered {answer.status_code}"
+        return answer.status_code
+
+    def login(self, password: str) -> None:
+        status = self.try_login(password)
+        assert status == 302, f"{self.name}: login answered {status}"
         # Logged in, the session has a new XSRF token: the hub's pages carry it, as JupyterHub's own JS reads it.
         home = self.http.get(self.url + "hub/home", timeout=TIMEOUT)
         xsrf = re.search(r'xsrf_token: "([^"]+)"', home.text).group(1)
@@ -257,15 +263,30 @@ def test_a_classroom_of_four(capsys):
             time.sleep(0.5)
         info = json.loads((state / "classroom.json").read_text())
         hub_ready = time.monotonic() - began
+        while not any("hand out this link" in line for line in output):  # printed just after the file
+            assert command.poll() is None and time.monotonic() < deadline, "".join(output)
+            time.sleep(0.2)
         learners = [Learner(info["url"], name) for name in names]
         uids = {learner.name: pwd.getpwnam(learner.name).pw_uid for learner in learners}
+        passwords = info["passwords"]
+        assert sorted(passwords) == names and len(set(passwords.values())) == LEARNERS, passwords.keys()
+        for name, password in passwords.items():  # printed once per account, for the instructor
+            assert sum(1 for line in output if line.split() == [name, password]) == 1, "".join(output)
+
+        # The demo login: A's password with B's name (or with C's, D's) gets no login, no session.
+        for other in names[1:]:
+            impostor = Learner(info["url"], other)
+            assert impostor.try_login(passwords[names[0]]) == 403, other
+            assert impostor.http.get(info["url"] + "hub/api/user", timeout=TIMEOUT).status_code == 403
+            assert impostor.http.get(info["url"] + f"user/{other}/api/contents", timeout=TIMEOUT,
+                                     allow_redirects=False).status_code in (302, 403)
 
         # Four learners log in and start their servers at the same time.
         errors: list[BaseException] = []
 
         def arrive(learner: Learner) -> None:
             try:
-                learner.login(info["password"])
+                learner.login(passwords[learner.name])  # B's own password logs B in
                 learner.start_server()
             except BaseException as error:
                 errors.append(error)

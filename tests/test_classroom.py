@@ -6,6 +6,8 @@ The hub itself, four learners and their isolation: classroom/test_classroom.py
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import subprocess
@@ -137,7 +139,8 @@ def test_the_hub_configuration_keeps_to_loopback_and_bounds_each_learner():
     text = (ROOT / "classroom" / "jupyterhub_config.py").read_text()
     assert 'c.JupyterHub.ip = "127.0.0.1"' in text and 'c.JupyterHub.hub_ip = "127.0.0.1"' in text
     assert "c.Spawner.mem_limit" in text and "c.Spawner.cpu_limit" in text
-    assert "CourseSpawner" in text and 'c.JupyterHub.authenticator_class = "dummy"' in text
+    assert "CourseSpawner" in text and "c.JupyterHub.authenticator_class = LearnerPasswordAuthenticator" in text
+    assert "DummyAuthenticator" not in text and "SharedPassword" not in text  # no password shared by learners
     assert 'authenticator_class = "pam"' in text  # the real one, shown beside the demo
     values = (ROOT / "classroom" / "zero-to-jupyterhub" / "values.yaml").read_text()
     for resource in ("memory", "cpu"):
@@ -149,7 +152,70 @@ def test_the_classroom_state_is_ignored_by_git():
 
 
 def test_the_learner_servers_config_loads_the_course_contents_manager_and_the_open_handler():
-    import json
     config = json.loads((ROOT / "classroom" / "jupyter" / "jupyter_server_config.json").read_text())
     assert config["ServerApp"]["jpserver_extensions"] == {"classroom.extension": True}
     assert config["ServerApp"]["contents_manager_class"] == "helpers._lab.CourseContentsManager"
+
+
+def test_each_learner_gets_a_password_of_their_own_kept_across_restarts(tmp_path):
+    path = tmp_path / "hub" / run.PASSWORDS
+    path.parent.mkdir(mode=0o700)
+    first = run.learner_passwords(["learner01", "learner02", "learner03"], path)
+    assert len(set(first.values())) == 3 and all(len(p) >= 12 for p in first.values())
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text()) == first
+    # a restart with a learner more and one less: the others keep theirs, the new one gets a new one
+    again = run.learner_passwords(["learner02", "learner03", "learner04"], path)
+    assert again["learner02"] == first["learner02"] and again["learner03"] == first["learner03"]
+    assert again["learner04"] not in first.values() and "learner01" not in again
+    assert path.stat().st_mode & 0o777 == 0o600 and not list(path.parent.glob("*.new"))
+    # a damaged file: new passwords for all, no traceback
+    path.write_text("{not json")
+    assert set(run.learner_passwords(["learner02"], path)) == {"learner02"}
+
+
+def test_the_instructor_sees_one_line_per_account():
+    lines = run.login_lines({"learner01": "a" * 16, "learner102": "b" * 16}).splitlines()
+    assert [line.split() for line in lines] == [["learner01", "a" * 16], ["learner102", "b" * 16]]
+
+
+def hub_config(tmp_path, monkeypatch) -> dict:
+    """Execute classroom/jupyterhub_config.py as JupyterHub does (get_config), with the state folder in tmp_path."""
+    pytest.importorskip("jupyterhub")
+    from traitlets.config import Config
+    monkeypatch.setenv("SWITCHYARD_CLASSROOM_STATE", str(tmp_path))
+    monkeypatch.setenv("SWITCHYARD_CLASSROOM_LEARNERS", "learner01,learner02")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    config = Config()
+    path = ROOT / "classroom" / "jupyterhub_config.py"
+    namespace = {"get_config": lambda: config, "__file__": str(path), "__name__": "jupyterhub_config"}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return {"config": config, **namespace}
+
+
+@pytest.mark.parametrize(("name", "password", "logs_in"), [
+    ("learner01", "A", True),
+    ("learner02", "B", True),
+    ("learner02", "A", False),     # A's password with B's name
+    ("learner01", "B", False),
+    ("learner01", "", False),
+    ("nobody", "A", False),        # a name without a password
+    ("Learner01", "A", True),      # names are normalised (lower case) as JupyterHub does
+])
+def test_the_demo_login_takes_each_learners_own_password_only(tmp_path, monkeypatch, name, password, logs_in):
+    hub = hub_config(tmp_path, monkeypatch)
+    assert hub["config"].JupyterHub.authenticator_class is hub["LearnerPasswordAuthenticator"]
+    (tmp_path / "hub").mkdir()
+    passwords = run.learner_passwords(["learner01", "learner02"], tmp_path / "hub" / run.PASSWORDS)
+    assert hub["config"].LearnerPasswordAuthenticator.password_file == str(tmp_path / "hub" / run.PASSWORDS)
+    given = {"A": passwords["learner01"], "B": passwords["learner02"], "": ""}[password]
+    login = hub["LearnerPasswordAuthenticator"](config=hub["config"])
+    assert login.allowed_users == {"learner01", "learner02"}
+    got = asyncio.run(login.get_authenticated_user(None, {"username": name, "password": given}))
+    assert (got["name"] if got else None) == (name.lower() if logs_in else None)
+
+
+def test_the_demo_login_refuses_everyone_without_its_password_file(tmp_path, monkeypatch):
+    hub = hub_config(tmp_path, monkeypatch)
+    login = hub["LearnerPasswordAuthenticator"](config=hub["config"])
+    assert asyncio.run(login.authenticate(None, {"username": "learner01", "password": ""})) is None
