@@ -349,6 +349,7 @@ def start(args: argparse.Namespace) -> int:
         while not stop["asked"] and hub.poll() is None:
             time.sleep(0.5)
     finally:
+        proxy = proxy_pid(private / "proxy.pid")  # read now: the hub removes the file as it stops
         if hub.poll() is None:
             hub.terminate()  # the hub stops the learners' servers and its proxy
             try:
@@ -356,6 +357,8 @@ def start(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(hub.pid, signal.SIGKILL)
                 hub.wait(timeout=10)
+        if stop_leftover_proxy(proxy):
+            print("Switchyard classroom: the hub left its proxy running; stopped it", flush=True)
         log.close()
         if args.remove_on_exit:
             removed = remove_accounts(names)
@@ -365,6 +368,48 @@ def start(args: argparse.Namespace) -> int:
             print("Switchyard classroom: stopped; the accounts and their work stay "
                   "(python3 course.py classroom remove deletes them)", flush=True)
     return 0 if hub.returncode in (0, -signal.SIGTERM) or stop["asked"] else 1
+
+
+PROXY = b"configurable-http-proxy"
+
+
+def running_proxy(pid: int | None) -> bool:
+    """Whether ``pid`` is a live (not zombie) configurable-http-proxy."""
+    try:
+        return pid is not None and PROXY in Path(f"/proc/{pid}/cmdline").read_bytes()  # a zombie's is empty
+    except OSError:
+        return False
+
+
+def proxy_pid(pid_file: Path) -> int | None:
+    """The hub's proxy, from the pid file the hub writes (and removes when it stops the proxy)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if running_proxy(pid) else None
+
+
+def stop_leftover_proxy(pid: int | None, wait: float = 10.0) -> bool:
+    """After the hub: give its proxy ``wait`` s to end, then stop it. Whether it had to be stopped.
+
+    The proxy runs in a session of its own (JupyterHub starts it so): stopping the hub's session
+    does not reach it, and a hub that was killed, or that only signals it, may leave it running.
+    """
+    deadline = time.monotonic() + wait
+    while running_proxy(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not running_proxy(pid):
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + 5
+        while running_proxy(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return True
 
 
 # --------------------------------------------------------------------------- the instructor's view

@@ -9,7 +9,9 @@ cells in the learner's kernel over the kernel's websocket, each output compared 
 chapter's. Then: learner A can neither read nor change learner B's workspace through B's server,
 A's own server or A's kernel; a process of a learner's cannot hold more than the learner's memory
 limit, and the CPU quota holds; ``course.py classroom progress`` shows who solved what; Ctrl-C
-(SIGINT) stops everything, and ``--remove-on-exit`` leaves no process, account or file behind.
+(SIGINT) stops everything, and ``--remove-on-exit`` leaves no process, account or file behind:
+every process the command had running just before (its descendants, everything in their sessions,
+so the proxy in its own session too, and every process of a learner's) is gone after.
 Not collected by ``course.py test`` (it lives outside ``tests/``): it
 needs root and the classroom's pins.
 """
@@ -237,6 +239,59 @@ def memory_mb(uid: int) -> tuple[float, float]:
     return resident / 1024, largest / 1024
 
 
+def processes() -> dict[int, dict]:
+    """Every process now: pid -> parent, session, owner, start time (clock ticks), state, command line."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            uid = entry.stat().st_uid
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) ": state, ppid, pgrp, session, ...
+        table[int(entry.name)] = {"parent": int(fields[1]), "session": int(fields[3]), "uid": uid,
+                                  "start": int(fields[19]), "state": fields[0],
+                                  "command": command or stat[stat.index("(") + 1:stat.rindex(")")]}
+    return table
+
+
+def classroom_processes(root: int, uids: set[int]) -> dict[int, dict]:
+    """What ``course.py classroom`` (pid ``root``) has running: its descendants (the hub, the proxy,
+    the learners' servers, their kernels and children), every process in their sessions (whoever
+    their parent now is) and every process of a learner's account."""
+    table = processes()
+    outside = os.getsid(0)  # this test's own session: never counted in
+    family = {root} | {pid for pid, p in table.items() if p["uid"] in uids}
+    while True:
+        sessions = {table[pid]["session"] for pid in family if pid in table} - {outside, 0}
+        more = {pid for pid, p in table.items() if p["parent"] in family or p["session"] in sessions}
+        if more <= family:
+            return {pid: table[pid] for pid in family if pid in table}
+        family |= more
+
+
+def still_running(found: dict[int, dict]) -> list[str]:
+    """Those of ``found`` alive now: the same pid with the same start time, not a zombie."""
+    now = processes()
+    return [f"{pid} {p['command'][:100]}" for pid, p in found.items()
+            if pid in now and now[pid]["start"] == p["start"] and now[pid]["state"] != "Z"]
+
+
+def kinds(found: dict[int, dict]) -> str:
+    """A short census: how many of each program (the interpreter skipped)."""
+    names: dict[str, int] = {}
+    for p in found.values():
+        words = p["command"].split() or ["?"]
+        if "python" in Path(words[0]).name and len(words) > 1:
+            words = words[1:]
+        name = words[1] if words[0] == "-m" and len(words) > 1 else Path(words[0]).name
+        names[name] = names.get(name, 0) + 1
+    return ", ".join(f"{count} {name}" for name, count in sorted(names.items()))
+
+
 # --------------------------------------------------------------------------- the test
 
 def test_a_classroom_of_four(capsys):
@@ -428,7 +483,11 @@ def test_a_classroom_of_four(capsys):
                    "times the CPU quota throttled each learner during chapter 00: "
                    f"{chapter_throttling or 'no cgroups'}",
                    "instructor's view:", table.stdout.rstrip()]
+
     finally:
+        # Everything the command has running, collected before it is stopped (to be gone after).
+        running = classroom_processes(command.pid, set(uids.values()))
+        proxy = (state / "hub" / "proxy.pid").read_text().strip() if (state / "hub" / "proxy.pid").exists() else ""
         for kernel in kernels:
             kernel.close()
         if (state / "hub" / "hub.log").exists():  # kept for a failure's diagnosis (artifacts/ is git-ignored)
@@ -445,6 +504,9 @@ def test_a_classroom_of_four(capsys):
         leftovers = [name for name in names if run.account_home(name)]
         left_state = state.exists()
         left_processes = run.processes_of(set(uids.values()))
+        left_running = still_running(running)
+        report.append(f"stopped by Ctrl-C: {len(running)} processes collected before, {len(left_running)} "
+                      f"running after ({kinds(running)})")
         left_groups = [group for name in names for group in (spawner.group("cpu", name), spawner.group("memory", name))
                        if group and group.exists()]
         if leftovers:  # the command failed to clean up: do it, then fail
@@ -456,6 +518,11 @@ def test_a_classroom_of_four(capsys):
     assert not leftovers, f"accounts left behind: {leftovers}"
     assert not left_state, f"{state} left behind"
     assert not left_processes, f"learners' processes left behind: {left_processes}"
+    if info:  # the hub started: its proxy and itself were among the processes collected
+        assert proxy.isdigit() and int(proxy) in running, (proxy, sorted(running))
+        assert "configurable-http-proxy" in running[int(proxy)]["command"], running[int(proxy)]
+        assert info["hub_pid"] in running
+    assert not left_running, f"processes left behind: {left_running}"
     assert not left_groups, f"cgroups left behind: {left_groups}"
     assert any("removed 4 accounts" in line for line in output), "".join(output)
     assert not [pid for pid in (info.get("hub_pid"),) if pid and Path(f"/proc/{pid}").exists()]

@@ -219,3 +219,24 @@ def test_the_demo_login_refuses_everyone_without_its_password_file(tmp_path, mon
     hub = hub_config(tmp_path, monkeypatch)
     login = hub["LearnerPasswordAuthenticator"](config=hub["config"])
     assert asyncio.run(login.authenticate(None, {"username": "learner01", "password": ""})) is None
+
+
+def test_a_proxy_the_hub_left_running_is_stopped(tmp_path):
+    """run.stop_leftover_proxy: the proxy lives in a session of its own, so stopping the hub's may leave it."""
+    proxy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "configurable-http-proxy"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (tmp_path / "proxy.pid").write_text(f"{proxy.pid}\n")
+        (tmp_path / "other.pid").write_text(f"{other.pid}\n")
+        assert run.proxy_pid(tmp_path / "proxy.pid") == proxy.pid
+        assert run.proxy_pid(tmp_path / "other.pid") is None      # a reused number: not the proxy, left alone
+        assert run.proxy_pid(tmp_path / "missing.pid") is None
+        assert run.stop_leftover_proxy(None) is False
+        assert run.stop_leftover_proxy(proxy.pid, wait=0.2) is True
+        assert proxy.wait(timeout=10) == -15                       # SIGTERM was enough
+        assert not run.running_proxy(proxy.pid) and other.poll() is None
+        assert run.stop_leftover_proxy(proxy.pid, wait=0.2) is False  # gone: nothing to do
+    finally:
+        for process in (proxy, other):
+            process.kill()
+            process.wait(timeout=10)
