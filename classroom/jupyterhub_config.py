@@ -8,6 +8,7 @@ environment variables; everything else is decided here.
 import hmac
 import json
 import os
+import pwd
 import sys
 from pathlib import Path
 
@@ -19,8 +20,9 @@ ROOT = HERE.parent
 VENV = ROOT / ".venv"
 STATE = Path(os.environ.get("SWITCHYARD_CLASSROOM_STATE", ROOT / ".classroom"))
 PRIVATE = STATE / "hub"  # the hub's database, cookie secret, pid files, log: mode 0700 (run.py)
+COURSE = STATE / "course" if (STATE / "course" / "helpers").is_dir() else ROOT  # HEAD's files (run.py)
 sys.path.insert(0, str(ROOT))
-from classroom.run import PASSWORDS  # noqa: E402 (after the path above)
+from classroom.run import PASSWORDS, TARGET  # noqa: E402 (after the path above)
 from classroom.spawner import CourseSpawner  # noqa: E402
 
 c = get_config()  # noqa: F821 (JupyterHub provides it)
@@ -80,10 +82,20 @@ LEARNERS_VENV = Path(os.environ.get("SWITCHYARD_CLASSROOM_VENV", VENV))
 c.Spawner.cmd = [str(LEARNERS_VENV / "bin" / "jupyterhub-singleuser")]
 c.Spawner.notebook_dir = "~"          # the learner's home (0700): nobody else's files are reachable
 c.Spawner.default_url = "/lab"
+
+
+def learners_pythonpath(spawner) -> str:
+    """``helpers`` (and ``classroom``) from the commit the learner pulled, ``~/switchyard``, the same
+    commit as the notebooks beside it; before the first pull, from the commit the hub started
+    with (``course/`` in the state folder). Never the instructor's working tree."""
+    home = pwd.getpwnam(spawner.user.name).pw_dir
+    return os.pathsep.join([str(Path(home) / TARGET), str(COURSE)])
+
+
 c.Spawner.environment = {
     # the learner's server loads classroom/jupyter/ (the course's contents manager, switchyard/open)
-    "JUPYTER_CONFIG_PATH": str(HERE / "jupyter"),
-    "PYTHONPATH": str(ROOT),
+    "JUPYTER_CONFIG_PATH": str(COURSE / "classroom" / "jupyter"),
+    "PYTHONPATH": learners_pythonpath,
 }
 c.Spawner.start_timeout = 240         # generous: a loaded machine starting thirty servers at once
 c.Spawner.http_timeout = 180

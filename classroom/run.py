@@ -11,7 +11,8 @@
 What ``start`` does, in order (run as root: it creates system users):
 
 1. a bare clone of the course's committed HEAD in the state folder: the repository the
-   nbgitpuller link pulls from (``file://``, so it works offline);
+   nbgitpuller link pulls from (``file://``, so it works offline); and that commit's files in
+   ``course/``, where learners' servers find ``helpers`` until they have pulled their own;
 2. one system user per learner (``useradd``, home 0700, no login shell, comment
    ``switchyard classroom``): learners' files are readable by their owner only;
 3. JupyterHub with ``classroom/jupyterhub_config.py`` (the instructor's to adapt), its proxy
@@ -22,7 +23,7 @@ What ``start`` does, in order (run as root: it creates system users):
    class restarts) and the link to hand out, and writes the same into ``classroom.json`` in the
    state folder (mode 0600). The hub's database, cookie secret, passwords and log go in ``hub/``
    there (mode 0700); learners may pass through the state folder (0711) to their homes, the
-   course's clone and their environment, and read nothing else.
+   course's clone and its files (``course/``), and their environment, and read nothing else.
 
 Ctrl-C (or SIGTERM) stops the hub, which stops the proxy and the learners' servers. The
 accounts and their work stay (a class resumes after a restart) unless ``--remove-on-exit``;
@@ -212,7 +213,11 @@ def remove_accounts(names: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- the course's repository
 
 def course_clone(state: Path) -> tuple[str, str]:
-    """A bare clone of the course's committed HEAD, readable by learners: (file:// URL, branch)."""
+    """A bare clone of the course's committed HEAD, readable by learners: (file:// URL, branch).
+
+    And ``state/course``, the same commit's files: what learners' servers import ``helpers`` and
+    ``classroom`` from until their own pull (jupyterhub_config.py), never the working tree.
+    """
     branch = subprocess.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()
     if branch == "HEAD":
@@ -222,6 +227,13 @@ def course_clone(state: Path) -> tuple[str, str]:
     subprocess.run(["git", "clone", "--quiet", "--bare", "--no-local", "--single-branch", "--branch", branch,
                     str(ROOT), str(repo)], check=True)
     subprocess.run(["chmod", "-R", "a+rX", str(repo)], check=True)
+    files = state / "course"
+    shutil.rmtree(files, ignore_errors=True)
+    files.mkdir()
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=repo, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(files)], input=archive, check=True)
+    subprocess.run(["chmod", "-R", "a+rX,go-w", str(files)], check=True)
     return repo.as_uri(), branch
 
 

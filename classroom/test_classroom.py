@@ -395,6 +395,11 @@ def test_a_classroom_of_four(capsys):
         home_a = Path(pwd.getpwnam(a.name).pw_dir)
         assert '"solved": true' in (home_a / run.WORKSPACE / ".switchyard" / "progress.json").read_text()
 
+        # A's kernel imports helpers from the commit A pulled, never from the instructor's working tree.
+        said = kernel_a_of(results, a).execute("import helpers; print(helpers.__file__)")
+        assert said == [{"output_type": "stream", "name": "stdout",
+                         "text": f"{home_a / run.TARGET / 'helpers' / '__init__.py'}\n"}], said
+
         # The hub's own files are root's: a learner's kernel cannot read them.
         outputs = kernel_a_of(results, a).execute(f"import os; os.listdir({str(state / 'hub')!r})")
         assert [o.get("ename") for o in outputs] == ["PermissionError"], outputs

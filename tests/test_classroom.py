@@ -240,3 +240,38 @@ def test_a_proxy_the_hub_left_running_is_stopped(tmp_path):
         for process in (proxy, other):
             process.kill()
             process.wait(timeout=10)
+
+
+def test_learners_import_helpers_from_the_commit_they_pulled_never_the_working_tree(tmp_path, monkeypatch):
+    """run.course_clone exports HEAD's files to state/course; the hub's config puts ~/switchyard, then those, first."""
+    repo, branch = run.course_clone(tmp_path)
+    assert repo == (tmp_path / "course.git").as_uri()
+    committed = subprocess.run(["git", "show", "HEAD:helpers/__init__.py"], cwd=ROOT, check=True,
+                               capture_output=True, text=True).stdout
+    assert (tmp_path / "course" / "helpers" / "__init__.py").read_text() == committed
+    assert (tmp_path / "course" / "classroom" / "jupyter" / "jupyter_server_config.json").is_file()
+    assert (tmp_path / "course").stat().st_mode & 0o777 == 0o755
+    hub = hub_config(tmp_path, monkeypatch)
+
+    class Spawner:  # what learners_pythonpath reads of JupyterHub's spawner
+        class user:
+            name = "root"
+
+    home = Path(run.account_home("root"))
+    assert hub["learners_pythonpath"](Spawner) == f"{home / 'switchyard'}{os.pathsep}{tmp_path / 'course'}"
+    environment = hub["config"].Spawner.environment
+    assert environment["PYTHONPATH"] is hub["learners_pythonpath"]
+    assert environment["JUPYTER_CONFIG_PATH"] == str(tmp_path / "course" / "classroom" / "jupyter")
+    assert str(ROOT) not in hub["learners_pythonpath"](Spawner)
+
+
+def test_the_cluster_limits_are_the_one_machine_limits():
+    """values.yaml's per-learner limits are jupyterhub_config.py's defaults (and course.py classroom's)."""
+    values = (ROOT / "classroom" / "zero-to-jupyterhub" / "values.yaml").read_text()
+    config = (ROOT / "classroom" / "jupyterhub_config.py").read_text()
+    memory = re.search(r"\n  memory:\n    guarantee: \S+\n    limit: (\S+)\n", values).group(1)
+    cpu = re.search(r"\n  cpu:\n    guarantee: \S+\n    limit: (\S+)\n", values).group(1)
+    assert memory == re.search(r'"SWITCHYARD_CLASSROOM_MEM_LIMIT", "([^"]+)"', config).group(1) == "1536M"
+    assert float(cpu) == float(re.search(r'"SWITCHYARD_CLASSROOM_CPU_LIMIT", "([^"]+)"', config).group(1))
+    assert "1536M" in (ROOT / "classroom" / "run.py").read_text()
+    assert "PYTHONPATH: /home/jovyan/switchyard:/srv/switchyard" in values  # helpers of the pulled commit
