@@ -488,7 +488,6 @@ def test_a_classroom_of_four(capsys):
                    "times the CPU quota throttled each learner during chapter 00: "
                    f"{chapter_throttling or 'no cgroups'}",
                    "instructor's view:", table.stdout.rstrip()]
-
     finally:
         # Everything the command has running, collected before it is stopped (to be gone after).
         running = classroom_processes(command.pid, set(uids.values()))
@@ -510,6 +509,11 @@ def test_a_classroom_of_four(capsys):
         left_state = state.exists()
         left_processes = run.processes_of(set(uids.values()))
         left_running = still_running(running)
+        for line in left_running:  # the command failed to stop them: do it, then fail
+            try:
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         report.append(f"stopped by Ctrl-C: {len(running)} processes collected before, {len(left_running)} "
                       f"running after ({kinds(running)})")
         left_groups = [group for name in names for group in (spawner.group("cpu", name), spawner.group("memory", name))
