@@ -11,16 +11,19 @@
 What ``start`` does, in order (run as root: it creates system users):
 
 1. a bare clone of the course's committed HEAD in the state folder: the repository the
-   nbgitpuller link pulls from (``file://``, so it works offline);
+   nbgitpuller link pulls from (``file://``, so it works offline); and that commit's files in
+   ``course/``, where learners' servers find ``helpers`` until they have pulled their own;
 2. one system user per learner (``useradd``, home 0700, no login shell, comment
    ``switchyard classroom``): learners' files are readable by their owner only;
 3. JupyterHub with ``classroom/jupyterhub_config.py`` (the instructor's to adapt), its proxy
    and every learner's server (``jupyterhub-singleuser`` from the course's ``.venv``) on
    127.0.0.1;
-4. prints the URL, the accounts, the demo password and the link to hand out, and writes the
-   same into ``classroom.json`` in the state folder (mode 0600). The hub's database, cookie
-   secret and log go in ``hub/`` there (mode 0700); learners may pass through the state folder
-   (0711) to their homes, the course's clone and their environment, and read nothing else.
+4. prints the URL, the accounts with each learner's own password (the demo login: made with
+   ``secrets`` on the first start, kept in ``hub/passwords.json``, mode 0600, and reused when the
+   class restarts) and the link to hand out, and writes the same into ``classroom.json`` in the
+   state folder (mode 0600). The hub's database, cookie secret, passwords and log go in ``hub/``
+   there (mode 0700); learners may pass through the state folder (0711) to their homes, the
+   course's clone and its files (``course/``), and their environment, and read nothing else.
 
 Ctrl-C (or SIGTERM) stops the hub, which stops the proxy and the learners' servers. The
 accounts and their work stay (a class resumes after a restart) unless ``--remove-on-exit``;
@@ -57,8 +60,9 @@ MARK = "switchyard classroom"           # the comment (GECOS) of every account t
 TARGET = "switchyard"                   # the folder, in each learner's home, the link pulls the course into
 WORKSPACE = f"{TARGET}/workspace"       # the learner's copies inside it (helpers.workspace)
 FIRST_CHAPTER = "00_start_here.ipynb"
-DEMO_NOTICE = ("demo login (DummyAuthenticator, for this local demo and the tests only: "
-               "README, 'A classroom on JupyterHub', shows a real authenticator)")
+PASSWORDS = "passwords.json"             # in the hub's private folder: each learner's demo password
+DEMO_NOTICE = ("demo login (a password per learner, made here; for this local demo and the tests only: "
+               "README, 'A classroom on JupyterHub', shows a real authenticator: PAM or OAuth)")
 
 
 def default_state() -> Path:
@@ -86,6 +90,41 @@ def pull_link(hub_url: str, repo: str, branch: str, chapter: str = FIRST_CHAPTER
         "urlpath": f"switchyard/open?chapter={chapter}",
     })
     return f"{hub_url.rstrip('/')}/hub/user-redirect/git-pull?{query}"
+
+
+def learner_passwords(names: list[str], path: Path) -> dict[str, str]:
+    """Each learner's own demo password: those already in ``path`` kept, new ones made; ``path`` rewritten 0600.
+
+    Only the accounts in ``names`` keep a password (a learner dropped from the class loses it).
+    The hub's authenticator (classroom/jupyterhub_config.py) reads ``path`` at each login.
+    """
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    passwords = {}
+    for name in names:
+        kept = known.get(name)
+        passwords[name] = kept if isinstance(kept, str) and len(kept) >= 12 else secrets.token_urlsafe(12)
+    write_private(path, json.dumps(passwords, indent=1) + "\n")
+    return passwords
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``path`` as mode 0600 from its first byte (no moment when others could open it), atomically."""
+    fresh = path.with_name(path.name + ".new")
+    fresh.unlink(missing_ok=True)
+    with os.fdopen(os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(text)
+    fresh.replace(path)
+
+
+def login_lines(passwords: dict[str, str]) -> str:
+    """What the instructor hands each learner: a line per account, name and password."""
+    width = max(map(len, passwords), default=0)
+    return "\n".join(f"    {name:<{width}}  {password}" for name, password in passwords.items())
 
 
 def free_port() -> int:
@@ -174,7 +213,11 @@ def remove_accounts(names: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- the course's repository
 
 def course_clone(state: Path) -> tuple[str, str]:
-    """A bare clone of the course's committed HEAD, readable by learners: (file:// URL, branch)."""
+    """A bare clone of the course's committed HEAD, readable by learners: (file:// URL, branch).
+
+    And ``state/course``, the same commit's files: what learners' servers import ``helpers`` and
+    ``classroom`` from until their own pull (jupyterhub_config.py), never the working tree.
+    """
     branch = subprocess.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()
     if branch == "HEAD":
@@ -184,6 +227,13 @@ def course_clone(state: Path) -> tuple[str, str]:
     subprocess.run(["git", "clone", "--quiet", "--bare", "--no-local", "--single-branch", "--branch", branch,
                     str(ROOT), str(repo)], check=True)
     subprocess.run(["chmod", "-R", "a+rX", str(repo)], check=True)
+    files = state / "course"
+    shutil.rmtree(files, ignore_errors=True)
+    files.mkdir()
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=repo, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(files)], input=archive, check=True)
+    subprocess.run(["chmod", "-R", "a+rX,go-w", str(files)], check=True)
     return repo.as_uri(), branch
 
 
@@ -268,7 +318,10 @@ def start(args: argparse.Namespace) -> int:
     make_accounts(names, homes, state / "course.git")
     port = args.port or free_port()
     url = f"http://127.0.0.1:{port}/"
-    password = os.environ.get("SWITCHYARD_CLASSROOM_PASSWORD") or secrets.token_urlsafe(9)
+    private = state / "hub"  # the hub's database, secrets, passwords, log: root only (learners pass through state/)
+    private.mkdir(mode=0o700, exist_ok=True)
+    private.chmod(0o700)
+    passwords = learner_passwords(names, private / PASSWORDS)
     env = dict(os.environ,
                PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
                SWITCHYARD_CLASSROOM_STATE=str(state),
@@ -277,15 +330,11 @@ def start(args: argparse.Namespace) -> int:
                SWITCHYARD_CLASSROOM_HUB_PORT=str(free_port()),
                SWITCHYARD_CLASSROOM_PROXY_API_PORT=str(free_port()),
                SWITCHYARD_CLASSROOM_LEARNERS=",".join(names),
-               SWITCHYARD_CLASSROOM_PASSWORD=password,
                SWITCHYARD_CLASSROOM_MEM_LIMIT=args.mem_limit,
                SWITCHYARD_CLASSROOM_CPU_LIMIT=str(args.cpu_limit))
     link = pull_link(url, repo, branch)
     info = {"url": url, "link": link, "repo": repo, "branch": branch, "learners": names,
-            "password": password, "homes": str(homes), "hub_pid": None}
-    private = state / "hub"  # the hub's database, secrets and log: root's only (learners pass through state/)
-    private.mkdir(mode=0o700, exist_ok=True)
-    private.chmod(0o700)
+            "passwords": passwords, "homes": str(homes), "hub_pid": None}
     log = (private / "hub.log").open("ab")
     hub = subprocess.Popen([str(VENV / "bin" / "jupyterhub"), "-f", str(CONFIG)], cwd=state, env=env,
                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -299,18 +348,20 @@ def start(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, ask_stop)
     try:
         wait_for_hub(url, hub, timeout=180)
-        (state / "classroom.json").write_text(json.dumps(info, indent=1) + "\n")
-        (state / "classroom.json").chmod(0o600)  # the password
+        write_private(state / "classroom.json", json.dumps(info, indent=1) + "\n")  # the passwords: 0600
         where = "" if state == default_state() else f" --state {state}"
         print(f"Switchyard classroom: JupyterHub at {url} (ready in {time.monotonic() - began:.0f} s)\n"
               f"  learners: {', '.join(names)} (system users, homes 0700 under {homes})\n"
-              f"  {DEMO_NOTICE}: any name above, password {password}\n"
+              f"  {DEMO_NOTICE}.\n"
+              f"  Give each learner their own name and password (kept, root only, in {private / PASSWORDS}):\n"
+              f"{login_lines(passwords)}\n"
               f"  hand out this link: {link}\n"
               f"  instructor's view: python3 course.py classroom progress{where}\n"
               f"  log: {private / 'hub.log'}; Ctrl-C stops the hub and every learner's server", flush=True)
         while not stop["asked"] and hub.poll() is None:
             time.sleep(0.5)
     finally:
+        proxy = proxy_pid(private / "proxy.pid")  # read now: the hub removes the file as it stops
         if hub.poll() is None:
             hub.terminate()  # the hub stops the learners' servers and its proxy
             try:
@@ -318,6 +369,8 @@ def start(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(hub.pid, signal.SIGKILL)
                 hub.wait(timeout=10)
+        if stop_leftover_proxy(proxy):
+            print("Switchyard classroom: the hub left its proxy running; stopped it", flush=True)
         log.close()
         if args.remove_on_exit:
             removed = remove_accounts(names)
@@ -327,6 +380,48 @@ def start(args: argparse.Namespace) -> int:
             print("Switchyard classroom: stopped; the accounts and their work stay "
                   "(python3 course.py classroom remove deletes them)", flush=True)
     return 0 if hub.returncode in (0, -signal.SIGTERM) or stop["asked"] else 1
+
+
+PROXY = b"configurable-http-proxy"
+
+
+def running_proxy(pid: int | None) -> bool:
+    """Whether ``pid`` is a live (not zombie) configurable-http-proxy."""
+    try:
+        return pid is not None and PROXY in Path(f"/proc/{pid}/cmdline").read_bytes()  # a zombie's is empty
+    except OSError:
+        return False
+
+
+def proxy_pid(pid_file: Path) -> int | None:
+    """The hub's proxy, from the pid file the hub writes (and removes when it stops the proxy)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if running_proxy(pid) else None
+
+
+def stop_leftover_proxy(pid: int | None, wait: float = 10.0) -> bool:
+    """After the hub: give its proxy ``wait`` s to end, then stop it. Whether it had to be stopped.
+
+    The proxy runs in a session of its own (JupyterHub starts it so): stopping the hub's session
+    does not reach it, and a hub that was killed, or that only signals it, may leave it running.
+    """
+    deadline = time.monotonic() + wait
+    while running_proxy(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not running_proxy(pid):
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + 5
+        while running_proxy(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return True
 
 
 # --------------------------------------------------------------------------- the instructor's view

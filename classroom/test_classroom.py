@@ -1,15 +1,18 @@
 """The classroom's integration test: ``python3 course.py classroom --test`` (root; CI runs it).
 
 It runs ``python3 course.py classroom`` itself (a real JupyterHub, its proxy and four learners'
-servers on 127.0.0.1), then, as four learners at once through the hub: log in with the demo
-password, ask for a token, start the server, follow the nbgitpuller link (the course pulled from
-a ``file://`` clone into ``~/switchyard``, the copies made in ``~/switchyard/workspace``), and
-run chapter 00's code cells in the learner's kernel over the kernel's websocket, each output
-compared with the stored chapter's. Then: learner A can neither read nor change learner B's
-workspace through B's server, A's own server or A's kernel; a process of a learner's cannot hold
-more than the learner's memory limit, and the CPU quota holds; ``course.py classroom progress``
-shows who solved what; Ctrl-C (SIGINT) stops everything, and ``--remove-on-exit`` leaves no process,
-account or file behind. Not collected by ``course.py test`` (it lives outside ``tests/``): it
+servers on 127.0.0.1). Learner A's password with another learner's name gets no login; then, as
+four learners at once through the hub: log in, each with their own demo password, ask for a
+token, start the server, follow the nbgitpuller link (the course pulled from a ``file://`` clone
+into ``~/switchyard``, the copies made in ``~/switchyard/workspace``), and run chapter 00's code
+cells in the learner's kernel over the kernel's websocket, each output compared with the stored
+chapter's. Then: learner A can neither read nor change learner B's workspace through B's server,
+A's own server or A's kernel; a process of a learner's cannot hold more than the learner's memory
+limit, and the CPU quota holds; ``course.py classroom progress`` shows who solved what; Ctrl-C
+(SIGINT) stops everything, and ``--remove-on-exit`` leaves no process, account or file behind:
+every process the command had running just before (its descendants, everything in their sessions,
+so the proxy in its own session too, and every process of a learner's) is gone after.
+Not collected by ``course.py test`` (it lives outside ``tests/``): it
 needs root and the classroom's pins.
 """
 
@@ -60,12 +63,17 @@ class Learner:
     def get(self, path: str, **kwargs):
         return self.http.get(self.url + path, headers=self.headers(), timeout=TIMEOUT, **kwargs)
 
-    def login(self, password: str) -> None:
+    def try_login(self, password: str) -> int:
+        """The login form, posted: the hub's answer (302 logged in; 403 refused)."""
         self.http.get(self.url + "hub/login", timeout=TIMEOUT).raise_for_status()
         xsrf = self.http.cookies.get("_xsrf")
         answer = self.http.post(self.url + "hub/login", timeout=TIMEOUT, allow_redirects=False,
                                 data={"username": self.name, "password": password, "_xsrf": xsrf})
-        assert answer.status_code == 302, f"{self.name}: login answered {answer.status_code}"
+        return answer.status_code
+
+    def login(self, password: str) -> None:
+        status = self.try_login(password)
+        assert status == 302, f"{self.name}: login answered {status}"
         # Logged in, the session has a new XSRF token: the hub's pages carry it, as JupyterHub's own JS reads it.
         home = self.http.get(self.url + "hub/home", timeout=TIMEOUT)
         xsrf = re.search(r'xsrf_token: "([^"]+)"', home.text).group(1)
@@ -231,6 +239,59 @@ def memory_mb(uid: int) -> tuple[float, float]:
     return resident / 1024, largest / 1024
 
 
+def processes() -> dict[int, dict]:
+    """Every process now: pid -> parent, session, owner, start time (clock ticks), state, command line."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            uid = entry.stat().st_uid
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) ": state, ppid, pgrp, session, ...
+        table[int(entry.name)] = {"parent": int(fields[1]), "session": int(fields[3]), "uid": uid,
+                                  "start": int(fields[19]), "state": fields[0],
+                                  "command": command or stat[stat.index("(") + 1:stat.rindex(")")]}
+    return table
+
+
+def classroom_processes(root: int, uids: set[int]) -> dict[int, dict]:
+    """What ``course.py classroom`` (pid ``root``) has running: its descendants (the hub, the proxy,
+    the learners' servers, their kernels and children), every process in their sessions (whoever
+    their parent now is) and every process of a learner's account."""
+    table = processes()
+    outside = os.getsid(0)  # this test's own session: never counted in
+    family = {root} | {pid for pid, p in table.items() if p["uid"] in uids}
+    while True:
+        sessions = {table[pid]["session"] for pid in family if pid in table} - {outside, 0}
+        more = {pid for pid, p in table.items() if p["parent"] in family or p["session"] in sessions}
+        if more <= family:
+            return {pid: table[pid] for pid in family if pid in table}
+        family |= more
+
+
+def still_running(found: dict[int, dict]) -> list[str]:
+    """Those of ``found`` alive now: the same pid with the same start time, not a zombie."""
+    now = processes()
+    return [f"{pid} {p['command'][:100]}" for pid, p in found.items()
+            if pid in now and now[pid]["start"] == p["start"] and now[pid]["state"] != "Z"]
+
+
+def kinds(found: dict[int, dict]) -> str:
+    """A short census: how many of each program (the interpreter skipped)."""
+    names: dict[str, int] = {}
+    for p in found.values():
+        words = p["command"].split() or ["?"]
+        if "python" in Path(words[0]).name and len(words) > 1:
+            words = words[1:]
+        name = words[1] if words[0] == "-m" and len(words) > 1 else Path(words[0]).name
+        names[name] = names.get(name, 0) + 1
+    return ", ".join(f"{count} {name}" for name, count in sorted(names.items()))
+
+
 # --------------------------------------------------------------------------- the test
 
 def test_a_classroom_of_four(capsys):
@@ -257,15 +318,30 @@ def test_a_classroom_of_four(capsys):
             time.sleep(0.5)
         info = json.loads((state / "classroom.json").read_text())
         hub_ready = time.monotonic() - began
+        while not any("hand out this link" in line for line in output):  # printed just after the file
+            assert command.poll() is None and time.monotonic() < deadline, "".join(output)
+            time.sleep(0.2)
         learners = [Learner(info["url"], name) for name in names]
         uids = {learner.name: pwd.getpwnam(learner.name).pw_uid for learner in learners}
+        passwords = info["passwords"]
+        assert sorted(passwords) == names and len(set(passwords.values())) == LEARNERS, passwords.keys()
+        for name, password in passwords.items():  # printed once per account, for the instructor
+            assert sum(1 for line in output if line.split() == [name, password]) == 1, "".join(output)
+
+        # The demo login: A's password with B's name (or with C's, D's) gets no login, no session.
+        for other in names[1:]:
+            impostor = Learner(info["url"], other)
+            assert impostor.try_login(passwords[names[0]]) == 403, other
+            assert impostor.http.get(info["url"] + "hub/api/user", timeout=TIMEOUT).status_code == 403
+            assert impostor.http.get(info["url"] + f"user/{other}/api/contents", timeout=TIMEOUT,
+                                     allow_redirects=False).status_code in (302, 403)
 
         # Four learners log in and start their servers at the same time.
         errors: list[BaseException] = []
 
         def arrive(learner: Learner) -> None:
             try:
-                learner.login(info["password"])
+                learner.login(passwords[learner.name])  # B's own password logs B in
                 learner.start_server()
             except BaseException as error:
                 errors.append(error)
@@ -318,6 +394,11 @@ def test_a_classroom_of_four(capsys):
         assert a.follow_link(info["link"], info["repo"], info["branch"]).endswith(f"{run.WORKSPACE}/{CHAPTER}")
         home_a = Path(pwd.getpwnam(a.name).pw_dir)
         assert '"solved": true' in (home_a / run.WORKSPACE / ".switchyard" / "progress.json").read_text()
+
+        # A's kernel imports helpers from the commit A pulled, never from the instructor's working tree.
+        said = kernel_a_of(results, a).execute("import helpers; print(helpers.__file__)")
+        assert said == [{"output_type": "stream", "name": "stdout",
+                         "text": f"{home_a / run.TARGET / 'helpers' / '__init__.py'}\n"}], said
 
         # The hub's own files are root's: a learner's kernel cannot read them.
         outputs = kernel_a_of(results, a).execute(f"import os; os.listdir({str(state / 'hub')!r})")
@@ -408,6 +489,9 @@ def test_a_classroom_of_four(capsys):
                    f"{chapter_throttling or 'no cgroups'}",
                    "instructor's view:", table.stdout.rstrip()]
     finally:
+        # Everything the command has running, collected before it is stopped (to be gone after).
+        running = classroom_processes(command.pid, set(uids.values()))
+        proxy = (state / "hub" / "proxy.pid").read_text().strip() if (state / "hub" / "proxy.pid").exists() else ""
         for kernel in kernels:
             kernel.close()
         if (state / "hub" / "hub.log").exists():  # kept for a failure's diagnosis (artifacts/ is git-ignored)
@@ -424,6 +508,14 @@ def test_a_classroom_of_four(capsys):
         leftovers = [name for name in names if run.account_home(name)]
         left_state = state.exists()
         left_processes = run.processes_of(set(uids.values()))
+        left_running = still_running(running)
+        for line in left_running:  # the command failed to stop them: do it, then fail
+            try:
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        report.append(f"stopped by Ctrl-C: {len(running)} processes collected before, {len(left_running)} "
+                      f"running after ({kinds(running)})")
         left_groups = [group for name in names for group in (spawner.group("cpu", name), spawner.group("memory", name))
                        if group and group.exists()]
         if leftovers:  # the command failed to clean up: do it, then fail
@@ -435,6 +527,11 @@ def test_a_classroom_of_four(capsys):
     assert not leftovers, f"accounts left behind: {leftovers}"
     assert not left_state, f"{state} left behind"
     assert not left_processes, f"learners' processes left behind: {left_processes}"
+    if info:  # the hub started: its proxy and itself were among the processes collected
+        assert proxy.isdigit() and int(proxy) in running, (proxy, sorted(running))
+        assert "configurable-http-proxy" in running[int(proxy)]["command"], running[int(proxy)]
+        assert info["hub_pid"] in running
+    assert not left_running, f"processes left behind: {left_running}"
     assert not left_groups, f"cgroups left behind: {left_groups}"
     assert any("removed 4 accounts" in line for line in output), "".join(output)
     assert not [pid for pid in (info.get("hub_pid"),) if pid and Path(f"/proc/{pid}").exists()]

@@ -6,6 +6,8 @@ The hub itself, four learners and their isolation: classroom/test_classroom.py
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import subprocess
@@ -137,7 +139,8 @@ def test_the_hub_configuration_keeps_to_loopback_and_bounds_each_learner():
     text = (ROOT / "classroom" / "jupyterhub_config.py").read_text()
     assert 'c.JupyterHub.ip = "127.0.0.1"' in text and 'c.JupyterHub.hub_ip = "127.0.0.1"' in text
     assert "c.Spawner.mem_limit" in text and "c.Spawner.cpu_limit" in text
-    assert "CourseSpawner" in text and 'c.JupyterHub.authenticator_class = "dummy"' in text
+    assert "CourseSpawner" in text and "c.JupyterHub.authenticator_class = LearnerPasswordAuthenticator" in text
+    assert "DummyAuthenticator" not in text and "SharedPassword" not in text  # no password shared by learners
     assert 'authenticator_class = "pam"' in text  # the real one, shown beside the demo
     values = (ROOT / "classroom" / "zero-to-jupyterhub" / "values.yaml").read_text()
     for resource in ("memory", "cpu"):
@@ -149,7 +152,126 @@ def test_the_classroom_state_is_ignored_by_git():
 
 
 def test_the_learner_servers_config_loads_the_course_contents_manager_and_the_open_handler():
-    import json
     config = json.loads((ROOT / "classroom" / "jupyter" / "jupyter_server_config.json").read_text())
     assert config["ServerApp"]["jpserver_extensions"] == {"classroom.extension": True}
     assert config["ServerApp"]["contents_manager_class"] == "helpers._lab.CourseContentsManager"
+
+
+def test_each_learner_gets_a_password_of_their_own_kept_across_restarts(tmp_path):
+    path = tmp_path / "hub" / run.PASSWORDS
+    path.parent.mkdir(mode=0o700)
+    first = run.learner_passwords(["learner01", "learner02", "learner03"], path)
+    assert len(set(first.values())) == 3 and all(len(p) >= 12 for p in first.values())
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text()) == first
+    # a restart with a learner more and one less: the others keep theirs, the new one gets a new one
+    again = run.learner_passwords(["learner02", "learner03", "learner04"], path)
+    assert again["learner02"] == first["learner02"] and again["learner03"] == first["learner03"]
+    assert again["learner04"] not in first.values() and "learner01" not in again
+    assert path.stat().st_mode & 0o777 == 0o600 and not list(path.parent.glob("*.new"))
+    # a damaged file: new passwords for all, no traceback
+    path.write_text("{not json")
+    assert set(run.learner_passwords(["learner02"], path)) == {"learner02"}
+
+
+def test_the_instructor_sees_one_line_per_account():
+    lines = run.login_lines({"learner01": "a" * 16, "learner102": "b" * 16}).splitlines()
+    assert [line.split() for line in lines] == [["learner01", "a" * 16], ["learner102", "b" * 16]]
+
+
+def hub_config(tmp_path, monkeypatch) -> dict:
+    """Execute classroom/jupyterhub_config.py as JupyterHub does (get_config), with the state folder in tmp_path."""
+    pytest.importorskip("jupyterhub")
+    from traitlets.config import Config
+    monkeypatch.setenv("SWITCHYARD_CLASSROOM_STATE", str(tmp_path))
+    monkeypatch.setenv("SWITCHYARD_CLASSROOM_LEARNERS", "learner01,learner02")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    config = Config()
+    path = ROOT / "classroom" / "jupyterhub_config.py"
+    namespace = {"get_config": lambda: config, "__file__": str(path), "__name__": "jupyterhub_config"}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return {"config": config, **namespace}
+
+
+@pytest.mark.parametrize(("name", "password", "logs_in"), [
+    ("learner01", "A", True),
+    ("learner02", "B", True),
+    ("learner02", "A", False),     # A's password with B's name
+    ("learner01", "B", False),
+    ("learner01", "", False),
+    ("nobody", "A", False),        # a name without a password
+    ("Learner01", "A", True),      # names are normalised (lower case) as JupyterHub does
+])
+def test_the_demo_login_takes_each_learners_own_password_only(tmp_path, monkeypatch, name, password, logs_in):
+    hub = hub_config(tmp_path, monkeypatch)
+    assert hub["config"].JupyterHub.authenticator_class is hub["LearnerPasswordAuthenticator"]
+    (tmp_path / "hub").mkdir()
+    passwords = run.learner_passwords(["learner01", "learner02"], tmp_path / "hub" / run.PASSWORDS)
+    assert hub["config"].LearnerPasswordAuthenticator.password_file == str(tmp_path / "hub" / run.PASSWORDS)
+    given = {"A": passwords["learner01"], "B": passwords["learner02"], "": ""}[password]
+    login = hub["LearnerPasswordAuthenticator"](config=hub["config"])
+    assert login.allowed_users == {"learner01", "learner02"}
+    got = asyncio.run(login.get_authenticated_user(None, {"username": name, "password": given}))
+    assert (got["name"] if got else None) == (name.lower() if logs_in else None)
+
+
+def test_the_demo_login_refuses_everyone_without_its_password_file(tmp_path, monkeypatch):
+    hub = hub_config(tmp_path, monkeypatch)
+    login = hub["LearnerPasswordAuthenticator"](config=hub["config"])
+    assert asyncio.run(login.authenticate(None, {"username": "learner01", "password": ""})) is None
+
+
+def test_a_proxy_the_hub_left_running_is_stopped(tmp_path):
+    """run.stop_leftover_proxy: the proxy lives in a session of its own, so stopping the hub's may leave it."""
+    proxy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "configurable-http-proxy"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (tmp_path / "proxy.pid").write_text(f"{proxy.pid}\n")
+        (tmp_path / "other.pid").write_text(f"{other.pid}\n")
+        assert run.proxy_pid(tmp_path / "proxy.pid") == proxy.pid
+        assert run.proxy_pid(tmp_path / "other.pid") is None      # a reused number: not the proxy, left alone
+        assert run.proxy_pid(tmp_path / "missing.pid") is None
+        assert run.stop_leftover_proxy(None) is False
+        assert run.stop_leftover_proxy(proxy.pid, wait=0.2) is True
+        assert proxy.wait(timeout=10) == -15                       # SIGTERM was enough
+        assert not run.running_proxy(proxy.pid) and other.poll() is None
+        assert run.stop_leftover_proxy(proxy.pid, wait=0.2) is False  # gone: nothing to do
+    finally:
+        for process in (proxy, other):
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_learners_import_helpers_from_the_commit_they_pulled_never_the_working_tree(tmp_path, monkeypatch):
+    """run.course_clone exports HEAD's files to state/course; the hub's config puts ~/switchyard, then those, first."""
+    repo, branch = run.course_clone(tmp_path)
+    assert repo == (tmp_path / "course.git").as_uri()
+    committed = subprocess.run(["git", "show", "HEAD:helpers/__init__.py"], cwd=ROOT, check=True,
+                               capture_output=True, text=True).stdout
+    assert (tmp_path / "course" / "helpers" / "__init__.py").read_text() == committed
+    assert (tmp_path / "course" / "classroom" / "jupyter" / "jupyter_server_config.json").is_file()
+    assert (tmp_path / "course").stat().st_mode & 0o777 == 0o755
+    hub = hub_config(tmp_path, monkeypatch)
+
+    class Spawner:  # what learners_pythonpath reads of JupyterHub's spawner
+        class user:
+            name = "root"
+
+    home = Path(run.account_home("root"))
+    assert hub["learners_pythonpath"](Spawner) == f"{home / 'switchyard'}{os.pathsep}{tmp_path / 'course'}"
+    environment = hub["config"].Spawner.environment
+    assert environment["PYTHONPATH"] is hub["learners_pythonpath"]
+    assert environment["JUPYTER_CONFIG_PATH"] == str(tmp_path / "course" / "classroom" / "jupyter")
+    assert str(ROOT) not in hub["learners_pythonpath"](Spawner)
+
+
+def test_the_cluster_limits_are_the_one_machine_limits():
+    """values.yaml's per-learner limits are jupyterhub_config.py's defaults (and course.py classroom's)."""
+    values = (ROOT / "classroom" / "zero-to-jupyterhub" / "values.yaml").read_text()
+    config = (ROOT / "classroom" / "jupyterhub_config.py").read_text()
+    memory = re.search(r"\n  memory:\n    guarantee: \S+\n    limit: (\S+)\n", values).group(1)
+    cpu = re.search(r"\n  cpu:\n    guarantee: \S+\n    limit: (\S+)\n", values).group(1)
+    assert memory == re.search(r'"SWITCHYARD_CLASSROOM_MEM_LIMIT", "([^"]+)"', config).group(1) == "1536M"
+    assert float(cpu) == float(re.search(r'"SWITCHYARD_CLASSROOM_CPU_LIMIT", "([^"]+)"', config).group(1))
+    assert "1536M" in (ROOT / "classroom" / "run.py").read_text()
+    assert "PYTHONPATH: /home/jovyan/switchyard:/srv/switchyard" in values  # helpers of the pulled commit
