@@ -11,6 +11,7 @@ chapter 11 print that gap as a verdict::
         crunch()                                     # the work, run right here
     print("longest silence:", heart.silence(choices=(1, 20)))
     # longest silence: about 20× heartbeat interval (not 1×)
+    print(heart.kept_beating())   # no: not one beat while the block ran
 
     async with asyncio_heartbeat(interval=0.02) as heart:   # the same with an asyncio task
         await work()
@@ -174,6 +175,19 @@ class Heartbeat:
         """
         return about(self.longest_gap, unit=self.interval, choices=choices,
                      unit_name="heartbeat interval", expected=expected)
+
+    def kept_beating(self) -> Verdict:
+        """Whether the heartbeat beat at all inside the window: "yes: ..." or "no: not one beat ...".
+
+        A question of order, not of timing: a block that never lets the heartbeat's task run
+        (a blocking call in a coroutine) leaves no beat, however quick the machine; a block that
+        waits lets the loop run the heartbeat's timer, which falls due first, however slow the
+        machine. So the answer does not change with the load, where ``silence()`` may. The
+        verdict's ``ratio`` is the number of beats; ``holds`` is whether there was one.
+        """
+        beats = self.beats
+        text = "yes: it beat while the block ran" if beats else "no: not one beat while the block ran"
+        return Verdict(text, float(beats), beats > 0)
 
     def beats_text(self, enough: int = 5) -> str:
         """The beat count as stable text: "0", "a few" or "at least <enough>"."""

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["KERNEL_PACKAGES", "PROCESS_WIDE", "Leftovers", "Start", "report", "watch"]
+__all__ = ["KERNEL_PACKAGES", "PROCESS_WIDE", "Leftovers", "Start", "is_process_wide", "report", "watch"]
 
 #: Top-level packages whose tasks and threads are the kernel's machinery, not a chapter's.
 KERNEL_PACKAGES = ("ipykernel", "zmq", "jupyter_client", "comm", "IPython")
@@ -116,13 +116,26 @@ def _is_kernel_file(filename: str | None) -> bool:
     return bool(filename and _package_of_file(filename) in KERNEL_PACKAGES + PROCESS_WIDE)
 
 
-def _thread_is_kernel(thread: threading.Thread) -> bool:
+def _thread_files(thread: threading.Thread) -> tuple[str | None, str | None]:
+    """The source files of a thread's target and of its Thread subclass (either may be unknown)."""
     target = getattr(thread, "_target", None)
     code = getattr(target, "__code__", None) or getattr(getattr(target, "__func__", None), "__code__", None)
-    if code is not None and _is_kernel_file(code.co_filename):
-        return True
     module = sys.modules.get(type(thread).__module__)
-    return _is_kernel_file(getattr(module, "__file__", None))
+    return (code.co_filename if code is not None else None), getattr(module, "__file__", None)
+
+
+def _thread_is_kernel(thread: threading.Thread) -> bool:
+    return any(_is_kernel_file(filename) for filename in _thread_files(thread))
+
+
+def is_process_wide(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is one of the ``PROCESS_WIDE`` libraries' threads, kept for the process's life.
+
+    The one definition of that exemption: the chapters' closing check leaves such a thread out,
+    and so do the unit tests' and the validation harness's leak checks (``tools.leaks``).
+    """
+    return any(filename is not None and _package_of_file(filename) in PROCESS_WIDE
+               for filename in _thread_files(thread))
 
 
 def _task_is_kernel(task: asyncio.Task) -> bool:

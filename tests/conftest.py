@@ -17,6 +17,10 @@ def no_leaks(request):
     processes of its own when it likes (e.g. an "OnDeviceModelService" seconds after a page
     closed): those are the session's, not the test's, and the session's own leak check at its
     end (tools/pytest_harness.py) makes sure they are gone.
+
+    A library's one thread per process (pycares', when aiodns is installed) is not counted either:
+    ``tools.leaks`` leaves out what ``helpers.leftovers.is_process_wide`` names, the same
+    definition the chapters' closing check uses.
     """
     before = leaks.snapshot()
     yield

@@ -14,6 +14,7 @@ import pytest
 
 import helpers.heartbeat as heartbeat_module
 from helpers.heartbeat import Heartbeat, asyncio_heartbeat, gevent_heartbeat, program_clock
+from helpers.timing import Verdict
 
 CRUNCH = 0.2  # seconds of CPU time the cruncher computes
 BEAT = 0.01   # the heartbeat's interval: CRUNCH is 20 beats
@@ -244,6 +245,25 @@ def test_asyncio_computation_that_never_awaits_starves_the_heartbeat():
     assert awaited.beats >= 5 and awaited.silence(choices=(1, 20)).holds
 
 
+def test_kept_beating_asks_whether_there_was_a_beat_not_how_punctual_it_was():
+    async def pair():
+        loop = asyncio.get_running_loop()
+        async with asyncio_heartbeat(BEAT) as blocked:
+            time.sleep(10 * BEAT)  # a blocking call in the block: the heartbeat never runs
+        async with asyncio_heartbeat(BEAT) as stalled:
+            loop.call_soon(time.sleep, 15 * BEAT)  # the loop stalls past the heartbeat's and the nap's times
+            await asyncio.sleep(10 * BEAT)  # the nap waits: the heartbeat's timer is due first
+        return blocked, stalled
+
+    blocked, stalled = asyncio.run(pair())
+    assert blocked.kept_beating() == Verdict("no: not one beat while the block ran", 0.0, False)
+    verdict = stalled.kept_beating()
+    assert (str(verdict), verdict.holds) == ("yes: it beat while the block ran", True), stalled.gaps
+    assert verdict.ratio == stalled.beats >= 1
+    # the same stall turns the timing verdict: a gap of many intervals, though the block waited
+    assert not stalled.silence(choices=(1, 10)).holds, stalled.gaps
+
+
 def test_asyncio_heartbeat_cancels_its_task_also_when_the_block_raises():
     async def main():
         with pytest.raises(ValueError, match="inside"):
@@ -274,6 +294,17 @@ def test_manual_beats_and_window():
     assert repr(heart).startswith("<Heartbeat every 0.05 s: 3 beats in the window")
     with pytest.raises(RuntimeError, match="already"), heart.window():
         pass
+
+
+def test_kept_beating_follows_the_beat_count():
+    heart = Heartbeat(0.01)
+    with heart.window():
+        pass
+    assert (str(heart.kept_beating()), heart.kept_beating().holds) == ("no: not one beat while the block ran", False)
+    heart._beats.append(heart._start)
+    assert (str(heart.kept_beating()), heart.kept_beating().ratio) == ("yes: it beat while the block ran", 1.0)
+    heart._beats += [heart._start] * 4
+    assert heart.kept_beating().ratio == 5.0 and heart.kept_beating().holds
 
 
 def test_beats_text_bands():

@@ -132,3 +132,38 @@ def test_the_kernels_own_packages_are_recognised_by_file(tmp_path, monkeypatch):
     assert not leftovers._is_kernel_file(threading.__file__)
     assert not leftovers._is_kernel_file(leftovers.__file__)
     assert not leftovers._is_kernel_file(None)
+
+
+def test_a_process_wide_librarys_thread_is_left_out_here_and_by_the_unit_tests_leak_check(tmp_path, monkeypatch):
+    from tools import leaks
+
+    # A package named pycares on sys.path stands in for the real one (installed only with aiodns).
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "pycares").mkdir()
+    (tmp_path / "pycares" / "__init__.py").write_text(
+        "import threading\n"
+        "stop = threading.Event()\n"
+        "def _run_safe_shutdown_loop():\n"
+        "    stop.wait()\n")
+    monkeypatch.delitem(sys.modules, "pycares", raising=False)
+    import pycares
+
+    start = leftovers.watch()
+    before = leaks.snapshot()
+    library = threading.Thread(target=pycares._run_safe_shutdown_loop, daemon=True)
+    stop = threading.Event()
+    ours = threading.Thread(target=stop.wait, name="ours")
+    library.start()
+    ours.start()
+    try:
+        assert leftovers.is_process_wide(library)
+        assert not leftovers.is_process_wide(ours)
+        assert leftovers.report(start, grace=0).threads == ("ours",)
+        extra = leaks.leftovers(before, grace=0)
+        assert [name.split("#")[0] for name in extra.threads] == ["ours"]
+    finally:
+        stop.set()
+        pycares.stop.set()
+        ours.join()
+        library.join()
+    assert not leaks.leftovers(before, grace=0)

@@ -107,14 +107,19 @@ async def chunked_but_every_status_has_a_body(reader):
 # --- the chapter's own code, fitted to each exercise's signature: it must not pass ---------------
 
 
-async def chapter_http_get(reader):  # cell `http_get`: no-body statuses and Content-Length, refuses chunked
-    status_line = (await reader.readline()).decode("latin-1").rstrip()
-    headers = {}
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    status = int(status_line.split()[1])
-    if status in {204, 304} or status < 200:
+async def chapter_http_get(reader):  # cell `http_get`: skips 1xx, no-body statuses, Content-Length, refuses chunked
+    async def read_head():
+        status_line = (await reader.readline()).decode("latin-1").rstrip()
+        headers = {}
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return int(status_line.split()[1]), headers
+
+    status, headers = await read_head()
+    while 100 <= status < 200:
+        status, headers = await read_head()
+    if status in {204, 304}:
         return status, headers, b""
     if "content-length" not in headers:
         raise ValueError("no Content-Length; http_get reads only bodies of a stated length")
