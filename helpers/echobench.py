@@ -448,7 +448,7 @@ def echo_bench(models: Sequence[str] = MODELS, clients: Sequence[int] = (1, 10, 
     """
     models, clients = _validate(models, clients, setting)
     if not _system.HAVE_PROC or not hasattr(select, "epoll"):
-        why = "skipped: the bench reads each server's memory from /proc and its clients use epoll: Linux only"
+        why = "the bench reads each server's memory from /proc and its clients use epoll: Linux only"
         return EchoReport([_row(m, n, "skipped", why) for m in models for n in clients], models, clients, setting,
                           [], _usable_cpus(), "")
     bar = _progress(len(models) * len(clients), "echo bench",

@@ -755,6 +755,8 @@ def _pick_connections(sleep: SleepReport, echo) -> Pick:
         return (slow, sum(1 for b in bands if memory[m] >= b), PREFERENCE.index(m))
 
     ranked = sorted(candidates, key=key)
+    if not ranked:  # nothing measured here (no /proc): say so, as the blocking job does
+        return Pick(job, (("asyncio", "not measured here"),), "")
     ranking = tuple((m, f"{words(memory[m])} {unit}" + (", p99 over 10× the best" if key(m)[0] else ""))
                     for m in ranked)
     return Pick(job, ranking, "Ranked by memory per connection, then by tail latency; a bare select loop is "

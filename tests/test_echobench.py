@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import helpers.echobench as eb
@@ -194,3 +196,23 @@ def test_a_close_without_answer_leaves_the_other_rows_whole(monkeypatch, tiny):
     assert [(r["model"], r["clients"], r["status"]) for r in report.rows] == [
         (m, n, "byte-exact") for m in ("threads", "select") for n in (4, 6)]
     assert all(r["threads_added"] >= n for r, n in zip(report.rows[:2], (4, 6)))  # read while connections were open
+
+
+def test_without_proc_the_map_says_not_measured_and_the_skip_line_says_why_once(monkeypatch):
+    """No /proc (macOS): the sleepers and the echo bench skip; the map names what was not measured
+    instead of crashing (it used to raise ValueError on an empty ranking)."""
+    from helpers import _system
+    from helpers.showdown import NEEDS_LINUX, SleepReport, SleepRow, choose
+    from tests.showdown_figures import HERE, TINY, fake_switch
+
+    monkeypatch.setattr(_system, "HAVE_PROC", False)
+    echo = echo_bench(models=("threads", "asyncio"), clients=(1, 100), setting="fast", progress=False)
+    text = echo.text()
+    assert "threads:   skipped: the bench reads each server's memory from /proc" in text
+    assert "skipped: skipped:" not in text
+    sleep = SleepReport(TINY, tuple(SleepRow(m, 0, 0, math.nan, 0, 0, 0, 0, NEEDS_LINUX)
+                                    for m in ("asyncio", "thread", "process")))
+    chosen = str(choose(sleep, fake_switch(**HERE), echo, cores=2, gil="gil"))
+    assert "- 10,000 mostly idle connections on one server: asyncio (not measured here)" in chosen
+    assert "- 20 calls into a blocking driver you cannot change: threads (not measured)" in chosen
+    assert str(choose(sleep, fake_switch(**HERE), None, cores=2, gil="gil"))  # without the echo bench too
