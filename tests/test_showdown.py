@@ -221,3 +221,34 @@ def test_your_own_comparison_is_graded():
     assert "an order of magnitude more" in compare_round_trips(5e-6, 0.5e-6, "asyncio round trip", "greenlet switch")
     with pytest.raises(ValueError):
         compare_round_trips(0, 1, "a", "b")
+
+
+def test_overlap_follows_the_figures():
+    assert "as slow as the slowest, not the sum (1,000×)" in str(showdown.overlap(0.25, 0.2, 1_000, "1,000 tasks"))
+    assert "slower than the slowest, still far from the sum" in str(showdown.overlap(1.0, 0.2, 1_000, "1,000 tasks"))
+    assert "they did not overlap" in str(showdown.overlap(20.0, 0.2, 100, "100 requests"))
+
+
+def test_claim_many_follows_the_figures():
+    def report(started: int, asked: int, seconds: float) -> SleepReport:
+        row = SleepRow("asyncio", asked, started, seconds, 1.3 * started, 1.3 * started, 100, 120_000, "", seconds)
+        return SleepReport(TINY, (row,))
+    held = report(10_000, 10_000, 0.3).claim_many()
+    assert "all started in well under 10 s" in held and "held here: yes" in held
+    short = report(9_000, 10_000, 0.3).claim_many()  # some did not start
+    assert "9,000 of 10,000" in short and "held here: no" in short
+    slow = report(10_000, 10_000, 12.0).claim_many()  # all started, but slowly
+    assert "all started in 10 s or more" in slow and "held here: no" in slow
+    assert "held here: no" in report(3_000, 3_000, 0.1).claim_many()  # not tens of thousands
+
+
+def test_uvloop_changes_follows_the_figures():
+    sleep = fake_sleep(**SLEEP_HERE, uvloop=(1.6, 1.4, 13))
+    here = uvloop_changes(sleep, fake_switch(**HERE))
+    assert "same: starting a sleeping task on uvloop costs about as much CPU as on asyncio (0.3–3×)" in here
+    assert "changes: asyncio's round trip costs 1.2–4× uvloop's" in here
+    cheap = uvloop_changes(fake_sleep(**SLEEP_HERE, uvloop=(1.6, 1.4, 2)), fake_switch(**HERE))
+    assert "starting a sleeping task on uvloop costs under 0.3× asyncio's: less than a third" in cheap
+    dear = uvloop_changes(fake_sleep(**SLEEP_HERE, uvloop=(1.6, 1.4, 60)), fake_switch(**HERE))
+    assert "more than three times" in dear
+    assert uvloop_changes(fake_sleep(**SLEEP_HERE), fake_switch(**HERE)) == "uvloop: not measured here"
