@@ -41,6 +41,38 @@ def test_every_model_serves_every_client_byte_exact(tiny, capsys):
     assert capsys.readouterr() == ("", "")  # progress=True outside a kernel: silent
 
 
+def test_every_connection_sends_in_every_step(tiny):
+    """40 requests a step (2 slices of 20) would leave 10 of 50 connections silent: the slices grow to 25
+    requests each, and the schedule runs on from the first slice to the second."""
+    assert eb.slice_seconds(TINY, 5) == TINY.duration
+    assert int(TINY.rate * eb.slice_seconds(TINY, 50)) * TINY.slices >= 50
+    assert int(2000 * eb.slice_seconds(SETTINGS["fast"], 1000)) * SETTINGS["fast"].slices >= 1000
+    report = echo_bench(models=("asyncio",), clients=(5, 50), setting=tiny, progress=False)
+    assert [(r["clients"], r["senders"], r["status"]) for r in report.rows] == [(5, 5, "byte-exact"),
+                                                                                (50, 50, "byte-exact")]
+    assert report.rows[1]["p99_best_slice"] <= report.rows[1]["p99"] <= report.rows[1]["p99_worst_slice"]
+    assert "at every client count each connection sent requests in the step" in report.text()
+    assert "sent requests in the step (the schedule runs on from slice to slice): yes" in report.text()
+
+
+def test_the_load_generator_says_when_a_connection_never_sent():
+    """Its own check: a step (the last slice asks with "every") where some connections never sent is an error."""
+    from helpers import _child
+
+    with _child.Child("echo_server", "select") as server, _child.Child("echo_load") as load:
+        port = int(server.readline(30))
+        common = {"cmd": "open", "group": "g", "port": port, "clients": 30, "rate": 200, "size": 64, "batch": 100,
+                  "timeout": 10}
+        first = load.ask({**common, "duration": 0.05}, 15)  # 10 requests: connections 0-9
+        assert first["senders"] == 10 and first["error"] is None
+        second = load.ask({**common, "duration": 0.05, "every": True}, 15)  # 10-19: still 10 silent
+        assert second["senders"] == 20 and second["error"] == "only 20 of 30 connections sent a request in this step"
+        third = load.ask({**common, "duration": 0.05, "every": True}, 15)  # 20-29: every one has sent
+        assert third["senders"] == 30 and third["error"] is None
+        assert third["p50_all"] <= third["p99_all"] and third["round_trips"] == 10
+        assert load.ask({"cmd": "close", "group": "g"}, 10) == {"closed": 30}
+
+
 def test_what_the_servers_hold(tiny):
     report = echo_bench(models=("threads", "forking", "processes", "asyncio"), clients=(8,), setting=tiny,
                         progress=False)
@@ -98,7 +130,8 @@ def test_an_interrupt_stops_every_child(monkeypatch, tiny):
     assert calls  # the leak check (conftest) proves the server and the clients are gone
 
 
-def _fake_report(thread_p99: float = 0.010, thread_kb: float = 25.0, thread_cpu: float = 60e-6) -> eb.EchoReport:
+def _fake_report(thread_p99: float = 0.010, thread_kb: float = 25.0, thread_cpu: float = 60e-6,
+                 thread_p50: float = 0.001) -> eb.EchoReport:
     """Figures like those measured here (asyncio p99 10 ms, 4 KB and 50 µs of CPU per request at 1,000)."""
     rows = []
     kb = {"threads": thread_kb, "forking": 1000.0, "processes": 9.0, "uvloop": 3.5, "homeloop": 1.5, "asyncio": 4.0}
@@ -108,7 +141,8 @@ def _fake_report(thread_p99: float = 0.010, thread_kb: float = 25.0, thread_cpu:
                 rows.append(eb._row(model, n, eb.MEMORY, "too big"))
                 continue
             rows.append(eb._row(model, n, "byte-exact", round_trips=200, seconds=0.1, throughput=2000.0,
-                                p50=0.001, p99=thread_p99 if model == "threads" else 0.010, ok=True,
+                                p50=thread_p50 if model == "threads" else 0.001,
+                                p99=thread_p99 if model == "threads" else 0.010, ok=True, senders=n,
                                 cpu_per_request=thread_cpu if model == "threads" else 50e-6,
                                 threads=1 + (n if model == "threads" else 0),
                                 processes=(3 if model == "processes" else 1) + (n if model == "forking" else 0),
@@ -129,6 +163,8 @@ def test_the_text_is_made_of_verdicts_not_seconds():
     assert "2–20× the memory it cost asyncio: several times more" in text
     assert "a forked connection cost 10–300× the memory of a thread's" in text
     assert "p99 was 0.1–12× the event loops' (their median): the same order of magnitude" in text
+    assert "median latency (p50) was 0.6–1.7× the event loops': about the same" in text
+    assert "each connection sent requests in the step (the schedule runs on from slice to slice): yes" in text
     assert "the CPU it cost asyncio" not in text  # too noisy a ratio to print (see ratios())
     assert "every request of the schedule answered before the step's deadline: every model" in text
     assert "measured on this machine: 2 CPUs: pinned" in text
@@ -144,6 +180,9 @@ def test_the_verdicts_follow_the_figures():
     text = _fake_report(thread_p99=0.0008, thread_kb=5.0, thread_cpu=20e-6).text()
     assert "p99 was under 0.1× the event loops' (their median): far shorter" in text
     assert "about the memory it cost asyncio (under 2×)" in text
+    assert "p50) was over 5× the event loops': far longer" in _fake_report(thread_p50=0.008).text()
+    assert "p50) was 1.7–5× the event loops': longer" in _fake_report(thread_p50=0.003).text()
+    assert "p50) was under 0.6× the event loops': shorter" in _fake_report(thread_p50=0.0004).text()
 
 
 def test_the_map_reads_the_echo_bench():
