@@ -707,19 +707,23 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def choose(sleep: SleepReport, switch: SwitchReport, echo: object | None = None, *, cores: int | None = None,
-           gil: str | None = None) -> Map:
+def choose(sleep: SleepReport, switch: SwitchReport, echo: object | None = None, *, race: object | None = None,
+           cores: int | None = None, gil: str | None = None) -> Map:
     """Which model for which job, each job's models ranked by the figures of these reports.
 
     Ranks by bands (orders of magnitude), not raw figures, so noise does not reorder models whose
-    figures are alike; ties go to ``PREFERENCE``. ``cores`` (default: the CPUs this process may use)
-    and ``gil`` ("gil" or "free-threaded"; default: this interpreter's) change the CPU-bound job.
+    figures are alike; ties go to ``PREFERENCE``. ``race`` (a ``helpers.procs.CoreRace``: the same
+    CPU-bound job in threads and in processes at once) ranks the CPU-bound job by how many CPUs'
+    worth each side used; without it, ``cores`` (default: the CPUs this process may use) and ``gil``
+    ("gil" or "free-threaded"; default: this interpreter's) decide it.
     """
     cores = _cores() if cores is None else cores
     gil = _gil_state() if gil is None else gil
-    picks = [_pick_connections(sleep, echo), _pick_blocking(sleep, switch), _pick_cpu(sleep, cores, gil),
+    picks = [_pick_connections(sleep, echo), _pick_blocking(sleep, switch), _pick_cpu(sleep, cores, gil, race),
              _pick_pipeline(switch)]
-    source = "sleepers, switch costs and the echo bench" if echo is not None else "sleepers and switch costs"
+    measured = ["sleepers", "switch costs"] + (["the echo bench"] if echo is not None else []) + (
+        ["a core race"] if race is not None else [])
+    source = ", ".join(measured[:-1]) + " and " + measured[-1]
     return Map(tuple(p for p in picks if p is not None), source)
 
 
@@ -787,11 +791,18 @@ def _pick_blocking(sleep: SleepReport, switch: SwitchReport) -> Pick:
                 "beside a loop use asyncio.to_thread" + extra)
 
 
-def _pick_cpu(sleep: SleepReport, cores: int, gil: str) -> Pick:
+LATER = ("On 3.14, InterpreterPoolExecutor runs each job in a subinterpreter with its own GIL, in one process; "
+         "on a free-threaded build (3.13t/3.14t) threads run Python code on several cores. C code that releases "
+         "the GIL (hashlib, zlib, image libraries) runs on several cores from threads anyway")
+
+
+def _pick_cpu(sleep: SleepReport, cores: int, gil: str, race: object | None = None) -> Pick:
     """CPU-bound Python code: what can run it on several cores here."""
     job = f"CPU-bound pure-Python work, on the {cores} CPU{'s' if cores != 1 else ''} here"
     process = sleep.row("process")
     each = f"{memory_band(process.rss_per_task_kb)} each" if process and process.ok else "not measured"
+    if race is not None and cores >= 2:
+        return _pick_cpu_raced(job, each, race)
     if cores < 2:
         return Pick(job, (("processes", each), ("threads", "one core at a time")),
                     "With one CPU no model runs it faster than one process does; move it off the event loop "
@@ -801,10 +812,28 @@ def _pick_cpu(sleep: SleepReport, cores: int, gil: str) -> Pick:
                     "This is a free-threaded build (3.13t/3.14t): threads run Python code on several cores, "
                     "without a process's memory or pickling")
     return Pick(job, (("processes", each), ("threads", "one core at a time: the GIL")),
-                "Chapter 10 measured it: processes used more CPU-seconds per wall-second than threads. On 3.14, "
-                "InterpreterPoolExecutor runs each job in a subinterpreter with its own GIL, in one process; on "
-                "a free-threaded build (3.13t/3.14t) threads would rank first. C code that releases the GIL "
-                "(hashlib, zlib, image libraries) runs on several cores from threads anyway")
+                "Not raced here: ranked by this build's GIL (chapter 10's core race measures it). " + LATER)
+
+
+def _pick_cpu_raced(job: str, each: str, race) -> Pick:
+    """The CPU-bound job ranked by a core race: CPU-seconds per second its jobs could run, per side."""
+    jobs = race.jobs
+
+    def grade(rate: float) -> int:  # the nearer of 1 and ``jobs`` on a log scale, as core_verdict grades it
+        return 1 if abs(math.log(max(rate, 1e-9))) <= abs(math.log(max(rate, 1e-9) / jobs)) else jobs
+
+    grades = {"processes": grade(race.processes_rate), "threads": grade(race.threads_rate)}
+    # more CPUs' worth first; a tie goes to threads, which need no second interpreter or pickling
+    ranked = sorted(grades, key=lambda m: (-grades[m], m != "threads"))
+
+    def what(m: str) -> str:
+        cpus = ("about 1 CPU's worth" if grades[m] == 1 else f"about {grades[m]} CPUs' worth") + f" from {jobs} jobs"
+        if m == "processes":
+            return f"{cpus}, {each}"
+        return cpus + (": they took turns on the GIL" if grades[m] == 1 else ": no GIL held them back")
+    measured = (f"Raced just now ({race.work}, {jobs} jobs a side, at once): the figures are CPU-seconds per "
+                "second each job could run, summed per side")
+    return Pick(job, tuple((m, what(m)) for m in ranked), f"{measured}. {LATER}")
 
 
 def _pick_pipeline(switch: SwitchReport) -> Pick:

@@ -252,3 +252,27 @@ def test_uvloop_changes_follows_the_figures():
     dear = uvloop_changes(fake_sleep(**SLEEP_HERE, uvloop=(1.6, 1.4, 60)), fake_switch(**HERE))
     assert "more than three times" in dear
     assert uvloop_changes(fake_sleep(**SLEEP_HERE), fake_switch(**HERE)) == "uvloop: not measured here"
+
+
+def _race(threads_rate: float, processes_rate: float, jobs: int = 2):
+    from helpers.procs import CoreRace, Share
+
+    def side(rate: float):
+        return (tuple(Share(rate / jobs, 1.0, 1, 1) for _ in range(jobs)),)
+    return CoreRace("pure-Python arithmetic", 0.5, side(threads_rate), side(processes_rate), jobs)
+
+
+def test_the_map_reads_a_core_race():
+    def cpu_line(race) -> str:
+        return str(choose(fake_sleep(**SLEEP_HERE), fake_switch(**HERE), race=race, cores=2, gil="gil").picks[2])
+    gil = cpu_line(_race(1.0, 1.95))  # measured in chapter 10 here: threads about 1, processes about 2
+    assert "processes (about 2 CPUs' worth from 2 jobs, about a megabyte each); then threads (about 1 CPU's " \
+           "worth from 2 jobs: they took turns on the GIL)" in gil
+    assert "CPU-seconds per second each job could run" in gil and "per wall-second" not in gil
+    # a race where the threads were not held back (a free-threaded build): threads first, by the figures
+    free = cpu_line(_race(1.9, 1.95))
+    assert free.startswith("- CPU-bound pure-Python work, on the 2 CPUs here: threads (about 2 CPUs' worth")
+    # without a race the line says it was not raced, and ranks by the build's GIL
+    assert "Not raced here" in cpu_line(None) and "Raced just now" in gil
+    assert choose(fake_sleep(**SLEEP_HERE), fake_switch(**HERE), race=_race(1.9, 1.95), cores=2,
+                  gil="gil").model("CPU-bound") == "threads"
