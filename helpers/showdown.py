@@ -158,7 +158,7 @@ def graded(ratio: float, edges: Sequence[float], sentences: Sequence[str], *, ho
 # (upper bound in KB, words): RSS per sleeper. Measured on the 2-core reference machine (3.11-3.13,
 # 2026-12-06), per sleeper: select loop 0.2, generator 0.3 | home loop 1.2, asyncio 1.3, uvloop 1.6 |
 # greenlet 6.1, gevent 8.3 | thread 16 (+8.5 MB virtual) | process 1,100-1,400 (its private pages).
-# Every edge sits at least 1.4× from every figure.
+# Every edge sits at least 1.38× from every figure (the nearest: 11.5 against gevent's 8.3; tests/test_showdown.py).
 MEMORY_BANDS = ((0.6, "hundreds of bytes"), (3.5, "a KB or two"), (11.5, "several KB"), (250, "tens of KB"),
                 (5000, "about a megabyte"), (math.inf, "megabytes"))
 
@@ -168,15 +168,17 @@ def memory_band(kb: float) -> str:
     return next(words for bound, words in MEMORY_BANDS if kb < bound)
 
 
-# The share of a sleeper's RSS that tracemalloc saw, in words: measured on the reference machine
-# (2026-12-06) select loop 0.82, generator 0.97, the loops 0.9 | gevent 0.5, greenlet 0.34, thread 0.19 |
-# process 0.001.
-SEEN_EDGES = (0.02, 0.66)
-SEEN_WORDS = ("almost none of it", "a part of it", "most of it")
+# What tracemalloc missed of a sleeper (RSS minus what it saw), in KB. The shares it saw sit too close to
+# split robustly (select loop 0.82 against gevent 0.5: no edge is 1.4x from both); the KB it missed do not.
+# Measured on the reference machine (2026-12-06): generator 0.01, select loop 0.04, the loops 0.12-0.16 |
+# greenlet 4.0, gevent 4.2, thread 13 | process 1,100 or more. Every edge sits at least 5x from every figure.
+MISSED_EDGES = (0.8, 100)
+MISSED_WORDS = ("under 1 KB", "1–100 KB", "over 100 KB")
 
 
-def seen_share(share: float) -> str:
-    return SEEN_WORDS[sum(1 for edge in SEEN_EDGES if share >= edge)]
+def missed_words(kb: float) -> str:
+    """KB per sleeper that tracemalloc missed, in words (edges far from the reference machine's figures)."""
+    return MISSED_WORDS[sum(1 for edge in MISSED_EDGES if kb >= edge)]
 
 
 # --- sleepers ---------------------------------------------------------------------------------
@@ -220,6 +222,11 @@ class SleepRow:
     @property
     def traced_per_task_kb(self) -> float:
         return self.traced_bytes / KB / max(self.traced, 1)
+
+    @property
+    def missed_per_task_kb(self) -> float:
+        """KB of the RSS per sleeper that tracemalloc did not see (what lives outside Python objects)."""
+        return max(0.0, self.rss_per_task_kb - self.traced_per_task_kb)
 
     @property
     def seen_share(self) -> float:
@@ -279,7 +286,7 @@ class SleepReport:
             return f"sleepers: {NEEDS_LINUX}"
         lines = [f"sleepers measured on this machine, each model in a fresh interpreter: {s.count:,} of each "
                  f"coroutine model, {s.threads:,} threads, {s.processes:,} processes",
-                 f"{'model':<12} {'started':>15}  {'memory per sleeper (RSS)':<26} what tracemalloc saw of it"]
+                 f"{'model':<12} {'started':>15}  {'memory per sleeper (RSS)':<26} what tracemalloc missed of it"]
         for row in self.rows:
             if not row.ok:
                 lines.append(f"{row.model:<12} {row.failure or 'none started'}")
@@ -287,7 +294,7 @@ class SleepReport:
             rss = memory_band(row.rss_per_task_kb)
             if row.model == "thread":
                 rss += " + MBs virtual"
-            seen = seen_share(row.seen_share)
+            seen = missed_words(row.missed_per_task_kb)
             if row.model == "process":
                 seen += " (the child is not seen)"
             lines.append(f"{row.model:<12} {f'{row.started:,}/{row.asked:,}':>15}  {rss:<26} {seen}")
@@ -296,15 +303,16 @@ class SleepReport:
         return "\n".join(lines)
 
     def missed(self) -> str:
-        """Which models tracemalloc misses most of (computed: a share of RSS under SEEN_EDGES[1])."""
+        """Which models' sleepers tracemalloc misses a KB or more of (computed: MISSED_EDGES[0])."""
         rows = [row for row in self.rows if row.ok and row.rss_kb > 0]
-        missed = [row.model for row in rows if row.seen_share < SEEN_EDGES[1]]
+        missed = [row.model for row in rows if row.missed_per_task_kb >= MISSED_EDGES[0]]
         if not rows:
             return "tracemalloc: not measured"
         if not missed:
-            return "tracemalloc saw most of every model's memory here (two thirds or more)"
-        return (f"tracemalloc saw only a part of the memory of {len(missed)} model{'s' if len(missed) > 1 else ''}: "
-                f"{', '.join(missed)} (what they hold outside Python objects: C stacks, a child process)")
+            return f"tracemalloc missed under {MISSED_EDGES[0]:g} KB of every model's sleeper here"
+        return (f"tracemalloc missed {MISSED_EDGES[0]:g} KB or more of each sleeper of {len(missed)} "
+                f"model{'s' if len(missed) > 1 else ''}: {', '.join(missed)} (what they hold outside Python "
+                "objects: C stacks, a child process)")
 
     def claim_many(self) -> str:
         """The verdict on "one CPU can run tens of thousands of coroutines", from the asyncio row."""

@@ -133,6 +133,14 @@ def test_bands():
         assert all(max(bound / kb, kb / bound) >= 1.38 for kb in measured), bound
 
 
+def test_missed_edges_sit_far_from_the_figures():
+    # KB per sleeper tracemalloc missed on the reference machine (RSS minus what it saw, 2026-12-06)
+    measured = (0.01, 0.04, 0.12, 0.13, 0.16, 4.0, 4.15, 13, 1100)
+    for edge in showdown.MISSED_EDGES:
+        assert all(max(edge / kb, kb / edge) >= 4 for kb in measured), edge
+    assert [showdown.missed_words(kb) for kb in (0.13, 4.0, 1100)] == ["under 1 KB", "1–100 KB", "over 100 KB"]
+
+
 def test_failed_row_text():
     row = SleepRow("thread", 10, 0, math.nan, 0, 0, 0, 0, "the measuring interpreter overran its 1 s and was killed")
     report = SleepReport(TINY, (row,))
@@ -181,14 +189,16 @@ def test_sleep_verdicts_follow_the_figures():
     assert "3–30× the CPU of starting an asyncio task: several times more" in text
     assert "20–300× the memory of a sleeping thread: tens of times more" in text
     assert "10,000 processes would need over 3× the 1 GB" in text
-    assert "tracemalloc saw only a part of the memory of 3 models: thread, process, greenlet" in text
+    assert "tracemalloc missed 0.8 KB or more of each sleeper of 3 models: thread, process, greenlet" in text
     # lean threads (a small stack touched), cheap starts, small processes: other conclusions
     other = fake_sleep(asyncio=(1.26, 1.14, 13), thread=(3.0, 2.9, 30), process=(20, 0.01, 1000))
     text = other.text()
     assert "a little more" in text and "3–30× the CPU" not in text
     assert "several times more" in text  # process vs thread: 6.7×
     assert "10,000 processes would fit in the 1 GB" in text
-    assert "tracemalloc saw only a part of the memory of 1 model: process" in text
+    assert "tracemalloc missed 0.8 KB or more of each sleeper of 1 model: process" in text
+    none = fake_sleep(asyncio=(1.26, 1.14, 13), thread=(3.0, 2.9, 30)).missed()
+    assert none == "tracemalloc missed under 0.8 KB of every model's sleeper here"
 
 
 def test_the_map_changes_with_the_figures():
