@@ -447,8 +447,8 @@ class SwitchRow:
 
 
 LABELS = {"generator": "generator send", "greenlet": "greenlet switch", "home loop": "home-loop round trip",
-          "asyncio": "asyncio round trip", "uvloop": "uvloop round trip", "thread": "thread hand-off (lock)",
-          "process": "process hand-off (pipe)"}
+          "asyncio": "asyncio round trip", "uvloop": "uvloop round trip", "thread": "thread round trip (locks)",
+          "process": "process round trip (pipes)"}
 WHAT = {"generator": "send() goes in, yield comes back out",
         "greenlet": "the main greenlet switches to another, which switches back",
         "home loop": "two Tasks of chapter 06's loop, each a bare yield: two task steps",
@@ -464,36 +464,40 @@ WHAT = {"generator": "send() goes in, yield comes back out",
 # The verdicts below grade ratios of these (thread / model); their edges sit away from the ratios.
 
 
+SWITCH_EDGES = {"thread/generator": (3, 30, 100, 1000), "thread/greenlet": (2, 8, 80), "thread/asyncio": (0.8, 1.6, 8),
+                "asyncio/uvloop": (1.2, 4)}
+
+
 def _verdict_generator(ratio: float) -> Verdict:
-    return graded(ratio, (3, 30, 100, 1000), (
-        "no: a generator send costs about as much CPU as a thread hand-off ({band})",
-        "a thread hand-off costs {band} a generator send: a few sends fit in one hand-off",
-        "a thread hand-off costs {band} a generator send: tens of sends fit in one hand-off",
-        "a thread hand-off costs {band} a generator send: hundreds of sends fit in one hand-off",
-        "a thread hand-off costs {band} a generator send: thousands of sends fit in one hand-off"),
+    return graded(ratio, SWITCH_EDGES["thread/generator"], (
+        "no: a generator send costs about as much CPU as a thread round trip ({band})",
+        "a thread round trip costs {band} a generator send: a few sends fit in one thread round trip",
+        "a thread round trip costs {band} a generator send: tens of sends fit in one thread round trip",
+        "a thread round trip costs {band} a generator send: hundreds of sends fit in one thread round trip",
+        "a thread round trip costs {band} a generator send: thousands of sends fit in one thread round trip"),
         holds_from=2)
 
 
 def _verdict_greenlet(ratio: float) -> Verdict:
-    return graded(ratio, (2, 8, 80), (
-        "no: a greenlet switch costs about as much CPU as a thread hand-off ({band})",
-        "a thread hand-off costs {band} a greenlet switch: a few times more",
-        "a thread hand-off costs {band} a greenlet switch: an order of magnitude more",
-        "a thread hand-off costs {band} a greenlet switch: orders of magnitude more"),
+    return graded(ratio, SWITCH_EDGES["thread/greenlet"], (
+        "no: a greenlet switch costs about as much CPU as a thread round trip ({band})",
+        "a thread round trip costs {band} a greenlet switch: a few times more",
+        "a thread round trip costs {band} a greenlet switch: an order of magnitude more",
+        "a thread round trip costs {band} a greenlet switch: orders of magnitude more"),
         holds_from=2)
 
 
 def _verdict_asyncio(ratio: float) -> Verdict:
-    return graded(ratio, (0.8, 1.6, 8), (
-        "an asyncio round trip costs more CPU than a thread hand-off (the thread is {band} of it)",
-        "a thread hand-off costs {band} an asyncio round trip: about the same",
-        "a thread hand-off costs {band} an asyncio round trip: dearer, by a few times, not by orders of magnitude",
-        "a thread hand-off costs {band} an asyncio round trip: an order of magnitude or more"),
+    return graded(ratio, SWITCH_EDGES["thread/asyncio"], (
+        "an asyncio round trip costs more CPU than a thread round trip (the thread is {band} of it)",
+        "a thread round trip costs {band} an asyncio round trip: about the same",
+        "a thread round trip costs {band} an asyncio round trip: dearer, by a few times, not by orders of magnitude",
+        "a thread round trip costs {band} an asyncio round trip: an order of magnitude or more"),
         holds_from=2)
 
 
 def _verdict_uvloop(ratio: float) -> Verdict:
-    return graded(ratio, (1.2, 4), (
+    return graded(ratio, SWITCH_EDGES["asyncio/uvloop"], (
         "uvloop's round trip is no cheaper than asyncio's (asyncio's costs {band} uvloop's)",
         "asyncio's round trip costs {band} uvloop's: uvloop's loop is cheaper, by less than an order of magnitude",
         "asyncio's round trip costs {band} uvloop's: uvloop's loop is several times cheaper"))
@@ -546,22 +550,24 @@ class SwitchReport:
     def claim_no_overhead(self) -> str:
         """The verdict on "coroutines have no thread context-switch overhead", from the bands hit."""
         r = self.ratios()
-        found = [(name, make(r[key])) for name, key, make in (
+        found = [(name, key, make(r[key])) for name, key, make in (
             ("generators", "thread/generator", _verdict_generator), ("greenlets", "thread/greenlet", _verdict_greenlet),
             ("asyncio", "thread/asyncio", _verdict_asyncio)) if key in r]
         if not found:
             return 'claim: "coroutines switch without the overhead of a thread context switch"\nnot measured here'
-        held = [name for name, v in found if v.holds]
-        not_held = [name for name, v in found if not v.holds]
+        held = [name for name, _, v in found if v.holds]
+        not_held = [name for name, _, v in found if not v.holds]
+        # the least of the held bands' lower edges: what every held model's figure is at least
+        least = min((max(e for e in SWITCH_EDGES[key] if r[key] >= e) for _, key, v in found if v.holds), default=0)
         if not not_held:
-            answer = f"yes, for {', '.join(held)}: a thread hand-off costs several times their switch or more"
+            answer = f"yes, for {', '.join(held)}: a thread round trip costs at least {least:g}× each of their switches"
         elif not held:
-            answer = f"no: here a thread hand-off costs about as much as a switch of {', '.join(not_held)}"
+            answer = f"no: here a thread round trip costs about as much as a switch of {', '.join(not_held)}"
         else:
             answer = (f"yes for {', '.join(held)}; no for {', '.join(not_held)}, whose switch costs "
-                      "about as much CPU as a thread hand-off here")
+                      "about as much CPU as a thread round trip here")
         return "\n".join(['claim: "coroutines switch without the overhead of a thread context switch"',
-                          *(f"measured: {v}" for _, v in found), f"held here: {answer}"])
+                          *(f"measured: {v}" for _, _, v in found), f"held here: {answer}"])
 
     def plot(self) -> Picture:
         return Picture(self._draw)
@@ -791,9 +797,9 @@ def _pick_blocking(sleep: SleepReport, switch: SwitchReport) -> Pick:
     aio = switch.cpu("asyncio")
     extra = ""
     if math.isfinite(hand_off) and math.isfinite(aio):
-        edges = (0.8, 1.6, 8)
+        edges = SWITCH_EDGES["thread/asyncio"]
         band = band_words(edges, sum(1 for e in edges if hand_off / aio >= e))
-        extra = f"; a thread hand-off cost {band} an asyncio round trip"
+        extra = f"; a thread round trip cost {band} an asyncio round trip"
     return Pick(job, tuple((m, f"{memory_band(kb)} each") for m, kb in ranked),
                 "gevent helps only if the driver's sockets are Python's (monkey patching), asyncio not at all; "
                 "beside a loop use asyncio.to_thread" + extra)
