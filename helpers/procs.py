@@ -65,8 +65,8 @@ from helpers.heartbeat import program_clock
 from helpers.timing import Verdict
 
 __all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "at_once_line", "burn", "burn_for",
-           "chapter_context", "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context", "hash_for",
-           "hash_small_for", "held_back_line", "most_at_once", "overlap_share", "picture_spans", "pid_square",
+           "chapter_context", "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context",
+           "hash_for", "hash_small_for", "held_back_line", "most_at_once", "overlap_share", "picture_spans", "pid_square",
            "run_script", "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus",
            "where_am_i"]
 
