@@ -62,6 +62,7 @@ saying why, and the report prints that line per model.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import select
@@ -76,7 +77,7 @@ from helpers.progress import progress as _progress
 from helpers.showdown import graded
 from helpers.timing import Verdict
 
-__all__ = ["MODELS", "SETTINGS", "EchoReport", "Setting", "echo_bench", "memory_words"]
+__all__ = ["MODELS", "SETTINGS", "EchoReport", "Setting", "echo_bench", "memory_words", "picture_report"]
 
 MODELS = ECHO_SERVERS  # named, with the model each serves with, in helpers._model_names
 EVENT_DRIVEN = ("gevent", "select", "homeloop", "asyncio", "uvloop")  # one thread serves them all
@@ -352,13 +353,27 @@ class EchoReport:
         return EchoFigure(self)
 
 
+PICTURE_KEY = "switchyard-echo"  # the PNG text chunk where an EchoFigure keeps the report it drew
+
+
 class EchoFigure(_figures.LazyFigure):
-    """The picture of an EchoReport, two panels: ``figure`` (matplotlib), shown as a PNG by Jupyter."""
+    """The picture of an EchoReport, two panels: ``figure`` (matplotlib), shown as a PNG by Jupyter.
+
+    The PNG also carries, as text, the report it draws (its rows and what ``text()`` needs), so
+    that :func:`picture_report` can read a stored picture back and a test can check that it
+    agrees with the table and the verdicts stored beside it.
+    """
 
     SIZE, DPI = (10, 4.6), 80  # inches, dots per inch
 
     def __init__(self, report: EchoReport) -> None:
         self.report = report
+
+    def png(self) -> bytes:
+        r = self.report
+        drawn = {"rows": r.rows, "models": r.models, "clients": r.clients, "setting": r.setting, "notes": r.notes,
+                 "cores": r.cores, "pinning": r.pinning}
+        return _figures.png(self.figure, {PICTURE_KEY: json.dumps(drawn)})
 
     def _draw(self):
         from matplotlib.figure import Figure
@@ -371,6 +386,21 @@ class EchoFigure(_figures.LazyFigure):
         # The text form it had as a matplotlib Figure subclass, the one stored notebooks hold.
         width, height = self.SIZE
         return f"<EchoFigure size {width * self.DPI:g}x{height * self.DPI:g} with 2 Axes>"
+
+
+def picture_report(png: bytes) -> EchoReport:
+    """The EchoReport an EchoFigure PNG draws, read back from the PNG's text chunk."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        text = getattr(image, "text", {}).get(PICTURE_KEY)
+    if text is None:
+        raise ValueError("this PNG carries no echo report: it was not drawn by EchoReport.plot()")
+    drawn = json.loads(text)
+    return EchoReport(drawn["rows"], tuple(drawn["models"]), tuple(drawn["clients"]), drawn["setting"],
+                      drawn["notes"], drawn["cores"], drawn["pinning"])
 
 
 def _draw_echo(figure, report: EchoReport) -> None:

@@ -39,6 +39,7 @@ Threads: everything runs in the caller's thread and blocks it; nothing prints.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -373,7 +374,7 @@ class SleepReport:
         return out
 
     def plot(self) -> Picture:
-        return Picture(self._draw)
+        return Picture(self._draw, report=self)
 
     def _draw(self, figure) -> None:
         rows = [row for row in self.rows if row.ok]
@@ -570,7 +571,7 @@ class SwitchReport:
                           *(f"measured: {v}" for _, _, v in found), f"held here: {answer}"])
 
     def plot(self) -> Picture:
-        return Picture(self._draw)
+        return Picture(self._draw, report=self)
 
     def _draw(self, figure) -> None:
         rows = [row for row in self.rows if row.ok]
@@ -655,6 +656,23 @@ def uvloop_changes(sleep: SleepReport, switch: SwitchReport) -> str:
         f"same: memory per sleeping task: {memory_band(uv.rss_per_task_kb)} on uvloop, "
         f"{memory_band(aio.rss_per_task_kb)} on asyncio",
     ])
+
+
+def picture_report(png: bytes) -> SleepReport | SwitchReport:
+    """The SleepReport or SwitchReport a stored ``plot()`` PNG draws, read back from its text chunk."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        text = getattr(image, "text", {}).get(PICTURE_KEY)
+    if text is None:
+        raise ValueError("this PNG carries no report: it was not drawn by a sleep or switch report's plot()")
+    carried = json.loads(text)
+    setting = Setting(**carried["setting"])
+    if carried["kind"] == "SleepReport":
+        return SleepReport(setting, tuple(SleepRow(**row) for row in carried["rows"]))
+    return SwitchReport(setting, tuple(SwitchRow(**row) for row in carried["rows"]))
 
 
 def _duration(seconds: float) -> str:
@@ -872,11 +890,26 @@ def _pick_pipeline(switch: SwitchReport) -> Pick:
 # --- pictures ---------------------------------------------------------------------------------
 
 
-class Picture(_figures.LazyFigure):
-    """A matplotlib Figure drawn on demand by ``draw(figure)``, shown as a PNG by Jupyter (no pyplot state)."""
+PICTURE_KEY = "switchyard-showdown"  # the PNG text chunk where a report's picture keeps the report it drew
 
-    def __init__(self, draw, size: tuple[float, float] = (8, 3.6)) -> None:
-        self._drawing, self._size = draw, size
+
+class Picture(_figures.LazyFigure):
+    """A matplotlib Figure drawn on demand by ``draw(figure)``, shown as a PNG by Jupyter (no pyplot state).
+
+    ``report`` (a SleepReport or SwitchReport) rides along in the PNG as a text chunk, so that
+    :func:`picture_report` reads back what a stored picture drew.
+    """
+
+    def __init__(self, draw, size: tuple[float, float] = (8, 3.6), report: object | None = None) -> None:
+        self._drawing, self._size, self._report = draw, size, report
+
+    def png(self) -> bytes:
+        if self._report is None:
+            return super().png()
+        report = self._report
+        carried = {"kind": type(report).__name__, "setting": dataclasses.asdict(report.setting),  # type: ignore[attr-defined]
+                   "rows": [dataclasses.asdict(row) for row in report.rows]}  # type: ignore[attr-defined]
+        return _figures.png(self.figure, {PICTURE_KEY: json.dumps(carried)})
 
     def _draw(self):
         from matplotlib.figure import Figure

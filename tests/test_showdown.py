@@ -289,3 +289,37 @@ def test_the_map_reads_a_core_race():
     assert "Not raced here" in cpu_line(None) and "Raced just now" in gil
     assert choose(fake_sleep(**SLEEP_HERE), fake_switch(**HERE), race=_race(1.9, 1.95), cores=2,
                   gil="gil").model("CPU-bound") == "threads"
+
+
+def test_a_report_picture_carries_its_report():
+    sleep, switch = fake_sleep(**SLEEP_HERE), fake_switch(**HERE)
+    assert showdown.picture_report(sleep.plot().png()) == sleep
+    assert showdown.picture_report(switch.plot().png()) == switch
+    from helpers import _figures
+    with pytest.raises(ValueError, match="carries no report"):
+        showdown.picture_report(_figures.png(showdown.Picture(lambda figure: None).figure))
+
+
+def test_the_stored_pictures_of_chapter_11_come_from_the_run_of_its_stored_text():
+    """Chapter 11's stored sleeper and switch pictures draw the reports whose text is stored above them
+    (the pictures used to be kept from an earlier run)."""
+    import base64
+
+    import nbformat
+    path = os.path.join(os.path.dirname(__file__), "..", "notebooks", "11_showdown.ipynb")
+    cells = [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+
+    def printed(marker: str) -> str:
+        [cell] = [cell for cell in cells if marker in cell.source]
+        return "".join(o.text for o in cell.outputs if o.output_type == "stream")
+
+    def drawn(marker: str):
+        [cell] = [cell for cell in cells if cell.source.strip() == marker]
+        [png] = [o.data["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
+        return showdown.picture_report(base64.b64decode(png))
+    sleep, switch = drawn("sleep_report.plot()"), drawn("switch_report.plot()")
+    assert printed("sleep_report = sleepers(") == sleep.text() + "\n"
+    assert printed("print(sleep_report.claim_many())") == sleep.claim_many() + "\n"
+    assert printed("switch_report = switch_costs(") == switch.text() + "\n"
+    assert printed("print(switch_report.claim_no_overhead())") == switch.claim_no_overhead() + "\n"
+    assert printed("print(uvloop_changes(") == uvloop_changes(sleep, switch) + "\n"
