@@ -296,3 +296,15 @@ def test_the_stored_picture_table_and_verdicts_of_chapter_11_come_from_one_run()
     drawn = stored["report"]
     assert stored["table"] == f"{drawn.table()}\n"
     assert stored["text"] == f"{drawn.text()}\n"
+
+
+def test_the_held_and_added_lines_follow_the_figures():
+    report = _fake_report()
+    for row in report.rows:
+        if row["model"] == "asyncio":
+            row["threads_added"] = 3  # a loop that started threads (a pool of its own)
+        if row["model"] == "threads":
+            row["threads_added"] = row["clients"] // 2  # a pool of threads, not one per connection
+    text = report.text()
+    assert "held every connection in the thread they started with, no thread or process added: no" in text
+    assert "at 1,000 clients the threads server added one of its threads per connection: no" in text
