@@ -530,7 +530,7 @@ class SwitchReport:
                  f"{self.setting.batches} batches, the models taking turns batch by batch:"]
         for row in self.rows:
             state = "" if row.ok else ": not measured (its interpreter was killed)"
-            lines.append(f"  {LABELS[row.model]:<24} {WHAT[row.model]}{state}")
+            lines.append(f"  {LABELS[row.model]:<26} {WHAT[row.model]}{state}")
         lines += [str(v) for v in self.verdicts()]
         lines.append("figures: switch_report.plot() (best and median batch), switch_report.rows")
         return "\n".join(lines)
@@ -782,18 +782,23 @@ def _pick_connections(sleep: SleepReport, echo) -> Pick:
         bands = [bound for bound, _ in MEMORY_BANDS]
         words = memory_band
         unit = "per sleeping task"
-    best_tail = min(tails.values()) if tails else math.nan
+    # a tail is long against the median of the event loops' tails (one loop may meet a burst of load),
+    # from the edge where the echo bench's tail verdict says "far longer"
+    from helpers.echobench import LOOPS, TAIL_EDGES
+    loops = sorted(p99 for m, p99 in tails.items() if m in LOOPS)
+    usual_tail = loops[len(loops) // 2] if loops else math.nan
     # production servers only: a bare select loop and the home-made loop lack timers, cancellation, TLS
     candidates = [m for m in memory if m not in ("select", "homeloop")]
 
     def key(m: str) -> tuple:
-        slow = tails.get(m, best_tail) > 10 * best_tail if tails else False
+        slow = tails.get(m, usual_tail) >= TAIL_EDGES[-1] * usual_tail if loops else False
         return (slow, sum(1 for b in bands if memory[m] >= b), PREFERENCE.index(m))
 
     ranked = sorted(candidates, key=key)
     if not ranked:  # nothing measured here (no /proc): say so, as the blocking job does
         return Pick(job, (("asyncio", "not measured here"),), "")
-    ranking = tuple((m, f"{words(memory[m])} {unit}" + (", p99 over 10× the best" if key(m)[0] else ""))
+    ranking = tuple((m, f"{words(memory[m])} {unit}" + (f", p99 over {TAIL_EDGES[-1]:g}× the event loops'"
+                                                          if key(m)[0] else ""))
                     for m in ranked)
     return Pick(job, ranking, "Ranked by memory per connection, then by tail latency; a bare select loop is "
                               "cheaper still but has no timers, cancellation or TLS")
