@@ -237,9 +237,13 @@ def test_your_own_comparison_is_graded():
 
 
 def test_overlap_follows_the_figures():
-    assert "as slow as the slowest, not the sum (1,000×)" in str(showdown.overlap(0.25, 0.2, 1_000, "1,000 tasks"))
-    assert "slower than the slowest, still far from the sum" in str(showdown.overlap(1.0, 0.2, 1_000, "1,000 tasks"))
+    assert str(showdown.overlap(0.25, 0.2, 1_000, "1,000 tasks")) == \
+        "1,000 tasks took under 10× one request: near the slowest, far from the sum (1,000×)"
+    assert "under 10×" in str(showdown.overlap(1.0, 0.2, 1_000, "1,000 tasks"))  # a loaded machine: 5×
+    assert "10–100× one request: between the slowest and the sum" in \
+        str(showdown.overlap(5.0, 0.2, 1_000, "1,000 tasks"))
     assert "they did not overlap" in str(showdown.overlap(20.0, 0.2, 100, "100 requests"))
+    assert "under 4.6× one request" in str(showdown.overlap(0.3, 0.2, 100, "100 requests"))
 
 
 def test_claim_many_follows_the_figures():
