@@ -65,10 +65,10 @@ from helpers.heartbeat import program_clock
 from helpers.timing import Verdict
 
 __all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "at_once_line", "burn", "burn_for",
-           "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context", "hash_for",
-           "hash_small_for", "held_back_line", "most_at_once", "overlap_share", "picture_spans", "pid_square",
-           "run_script", "slow_square", "spans_picture", "square", "together", "traced_burn", "usable_cpus",
-           "where_am_i"]
+           "chapter_context", "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of", "fork_context",
+           "hash_for", "hash_small_for", "held_back_line", "most_at_once", "overlap_share", "picture_spans",
+           "pid_square", "run_script", "slow_square", "spans_picture", "square", "together", "traced_burn",
+           "usable_cpus", "where_am_i"]
 
 CHUNK = 2_000          # iterations of burn between two looks at the clock in traced_burn
 GAP = 0.001            # seconds: two looks further apart than this mean "was not computing between"
@@ -89,6 +89,35 @@ class NeedsFork(ValueError):
 
     def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback
         return [f"{type(self).__name__}: {self}"]
+
+
+SKIPPED = "skipped: this cell needs the fork start method (see the start-method cell above)"
+
+
+def skip_cell(lines: list[str]) -> list[str]:
+    """An IPython input transformer: the cell's code replaced by one line saying it was skipped."""
+    return [f"print({SKIPPED!r})\n"]
+
+
+def chapter_context(methods: Sequence[str] | None = None, platform: str = sys.platform, shell=None):
+    """Chapter 10's fork context; where there is none, None, after ONE line saying why.
+
+    Then every later cell of the notebook prints one "skipped" line instead of running (an IPython
+    input transformer, added to ``shell`` or the running IPython), so Run All ends without a
+    NameError from cells that use the context. Outside IPython only the line is printed.
+    """
+    try:
+        return fork_context(methods, platform)
+    except NeedsFork as why:
+        print(f"{why}: every later cell of this chapter says 'skipped'")
+        if shell is None:
+            try:
+                shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 (IPython's builtin)
+            except NameError:
+                shell = None
+        if shell is not None and skip_cell not in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.append(skip_cell)
+        return None
 
 
 def fork_context(methods: Sequence[str] | None = None, platform: str = sys.platform):
@@ -292,7 +321,13 @@ def held_back_line(name: str, runs: Sequence[Spans]) -> str:
         raise ValueError("runs must hold the Spans of at least one job")
     held = sum(run.held_back for run in runs) / len(runs)
     answer = "yes" if held >= HELD_YES else "no" if held < HELD_NO else "unclear"
+    if answer == "yes" and len(runs) >= 2:  # taking turns: one computes, the others wait
+        share = _TURNS.get(len(runs), f"{len(runs) - 1}/{len(runs)}")
+        answer += f" (one of {len(runs)} computes at a time: each waits about {share} of its time, or more)"
     return f"{name:9}  jobs held back by each other: {answer}"
+
+
+_TURNS = {2: "half", 3: "two thirds", 4: "three quarters"}
 
 
 def overlap_share(runs: Sequence[Spans]) -> float:

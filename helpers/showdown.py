@@ -39,6 +39,7 @@ Threads: everything runs in the caller's thread and blocks it; nothing prints.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -158,7 +159,7 @@ def graded(ratio: float, edges: Sequence[float], sentences: Sequence[str], *, ho
 # (upper bound in KB, words): RSS per sleeper. Measured on the 2-core reference machine (3.11-3.13,
 # 2026-12-06), per sleeper: select loop 0.2, generator 0.3 | home loop 1.2, asyncio 1.3, uvloop 1.6 |
 # greenlet 6.1, gevent 8.3 | thread 16 (+8.5 MB virtual) | process 1,100-1,400 (its private pages).
-# Every edge sits at least 1.4× from every figure.
+# Every edge sits at least 1.38× from every figure (the nearest: 11.5 against gevent's 8.3; tests/test_showdown.py).
 MEMORY_BANDS = ((0.6, "hundreds of bytes"), (3.5, "a KB or two"), (11.5, "several KB"), (250, "tens of KB"),
                 (5000, "about a megabyte"), (math.inf, "megabytes"))
 
@@ -168,15 +169,17 @@ def memory_band(kb: float) -> str:
     return next(words for bound, words in MEMORY_BANDS if kb < bound)
 
 
-# The share of a sleeper's RSS that tracemalloc saw, in words: measured on the reference machine
-# (2026-12-06) select loop 0.82, generator 0.97, the loops 0.9 | gevent 0.5, greenlet 0.34, thread 0.19 |
-# process 0.001.
-SEEN_EDGES = (0.02, 0.66)
-SEEN_WORDS = ("almost none of it", "a part of it", "most of it")
+# What tracemalloc missed of a sleeper (RSS minus what it saw), in KB. The shares it saw sit too close to
+# split robustly (select loop 0.82 against gevent 0.5: no edge is 1.4x from both); the KB it missed do not.
+# Measured on the reference machine (2026-12-06): generator 0.01, select loop 0.04, the loops 0.12-0.16 |
+# greenlet 4.0, gevent 4.2, thread 13 | process 1,100 or more. Every edge sits at least 5x from every figure.
+MISSED_EDGES = (0.8, 100)
+MISSED_WORDS = ("under 1 KB", "1–100 KB", "over 100 KB")
 
 
-def seen_share(share: float) -> str:
-    return SEEN_WORDS[sum(1 for edge in SEEN_EDGES if share >= edge)]
+def missed_words(kb: float) -> str:
+    """KB per sleeper that tracemalloc missed, in words (edges far from the reference machine's figures)."""
+    return MISSED_WORDS[sum(1 for edge in MISSED_EDGES if kb >= edge)]
 
 
 # --- sleepers ---------------------------------------------------------------------------------
@@ -220,6 +223,11 @@ class SleepRow:
     @property
     def traced_per_task_kb(self) -> float:
         return self.traced_bytes / KB / max(self.traced, 1)
+
+    @property
+    def missed_per_task_kb(self) -> float:
+        """KB of the RSS per sleeper that tracemalloc did not see (what lives outside Python objects)."""
+        return max(0.0, self.rss_per_task_kb - self.traced_per_task_kb)
 
     @property
     def seen_share(self) -> float:
@@ -279,7 +287,7 @@ class SleepReport:
             return f"sleepers: {NEEDS_LINUX}"
         lines = [f"sleepers measured on this machine, each model in a fresh interpreter: {s.count:,} of each "
                  f"coroutine model, {s.threads:,} threads, {s.processes:,} processes",
-                 f"{'model':<12} {'started':>15}  {'memory per sleeper (RSS)':<26} what tracemalloc saw of it"]
+                 f"{'model':<12} {'started':>15}  {'memory per sleeper (RSS)':<26} what tracemalloc missed of it"]
         for row in self.rows:
             if not row.ok:
                 lines.append(f"{row.model:<12} {row.failure or 'none started'}")
@@ -287,7 +295,7 @@ class SleepReport:
             rss = memory_band(row.rss_per_task_kb)
             if row.model == "thread":
                 rss += " + MBs virtual"
-            seen = seen_share(row.seen_share)
+            seen = missed_words(row.missed_per_task_kb)
             if row.model == "process":
                 seen += " (the child is not seen)"
             lines.append(f"{row.model:<12} {f'{row.started:,}/{row.asked:,}':>15}  {rss:<26} {seen}")
@@ -296,15 +304,16 @@ class SleepReport:
         return "\n".join(lines)
 
     def missed(self) -> str:
-        """Which models tracemalloc misses most of (computed: a share of RSS under SEEN_EDGES[1])."""
+        """Which models' sleepers tracemalloc misses a KB or more of (computed: MISSED_EDGES[0])."""
         rows = [row for row in self.rows if row.ok and row.rss_kb > 0]
-        missed = [row.model for row in rows if row.seen_share < SEEN_EDGES[1]]
+        missed = [row.model for row in rows if row.missed_per_task_kb >= MISSED_EDGES[0]]
         if not rows:
             return "tracemalloc: not measured"
         if not missed:
-            return "tracemalloc saw most of every model's memory here (two thirds or more)"
-        return (f"tracemalloc saw only a part of the memory of {len(missed)} model{'s' if len(missed) > 1 else ''}: "
-                f"{', '.join(missed)} (what they hold outside Python objects: C stacks, a child process)")
+            return f"tracemalloc missed under {MISSED_EDGES[0]:g} KB of every model's sleeper here"
+        return (f"tracemalloc missed {MISSED_EDGES[0]:g} KB or more of each sleeper of {len(missed)} "
+                f"model{'s' if len(missed) > 1 else ''}: {', '.join(missed)} (what they hold outside Python "
+                "objects: C stacks, a child process)")
 
     def claim_many(self) -> str:
         """The verdict on "one CPU can run tens of thousands of coroutines", from the asyncio row."""
@@ -365,7 +374,7 @@ class SleepReport:
         return out
 
     def plot(self) -> Picture:
-        return Picture(self._draw)
+        return Picture(self._draw, report=self)
 
     def _draw(self, figure) -> None:
         rows = [row for row in self.rows if row.ok]
@@ -439,8 +448,8 @@ class SwitchRow:
 
 
 LABELS = {"generator": "generator send", "greenlet": "greenlet switch", "home loop": "home-loop round trip",
-          "asyncio": "asyncio round trip", "uvloop": "uvloop round trip", "thread": "thread hand-off (lock)",
-          "process": "process hand-off (pipe)"}
+          "asyncio": "asyncio round trip", "uvloop": "uvloop round trip", "thread": "thread round trip (locks)",
+          "process": "process round trip (pipes)"}
 WHAT = {"generator": "send() goes in, yield comes back out",
         "greenlet": "the main greenlet switches to another, which switches back",
         "home loop": "two Tasks of chapter 06's loop, each a bare yield: two task steps",
@@ -456,36 +465,40 @@ WHAT = {"generator": "send() goes in, yield comes back out",
 # The verdicts below grade ratios of these (thread / model); their edges sit away from the ratios.
 
 
+SWITCH_EDGES = {"thread/generator": (3, 30, 100, 1000), "thread/greenlet": (2, 8, 80), "thread/asyncio": (0.8, 1.6, 8),
+                "asyncio/uvloop": (1.2, 4)}
+
+
 def _verdict_generator(ratio: float) -> Verdict:
-    return graded(ratio, (3, 30, 100, 1000), (
-        "no: a generator send costs about as much CPU as a thread hand-off ({band})",
-        "a thread hand-off costs {band} a generator send: a few sends fit in one hand-off",
-        "a thread hand-off costs {band} a generator send: tens of sends fit in one hand-off",
-        "a thread hand-off costs {band} a generator send: hundreds of sends fit in one hand-off",
-        "a thread hand-off costs {band} a generator send: thousands of sends fit in one hand-off"),
+    return graded(ratio, SWITCH_EDGES["thread/generator"], (
+        "no: a generator send costs about as much CPU as a thread round trip ({band})",
+        "a thread round trip costs {band} a generator send: a few sends fit in one thread round trip",
+        "a thread round trip costs {band} a generator send: tens of sends fit in one thread round trip",
+        "a thread round trip costs {band} a generator send: hundreds of sends fit in one thread round trip",
+        "a thread round trip costs {band} a generator send: thousands of sends fit in one thread round trip"),
         holds_from=2)
 
 
 def _verdict_greenlet(ratio: float) -> Verdict:
-    return graded(ratio, (2, 8, 80), (
-        "no: a greenlet switch costs about as much CPU as a thread hand-off ({band})",
-        "a thread hand-off costs {band} a greenlet switch: a few times more",
-        "a thread hand-off costs {band} a greenlet switch: an order of magnitude more",
-        "a thread hand-off costs {band} a greenlet switch: orders of magnitude more"),
+    return graded(ratio, SWITCH_EDGES["thread/greenlet"], (
+        "no: a greenlet switch costs about as much CPU as a thread round trip ({band})",
+        "a thread round trip costs {band} a greenlet switch: a few times more",
+        "a thread round trip costs {band} a greenlet switch: an order of magnitude more",
+        "a thread round trip costs {band} a greenlet switch: orders of magnitude more"),
         holds_from=2)
 
 
 def _verdict_asyncio(ratio: float) -> Verdict:
-    return graded(ratio, (0.8, 1.6, 8), (
-        "an asyncio round trip costs more CPU than a thread hand-off (the thread is {band} of it)",
-        "a thread hand-off costs {band} an asyncio round trip: about the same",
-        "a thread hand-off costs {band} an asyncio round trip: dearer, by a few times, not by orders of magnitude",
-        "a thread hand-off costs {band} an asyncio round trip: an order of magnitude or more"),
+    return graded(ratio, SWITCH_EDGES["thread/asyncio"], (
+        "an asyncio round trip costs more CPU than a thread round trip (the thread is {band} of it)",
+        "a thread round trip costs {band} an asyncio round trip: about the same",
+        "a thread round trip costs {band} an asyncio round trip: dearer, by a few times, not by orders of magnitude",
+        "a thread round trip costs {band} an asyncio round trip: an order of magnitude or more"),
         holds_from=2)
 
 
 def _verdict_uvloop(ratio: float) -> Verdict:
-    return graded(ratio, (1.2, 4), (
+    return graded(ratio, SWITCH_EDGES["asyncio/uvloop"], (
         "uvloop's round trip is no cheaper than asyncio's (asyncio's costs {band} uvloop's)",
         "asyncio's round trip costs {band} uvloop's: uvloop's loop is cheaper, by less than an order of magnitude",
         "asyncio's round trip costs {band} uvloop's: uvloop's loop is several times cheaper"))
@@ -517,7 +530,7 @@ class SwitchReport:
                  f"{self.setting.batches} batches, the models taking turns batch by batch:"]
         for row in self.rows:
             state = "" if row.ok else ": not measured (its interpreter was killed)"
-            lines.append(f"  {LABELS[row.model]:<24} {WHAT[row.model]}{state}")
+            lines.append(f"  {LABELS[row.model]:<26} {WHAT[row.model]}{state}")
         lines += [str(v) for v in self.verdicts()]
         lines.append("figures: switch_report.plot() (best and median batch), switch_report.rows")
         return "\n".join(lines)
@@ -538,25 +551,27 @@ class SwitchReport:
     def claim_no_overhead(self) -> str:
         """The verdict on "coroutines have no thread context-switch overhead", from the bands hit."""
         r = self.ratios()
-        found = [(name, make(r[key])) for name, key, make in (
+        found = [(name, key, make(r[key])) for name, key, make in (
             ("generators", "thread/generator", _verdict_generator), ("greenlets", "thread/greenlet", _verdict_greenlet),
             ("asyncio", "thread/asyncio", _verdict_asyncio)) if key in r]
         if not found:
             return 'claim: "coroutines switch without the overhead of a thread context switch"\nnot measured here'
-        held = [name for name, v in found if v.holds]
-        not_held = [name for name, v in found if not v.holds]
+        held = [name for name, _, v in found if v.holds]
+        not_held = [name for name, _, v in found if not v.holds]
+        # the least of the held bands' lower edges: what every held model's figure is at least
+        least = min((max(e for e in SWITCH_EDGES[key] if r[key] >= e) for _, key, v in found if v.holds), default=0)
         if not not_held:
-            answer = f"yes, for {', '.join(held)}: a thread hand-off costs several times their switch or more"
+            answer = f"yes, for {', '.join(held)}: a thread round trip costs at least {least:g}× each of their switches"
         elif not held:
-            answer = f"no: here a thread hand-off costs about as much as a switch of {', '.join(not_held)}"
+            answer = f"no: here a thread round trip costs about as much as a switch of {', '.join(not_held)}"
         else:
             answer = (f"yes for {', '.join(held)}; no for {', '.join(not_held)}, whose switch costs "
-                      "about as much CPU as a thread hand-off here")
+                      "about as much CPU as a thread round trip here")
         return "\n".join(['claim: "coroutines switch without the overhead of a thread context switch"',
-                          *(f"measured: {v}" for _, v in found), f"held here: {answer}"])
+                          *(f"measured: {v}" for _, _, v in found), f"held here: {answer}"])
 
     def plot(self) -> Picture:
-        return Picture(self._draw)
+        return Picture(self._draw, report=self)
 
     def _draw(self, figure) -> None:
         rows = [row for row in self.rows if row.ok]
@@ -617,10 +632,16 @@ def compare_round_trips(slower: float, faster: float, slower_name: str, faster_n
 
 
 def overlap(elapsed: float, one: float, count: int, what: str) -> Verdict:
-    """``count`` waits of ``one`` s each took ``elapsed`` s: as long as the slowest, or the sum?"""
-    return graded(elapsed / one, (3, 10), (
-        f"{what} took {{band}} one request: as slow as the slowest, not the sum ({count:,}×)",
-        f"{what} took {{band}} one request: slower than the slowest, still far from the sum ({count:,}×)",
+    """``count`` waits of ``one`` s each took ``elapsed`` s: as long as the slowest, or the sum?
+
+    The two answers are 1× and ``count``×; the edges cut the distance between them (on a log
+    scale) in thirds, so a loaded machine that slows the start of a thousand tasks does not
+    turn "the slowest" into "the sum" (1,000 waits: edges 10× and 100×).
+    """
+    edges = (round(count ** (1 / 3), 1), round(count ** (2 / 3), 1))
+    return graded(elapsed / one, edges, (
+        f"{what} took {{band}} one request: near the slowest, far from the sum ({count:,}×)",
+        f"{what} took {{band}} one request: between the slowest and the sum ({count:,}×)",
         f"{what} took {{band}} one request: nearer the sum ({count:,}×) than the slowest: they did not overlap"))
 
 
@@ -641,6 +662,23 @@ def uvloop_changes(sleep: SleepReport, switch: SwitchReport) -> str:
         f"same: memory per sleeping task: {memory_band(uv.rss_per_task_kb)} on uvloop, "
         f"{memory_band(aio.rss_per_task_kb)} on asyncio",
     ])
+
+
+def picture_report(png: bytes) -> SleepReport | SwitchReport:
+    """The SleepReport or SwitchReport a stored ``plot()`` PNG draws, read back from its text chunk."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        text = getattr(image, "text", {}).get(PICTURE_KEY)
+    if text is None:
+        raise ValueError("this PNG carries no report: it was not drawn by a sleep or switch report's plot()")
+    carried = json.loads(text)
+    setting = Setting(**carried["setting"])
+    if carried["kind"] == "SleepReport":
+        return SleepReport(setting, tuple(SleepRow(**row) for row in carried["rows"]))
+    return SwitchReport(setting, tuple(SwitchRow(**row) for row in carried["rows"]))
 
 
 def _duration(seconds: float) -> str:
@@ -707,19 +745,23 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def choose(sleep: SleepReport, switch: SwitchReport, echo: object | None = None, *, cores: int | None = None,
-           gil: str | None = None) -> Map:
+def choose(sleep: SleepReport, switch: SwitchReport, echo: object | None = None, *, race: object | None = None,
+           cores: int | None = None, gil: str | None = None) -> Map:
     """Which model for which job, each job's models ranked by the figures of these reports.
 
     Ranks by bands (orders of magnitude), not raw figures, so noise does not reorder models whose
-    figures are alike; ties go to ``PREFERENCE``. ``cores`` (default: the CPUs this process may use)
-    and ``gil`` ("gil" or "free-threaded"; default: this interpreter's) change the CPU-bound job.
+    figures are alike; ties go to ``PREFERENCE``. ``race`` (a ``helpers.procs.CoreRace``: the same
+    CPU-bound job in threads and in processes at once) ranks the CPU-bound job by how many CPUs'
+    worth each side used; without it, ``cores`` (default: the CPUs this process may use) and ``gil``
+    ("gil" or "free-threaded"; default: this interpreter's) decide it.
     """
     cores = _cores() if cores is None else cores
     gil = _gil_state() if gil is None else gil
-    picks = [_pick_connections(sleep, echo), _pick_blocking(sleep, switch), _pick_cpu(sleep, cores, gil),
+    picks = [_pick_connections(sleep, echo), _pick_blocking(sleep, switch), _pick_cpu(sleep, cores, gil, race),
              _pick_pipeline(switch)]
-    source = "sleepers, switch costs and the echo bench" if echo is not None else "sleepers and switch costs"
+    measured = ["sleepers", "switch costs"] + (["the echo bench"] if echo is not None else []) + (
+        ["a core race"] if race is not None else [])
+    source = ", ".join(measured[:-1]) + " and " + measured[-1]
     return Map(tuple(p for p in picks if p is not None), source)
 
 
@@ -746,16 +788,23 @@ def _pick_connections(sleep: SleepReport, echo) -> Pick:
         bands = [bound for bound, _ in MEMORY_BANDS]
         words = memory_band
         unit = "per sleeping task"
-    best_tail = min(tails.values()) if tails else math.nan
+    # thread-per-connection is demoted when the echo bench's tail verdict says its p99 was "far longer"
+    # than the event loops' median (the verdict printed above: a same-run ratio, the models taking turns);
+    # other models' tails are not ranked: one model's p99 alone moves with whatever else the machine runs
+    from helpers.echobench import TAIL_EDGES
+    tail_ratio = echo.ratios().get("p99 threads/event loops", 0.0) if tails else 0.0
     # production servers only: a bare select loop and the home-made loop lack timers, cancellation, TLS
     candidates = [m for m in memory if m not in ("select", "homeloop")]
 
     def key(m: str) -> tuple:
-        slow = tails.get(m, best_tail) > 10 * best_tail if tails else False
+        slow = m == "threads" and tail_ratio >= TAIL_EDGES[-1]
         return (slow, sum(1 for b in bands if memory[m] >= b), PREFERENCE.index(m))
 
     ranked = sorted(candidates, key=key)
-    ranking = tuple((m, f"{words(memory[m])} {unit}" + (", p99 over 10× the best" if key(m)[0] else ""))
+    if not ranked:  # nothing measured here (no /proc): say so, as the blocking job does
+        return Pick(job, (("asyncio", "not measured here"),), "")
+    ranking = tuple((m, f"{words(memory[m])} {unit}" + (f", p99 over {TAIL_EDGES[-1]:g}× the event loops'"
+                                                          if key(m)[0] else ""))
                     for m in ranked)
     return Pick(job, ranking, "Ranked by memory per connection, then by tail latency; a bare select loop is "
                               "cheaper still but has no timers, cancellation or TLS")
@@ -777,19 +826,26 @@ def _pick_blocking(sleep: SleepReport, switch: SwitchReport) -> Pick:
     aio = switch.cpu("asyncio")
     extra = ""
     if math.isfinite(hand_off) and math.isfinite(aio):
-        edges = (0.8, 1.6, 8)
+        edges = SWITCH_EDGES["thread/asyncio"]
         band = band_words(edges, sum(1 for e in edges if hand_off / aio >= e))
-        extra = f"; a thread hand-off cost {band} an asyncio round trip"
+        extra = f"; a thread round trip cost {band} an asyncio round trip"
     return Pick(job, tuple((m, f"{memory_band(kb)} each") for m, kb in ranked),
                 "gevent helps only if the driver's sockets are Python's (monkey patching), asyncio not at all; "
                 "beside a loop use asyncio.to_thread" + extra)
 
 
-def _pick_cpu(sleep: SleepReport, cores: int, gil: str) -> Pick:
+LATER = ("On 3.14, InterpreterPoolExecutor runs each job in a subinterpreter with its own GIL, in one process; "
+         "on a free-threaded build (3.13t/3.14t) threads run Python code on several cores. C code that releases "
+         "the GIL (hashlib, zlib, image libraries) runs on several cores from threads anyway")
+
+
+def _pick_cpu(sleep: SleepReport, cores: int, gil: str, race: object | None = None) -> Pick:
     """CPU-bound Python code: what can run it on several cores here."""
     job = f"CPU-bound pure-Python work, on the {cores} CPU{'s' if cores != 1 else ''} here"
     process = sleep.row("process")
     each = f"{memory_band(process.rss_per_task_kb)} each" if process and process.ok else "not measured"
+    if race is not None and cores >= 2:
+        return _pick_cpu_raced(job, each, race)
     if cores < 2:
         return Pick(job, (("processes", each), ("threads", "one core at a time")),
                     "With one CPU no model runs it faster than one process does; move it off the event loop "
@@ -799,10 +855,28 @@ def _pick_cpu(sleep: SleepReport, cores: int, gil: str) -> Pick:
                     "This is a free-threaded build (3.13t/3.14t): threads run Python code on several cores, "
                     "without a process's memory or pickling")
     return Pick(job, (("processes", each), ("threads", "one core at a time: the GIL")),
-                "Chapter 10 measured it: processes used more CPU-seconds per wall-second than threads. On 3.14, "
-                "InterpreterPoolExecutor runs each job in a subinterpreter with its own GIL, in one process; on "
-                "a free-threaded build (3.13t/3.14t) threads would rank first. C code that releases the GIL "
-                "(hashlib, zlib, image libraries) runs on several cores from threads anyway")
+                "Not raced here: ranked by this build's GIL (chapter 10's core race measures it). " + LATER)
+
+
+def _pick_cpu_raced(job: str, each: str, race) -> Pick:
+    """The CPU-bound job ranked by a core race: CPU-seconds per second its jobs could run, per side."""
+    jobs = race.jobs
+
+    def grade(rate: float) -> int:  # the nearer of 1 and ``jobs`` on a log scale, as core_verdict grades it
+        return 1 if abs(math.log(max(rate, 1e-9))) <= abs(math.log(max(rate, 1e-9) / jobs)) else jobs
+
+    grades = {"processes": grade(race.processes_rate), "threads": grade(race.threads_rate)}
+    # more CPUs' worth first; a tie goes to threads, which need no second interpreter or pickling
+    ranked = sorted(grades, key=lambda m: (-grades[m], m != "threads"))
+
+    def what(m: str) -> str:
+        cpus = ("about 1 CPU's worth" if grades[m] == 1 else f"about {grades[m]} CPUs' worth") + f" from {jobs} jobs"
+        if m == "processes":
+            return f"{cpus}, {each}"
+        return cpus + (": they took turns on the GIL" if grades[m] == 1 else ": no GIL held them back")
+    measured = (f"Raced just now ({race.work}, {jobs} jobs a side, at once): the figures are CPU-seconds per "
+                "second each job could run, summed per side")
+    return Pick(job, tuple((m, what(m)) for m in ranked), f"{measured}. {LATER}")
 
 
 def _pick_pipeline(switch: SwitchReport) -> Pick:
@@ -827,11 +901,26 @@ def _pick_pipeline(switch: SwitchReport) -> Pick:
 # --- pictures ---------------------------------------------------------------------------------
 
 
-class Picture(_figures.LazyFigure):
-    """A matplotlib Figure drawn on demand by ``draw(figure)``, shown as a PNG by Jupyter (no pyplot state)."""
+PICTURE_KEY = "switchyard-showdown"  # the PNG text chunk where a report's picture keeps the report it drew
 
-    def __init__(self, draw, size: tuple[float, float] = (8, 3.6)) -> None:
-        self._drawing, self._size = draw, size
+
+class Picture(_figures.LazyFigure):
+    """A matplotlib Figure drawn on demand by ``draw(figure)``, shown as a PNG by Jupyter (no pyplot state).
+
+    ``report`` (a SleepReport or SwitchReport) rides along in the PNG as a text chunk, so that
+    :func:`picture_report` reads back what a stored picture drew.
+    """
+
+    def __init__(self, draw, size: tuple[float, float] = (8, 3.6), report: object | None = None) -> None:
+        self._drawing, self._size, self._report = draw, size, report
+
+    def png(self) -> bytes:
+        if self._report is None:
+            return super().png()
+        report = self._report
+        carried = {"kind": type(report).__name__, "setting": dataclasses.asdict(report.setting),  # type: ignore[attr-defined]
+                   "rows": [dataclasses.asdict(row) for row in report.rows]}  # type: ignore[attr-defined]
+        return _figures.png(self.figure, {PICTURE_KEY: json.dumps(carried)})
 
     def _draw(self):
         from matplotlib.figure import Figure

@@ -43,6 +43,19 @@ def test_wait_verdicts_follow_the_figures():
     assert "900 idle connections + 1 busy: no: epoll's wait is faster than select's" in slow
 
 
+def test_the_few_busy_line_can_say_select_is_faster():
+    def report(select_s, epoll_s):
+        return models.WaitReport((0, 900), {m: [1e-6, 1e-6] for m in models.METHODS},
+                                 {"select": select_s, "epoll": epoll_s},
+                                 {"select": 1e-6, "epoll": 1.1e-6, "one-shot": 2.2e-6})
+    here = report(1.27e-6, 1.19e-6)  # measured here: 1.07x
+    assert "3 busy connections, nothing idle: select takes 0.7–1.5× epoll's time: about the same" in \
+        here.text(graded_few_busy=True)
+    assert "select takes about 1× epoll's time (not 10×)" in here.text()  # chapter 05's line, unchanged
+    assert "select is faster" in report(0.6e-6, 1.2e-6).text(graded_few_busy=True)
+    assert "epoll is faster even here" in report(2.4e-6, 1.2e-6).text(graded_few_busy=True)
+
+
 def test_compare_triggers_counts_and_verdict():
     report = models.compare_triggers(sockets=40, rounds=5, runs=1)
     text = report.text()

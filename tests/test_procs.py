@@ -62,7 +62,10 @@ def test_the_lines_chapter_10_prints_follow_the_spans():
     gil = [procs.Spans(0, (), 0, 1.0, 0.5), procs.Spans(0, (), 0, 1.0, 0.45)]   # half the time waiting
     free = [procs.Spans(0, (), 0, 1.0, 0.99), procs.Spans(0, (), 0, 1.0, 0.97)]
     between = [procs.Spans(0, (), 0, 1.0, 0.85)]
-    assert procs.held_back_line("threads", gil).endswith("held back by each other: yes")
+    assert procs.held_back_line("threads", gil).endswith(
+        "held back by each other: yes (one of 2 computes at a time: each waits about half of its time, or more)")
+    four = gil * 2  # four threads on 4 CPUs: one computes, three wait
+    assert "each waits about three quarters of its time" in procs.held_back_line("threads", four)
     assert procs.held_back_line("processes", free).endswith("held back by each other: no")
     assert procs.held_back_line("threads", between).endswith("held back by each other: unclear")
     with pytest.raises(ValueError):
@@ -85,7 +88,10 @@ def test_a_job_that_never_went_to_sleep_was_not_held_back_whatever_the_clocks_sa
     slept = [procs.Spans(0, (), 0, 0.34, 0.30, 25), procs.Spans(0, (), 0, 0.35, 0.30, 30)]
     assert procs.held_back_line("threads", slept).endswith("held back by each other: unclear")
     gil = [procs.Spans(0, (), 0, 0.6, 0.30, 60), procs.Spans(0, (), 0, 0.6, 0.31, 61)]
-    assert procs.held_back_line("threads", gil).endswith("held back by each other: yes")
+    assert procs.held_back_line("threads", gil).endswith(
+        "held back by each other: yes (one of 2 computes at a time: each waits about half of its time, or more)")
+    four = gil * 2  # four threads on 4 CPUs: one computes, three wait
+    assert "each waits about three quarters of its time" in procs.held_back_line("threads", four)
     # Unknown (no per-thread count on this system): the clocks alone decide, as before.
     assert procs.Spans(0, (), 0, 0.35, 0.30, None).held_back == pytest.approx(0.05 / 0.35)
 
@@ -181,6 +187,25 @@ def test_fork_context_is_fork_here_and_one_clear_line_where_there_is_none():
     except procs.NeedsFork as error:
         shown = error._render_traceback_()  # what IPython prints instead of a traceback
         assert len(shown) == 1 and shown[0].startswith("NeedsFork: this chapter needs")
+
+
+def test_without_fork_one_line_then_every_later_cell_skips(capsys):
+    class Shell:  # what chapter_context uses of IPython's shell
+        input_transformers_cleanup: list = []
+
+    shell = Shell()
+    assert procs.chapter_context(shell=shell).get_start_method() == "fork"  # here: fork, nothing added
+    assert shell.input_transformers_cleanup == [] and capsys.readouterr().out == ""
+    assert procs.chapter_context(["spawn"], platform="win32", shell=shell) is None
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("this chapter needs the fork start method")
+    assert shell.input_transformers_cleanup == [procs.skip_cell]
+    procs.chapter_context(["spawn"], platform="win32", shell=shell)  # a second Run All adds it once
+    assert shell.input_transformers_cleanup == [procs.skip_cell]
+    assert capsys.readouterr().out.count("\n") == 1  # its one line again
+    later = "".join(procs.skip_cell(["child = mp.Process(target=f)\n", "child.start()\n"]))
+    exec(later)  # what a later cell runs instead: one line, no NameError for mp
+    assert capsys.readouterr().out == procs.SKIPPED + "\n"
 
 
 # --- threads and processes, in the same run --------------------------------------------------

@@ -10,7 +10,10 @@ JSON command per line on stdin and answers with one JSON line on stdout:
         next request leaves when the reply is in), all connections at once, driven by one epoll
         loop; every reply is compared byte for byte and every round trip timed (perf_counter).
         Answers the figures (round trips, seconds, p50/p99/mean latency, exact, wrong, error)
-        and KEEPS the connections open, so the caller can count what the server holds.
+        and KEEPS the connections open, so the caller can count what the server holds. With
+        "group": G already connected, it uses G's connections (a warm-up before "open": every
+        connection accepted and answering before the schedule starts; its latencies are not
+        pooled with the schedule's).
     {"cmd": "open", "port": P, "clients": N, "rate": R, "duration": D, "size": S, "batch": B, "timeout": T}
         the same connections, but OPEN LOOP: request j of R * D is due at start + j / R, on
         connection j mod N, whether or not earlier replies are in (a connection with a request
@@ -22,7 +25,13 @@ JSON command per line on stdin and answers with one JSON line on stdout:
         at the end of the schedule).
         With "group": G, the connections are kept under the name G and reused by the next
         "open" of that group (a group already connected is not connected again), so several
-        servers can take turns on their own connections.
+        servers can take turns on their own connections. The schedule goes on where the group's
+        last "open" stopped (its first request on the connection after the last one used), so
+        slices that add up to N requests or more make every connection send; each answer says
+        how many of the N have sent since the group connected ("senders"), and the p50, p99 and
+        mean of every latency since then ("p50_all", "p99_all", "mean_all"). With "every": true
+        (the last slice of a step), an answer where fewer than N connections have sent carries
+        an error saying so.
     {"cmd": "close"}   closes every connection (or only those of "group"); answers {"closed": N}.
 
 EOF on stdin ends it. With ``SWITCHYARD_PIN_CPU=N`` in its environment it runs on CPU N only.
@@ -132,8 +141,9 @@ def run(socks: list[socket.socket], port: int, clients: int, rounds: int, size: 
     result: dict[str, object] = {"clients": clients, "connected": 0, "round_trips": 0, "seconds": 0.0, "p50": 0.0,
                                  "p99": 0.0, "mean": 0.0, "exact": 0, "wrong": 0, "served": 0, "error": None}
     answers = {"exact": 0, "wrong": 0}
-    if not _connect(socks, port, clients, batch, deadline, result):
+    if not socks and not _connect(socks, port, clients, batch, deadline, result):
         return result
+    result["connected"] = len(socks)
     loop = _Loop(socks, clients, size)
     sent_at = [0.0] * clients
     done = [0] * clients
@@ -174,12 +184,24 @@ def run(socks: list[socket.socket], port: int, clients: int, rounds: int, size: 
     return result
 
 
+class _Group:
+    """What a group of connections keeps between its "open" commands: where the schedule goes on,
+    which connections have sent, and every latency measured on them."""
+
+    def __init__(self) -> None:
+        self.socks: list[socket.socket] = []
+        self.first = 0                      # the connection the next slice's first request goes to
+        self.sent: set[int] = set()         # connections that have sent since the group connected
+        self.latencies: list[float] = []    # every latency since the group connected
+
+
 class _Schedule:
     """The open loop's schedule on ``loop``: request j of ``total`` is due at ``start + j / rate``, on
-    connection j mod N; a connection with a request in flight queues the next one until its reply."""
+    connection (first + j) mod N; a connection with a request in flight queues the next one until its reply."""
 
-    def __init__(self, loop: _Loop, clients: int, rate: float, total: int) -> None:
-        self.loop, self.clients, self.rate, self.total = loop, clients, rate, total
+    def __init__(self, loop: _Loop, clients: int, rate: float, total: int, first: int = 0) -> None:
+        self.loop, self.clients, self.rate, self.total, self.first = loop, clients, rate, total, first
+        self.sent: set[int] = set()
         self.in_flight: list[float | None] = [None] * clients   # intended send time of the request on the wire
         # intended times due while one was in flight
         self.queued: list[deque[float]] = [deque() for _ in range(clients)]
@@ -192,12 +214,13 @@ class _Schedule:
         number = self.numbers[i] % 1_000_000
         self.numbers[i] += 1
         self.in_flight[i] = intended
+        self.sent.add(i)
         self.loop.send(i, number)
 
     def send_due(self, now: float) -> None:
         """Send every request due by ``now``, or queue it behind the one its connection has in flight."""
         while self.due < self.total and self.start + self.due / self.rate <= now:
-            i, intended = self.due % self.clients, self.start + self.due / self.rate
+            i, intended = (self.first + self.due) % self.clients, self.start + self.due / self.rate
             if self.in_flight[i] is None:
                 self._send(i, intended)
             else:
@@ -223,9 +246,10 @@ class _Schedule:
         return [now - t for t in self.in_flight if t is not None] + [now - t for q in self.queued for t in q]
 
 
-def run_open(socks: list[socket.socket], port: int, clients: int, rate: float, duration: float, size: int,
-             batch: int, timeout: float) -> dict:
+def run_open(group: _Group, port: int, clients: int, rate: float, duration: float, size: int,
+             batch: int, timeout: float, every: bool = False) -> dict:
     deadline = time.monotonic() + timeout
+    socks = group.socks
     total = max(1, int(rate * duration))
     result: dict[str, object] = {
         "clients": clients, "connected": 0, "round_trips": 0, "seconds": 0.0, "p50": 0.0, "p99": 0.0,
@@ -236,7 +260,7 @@ def run_open(socks: list[socket.socket], port: int, clients: int, rate: float, d
         return result
     result["connected"] = len(socks)
     loop = _Loop(socks, clients, size)
-    schedule = _Schedule(loop, clients, rate, total)
+    schedule = _Schedule(loop, clients, rate, total, group.first % clients)
     clock = time.perf_counter
     try:
         loop.register()
@@ -263,26 +287,37 @@ def run_open(socks: list[socket.socket], port: int, clients: int, rate: float, d
     result["behind"] = total - schedule.answered
     result["served"] = schedule.answered
     result["round_trips"] = schedule.answered
+    group.first = (schedule.first + schedule.due) % clients
+    group.sent |= schedule.sent
+    group.latencies += loop.latencies
+    result["senders"] = len(group.sent)
     loop.figures(result)
+    pooled = sorted(group.latencies)
+    result["p50_all"] = _percentile(pooled, 0.50)
+    result["p99_all"] = _percentile(pooled, 0.99)
+    result["mean_all"] = sum(pooled) / len(pooled) if pooled else 0.0
+    if every and len(group.sent) < clients and not result["error"]:
+        result["error"] = f"only {len(group.sent):,} of {clients:,} connections sent a request in this step"
     return result
 
 
 def main() -> None:
-    groups: dict[str, list[socket.socket]] = {}
+    groups: dict[str, _Group] = {}
     for line in sys.stdin:
         command = json.loads(line)
-        socks = groups.setdefault(command.get("group", ""), [])
         if command["cmd"] == "run":
-            answer = run(socks, command["port"], command["clients"], command["rounds"], command["size"],
+            group = groups.setdefault(command.get("group", ""), _Group())
+            answer = run(group.socks, command["port"], command["clients"], command["rounds"], command["size"],
                          command["batch"], command["timeout"])
         elif command["cmd"] == "open":
-            answer = run_open(socks, command["port"], command["clients"], command["rate"], command["duration"],
-                              command["size"], command["batch"], command["timeout"])
+            group = groups.setdefault(command.get("group", ""), _Group())
+            answer = run_open(group, command["port"], command["clients"], command["rate"], command["duration"],
+                              command["size"], command["batch"], command["timeout"], command.get("every", False))
         else:
             names = [command["group"]] if "group" in command else list(groups)
-            answer = {"closed": sum(len(groups.get(name, [])) for name in names)}
+            answer = {"closed": sum(len(groups[name].socks) for name in names if name in groups)}
             for name in names:
-                for sock in groups.pop(name, []):
+                for sock in groups.pop(name, _Group()).socks:
                     sock.close()
         print(json.dumps(answer), flush=True)
 

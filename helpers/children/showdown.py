@@ -392,7 +392,7 @@ SWITCHES = {
     "asyncio": switch_asyncio, "uvloop": switch_uvloop, "thread": switch_thread, "process": switch_process,
 }
 # Round trips per batch, as a multiple of ROUNDS: every batch of every model lasts a few ms (a
-# generator send costs tens of ns, a thread or process hand-off tens of µs).
+# generator send costs tens of ns, a thread or process round trip tens of µs).
 SCALE = {"generator": 20, "greenlet": 4, "home loop": 1, "asyncio": 1, "uvloop": 1, "thread": 0.1, "process": 0.1}
 
 
