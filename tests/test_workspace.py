@@ -112,6 +112,41 @@ def test_the_real_chapters_copies_hide_every_answer_and_keep_the_rest(tmp_path):
     assert cells[answer]["outputs"] == []
 
 
+def test_the_rule_reads_wrapped_prompts_and_takes_every_code_cell_up_to_the_prose(monkeypatch):
+    """A prompt split over two lines is a prompt; the answer's timeline and the listed extras are answers too."""
+    def code(source, cell_id, shows=True):
+        cell = nbformat.v4.new_code_cell(source, execution_count=1)
+        cell.id = cell_id
+        if shows:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="shown\n")]
+        return cell
+    cells = [nbformat.v4.new_markdown_cell("This script starts a pool. **Spot the\nbug**, then run it."),
+             code("def f(): ...", "defines", shows=False),
+             code("print(run())", "answer"),
+             code("tracer.timeline()", "timeline"),
+             code("print(tracer)", "opted-out"),
+             code("tracer.order()", "also"),
+             nbformat.v4.new_markdown_cell("What happened: ..."),
+             code("tracer.timeline(clock='time')", "extra"),
+             code("print('unrelated')", "unrelated"),
+             nbformat.v4.new_markdown_cell("**05.1 Predict the order.** Write it down."),
+             code("my_order = ...\ncheck('05.1', my_order)", "check"),
+             code("print('after the check')", "after-check")]
+    cells[4].metadata["tags"] = ["not-answer"]
+    monkeypatch.setattr(ws, "_EXTRA_IDS", frozenset({"extra"}))
+    assert ws.is_prompt(cells[0])
+    picked = [cells[index].id for index in ws.answer_cells(cells)]
+    assert picked == ["answer", "timeline", "also", "extra", "check"]
+    once = copy.deepcopy(cells)
+    ws.tag_answers(once)
+    twice = copy.deepcopy(once)
+    ws.tag_answers(twice)
+    assert once == twice  # idempotent: normalise can run any number of times
+    made = ws.learner_copy(nbformat.v4.new_notebook(cells=cells))
+    assert [cell.get("outputs") == [] for cell in made["cells"] if cell["cell_type"] == "code"] == [
+        True, True, True, False, True, True, False, True, False]  # "defines" showed nothing anyway
+
+
 # --------------------------------------------------------------------------- a new course version
 
 def test_an_update_replaces_unedited_chapters_keeps_edited_ones_and_adds_new_ones(course):
