@@ -24,8 +24,8 @@ stored, answers included. This module makes and updates the copies:
   in ``workspace/.switchyard/progress.json``; :func:`show_progress` and ``course.py progress``
   print it chapter by chapter. Outside a workspace (nbval on ``notebooks/``) nothing is
   recorded and :func:`show_progress` prints one stable line. A progress file that cannot be
-  read is set aside (renamed, never deleted) and a new one started, with a note: a check
-  never fails because of it.
+  read, or whose fields hold values the course never writes, is set aside (renamed, never
+  deleted) and a new one started, with a note: a check never fails because of it.
 
 Standard library only: ``course.py`` and Binder's ``postBuild`` use it before (or without)
 the course's environment. Command line: ``python -m helpers.workspace sync|progress``.
@@ -340,6 +340,29 @@ def _empty_progress() -> dict:
     return {"version": 1, "exercises": {}}
 
 
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0  # not a bool, not "two", not -1
+
+
+def _is_progress(data: object) -> bool:
+    """Whether ``data`` is a progress record that :func:`record` and :func:`progress_table` can use.
+
+    Every field an entry has must hold what the course writes there: ``attempts`` and ``hints``
+    counts, ``solved`` a bool, ``last`` a string. A file that is well-formed JSON with other
+    values in them (``"hints": "two"``) is garbage like any other.
+    """
+    if not (isinstance(data, dict) and isinstance(data.get("exercises"), dict)):
+        return False
+    for entry in data["exercises"].values():
+        if not isinstance(entry, dict):
+            return False
+        if not all(_count(entry[key]) for key in ("attempts", "hints") if key in entry):
+            return False
+        if not isinstance(entry.get("solved", False), bool) or not isinstance(entry.get("last", ""), str):
+            return False
+    return True
+
+
 def load_progress(workspace: Path) -> tuple[dict, str | None]:
     """The recorded progress and a note if the file had to be set aside (renamed, never deleted)."""
     path = workspace / STATE / PROGRESS_FILE
@@ -351,8 +374,7 @@ def load_progress(workspace: Path) -> tuple[dict, str | None]:
         return _empty_progress(), f"(progress: could not read {path.name}: {error}; starting a new one)"
     try:
         data = json.loads(text)
-        if not (isinstance(data, dict) and isinstance(data.get("exercises"), dict)
-                and all(isinstance(entry, dict) for entry in data["exercises"].values())):
+        if not _is_progress(data):
             raise ValueError("not a progress record")
     except ValueError:
         aside = path.with_name(f"{PROGRESS_FILE}.unreadable-{_now()}")
