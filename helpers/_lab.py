@@ -18,9 +18,9 @@ anything, so no click can change the reference. Learners work in their own copie
 Who uses it: the Jupyter server, never a notebook. ``course.py lab`` passes
 ``--ServerApp.contents_manager_class=helpers._lab.CourseContentsManager``; on Binder,
 ``binder/postBuild`` writes the same setting into the environment's
-``etc/jupyter/jupyter_server_config.d/switchyard.json``. It lives in ``helpers`` because that is
-the package ``pip install -e .`` makes importable wherever the server starts. Standard library
-and jupyter_server only.
+``etc/jupyter/jupyter_server_config.json`` (keeping what is there). It lives in ``helpers``
+because that is the package ``pip install -e .`` makes importable wherever the server starts.
+Standard library and jupyter_server only.
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ stored chapters of ``notebooks/``: those are the validated reference, with every
 stored, answers included. This module makes and updates the copies:
 
 - **The copies hide the answers.** A copy is the stored chapter with the outputs of its
-  *answer* cells cleared (tag ``answer``): the cell that answers a "Predict, then run" or a
+  *answer* cells cleared (tag ``answer``): the cells that answer a "Predict, then run" or a
   "Spot the bug", every exercise check, the progress table. Every other cell keeps its
   stored output, so a chapter reads before it runs. Which cells answer is a rule
-  (:func:`answer_cells`) that ``course.py normalise`` stores as tags in ``notebooks/``, and
+  (:func:`answer_cells`, with a reviewed table of the answering cells it cannot see,
+  :data:`EXTRA_ANSWERS`) that ``course.py normalise`` stores as tags in ``notebooks/``, and
   that the copies apply again themselves; an author adds ``answer`` by hand where the rule
   misses a cell, and ``not-answer`` where it picks the wrong one.
 - **Work is never lost** (:func:`sync`, run by every ``course.py lab``). A chapter is
@@ -23,8 +24,8 @@ stored, answers included. This module makes and updates the copies:
   in ``workspace/.switchyard/progress.json``; :func:`show_progress` and ``course.py progress``
   print it chapter by chapter. Outside a workspace (nbval on ``notebooks/``) nothing is
   recorded and :func:`show_progress` prints one stable line. A progress file that cannot be
-  read is set aside (renamed, never deleted) and a new one started, with a note: a check
-  never fails because of it.
+  read, or whose fields hold values the course never writes, is set aside (renamed, never
+  deleted) and a new one started, with a note: a check never fails because of it.
 
 Standard library only: ``course.py`` and Binder's ``postBuild`` use it before (or without)
 the course's environment. Command line: ``python -m helpers.workspace sync|progress``.
@@ -41,8 +42,8 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["ANSWER_TAG", "NOT_ANSWER_TAG", "answer_cells", "find_workspace", "learner_copy", "progress_table",
-           "record", "reset", "show_progress", "sync", "tag_answers"]
+__all__ = ["ANSWER_TAG", "EXTRA_ANSWERS", "NOT_ANSWER_TAG", "answer_cells", "find_workspace", "learner_copy",
+           "progress_table", "record", "reset", "show_progress", "sync", "tag_answers"]
 
 ROOT = Path(__file__).resolve().parent.parent  # the course's checkout (helpers is installed editable)
 NOTEBOOKS = ROOT / "notebooks"
@@ -58,12 +59,40 @@ NOT_ANSWER_TAG = "not-answer"  # the rule never picks this cell
 # A markdown cell that asks the learner to commit to an answer before running: "**Predict,
 # then run.**", "Predict what ...", "### Spot the bug: ...", "## ...: spot the bugs". Capital P /
 # S or a heading, so that "you will learn to predict" and a mention of "spot the bug"
-# exercises in an introduction are not prompts.
-_PREDICT_OR_SPOT = re.compile(r"\bPredict\b|\bSpot the bugs?\b")
-_HEADING_SPOT = re.compile(r"^#+ .*\bspot the bugs?\b", re.M | re.I)
+# exercises in an introduction are not prompts. Any whitespace between the words: prose is
+# wrapped, and "**Spot the\nbug**" is still a prompt.
+_PREDICT_OR_SPOT = re.compile(r"\bPredict\b|\bSpot\s+the\s+bugs?\b")
+_HEADING_SPOT = re.compile(r"^#+ .*\bspot\s+the\s+bugs?\b", re.M | re.I)
 EXERCISE_PROMPT = re.compile(r"^\s*\*\*\d\d\.\d+\b")  # "**03.2 Predict the print order.**"
 # Cells whose output is the learner's own: an exercise's verdict, the progress table.
 OWN_OUTPUT = re.compile(r"(?<![\w.])(check|show_progress)\(")
+
+# Cells that answer a prompt and that the rule cannot see: they come after the prose that
+# follows the answering cells (a second view of the same run: the trace as a list, a timeline,
+# a plot, the fixed version whose output shows what the bug was). Found by reading every
+# prompt of every chapter up to the prose that gives its answer; by cell id (ids survive
+# edits elsewhere in a chapter), per chapter. A cell listed here is an answer like a cell the
+# rule picks: `course.py normalise` tags it, the copies clear it. tests/test_repository.py
+# holds the reviewed list of every chapter's answer cells, so any change here shows there.
+EXTRA_ANSWERS: dict[str, tuple[str, ...]] = {
+    "00_start_here": ("6a4cb8f3",     # tracer.order(): who finishes first, who cooks last
+                      "44bf7e5d"),    # the same trace as a timeline
+    "01_generators": ("d29aca72",),   # the steamer's timeline: who eats dumpling 5
+    "03_greenlet": ("c17bd447",       # the scheduler's full trace: bob finishes first
+                    "995163fb"),      # and its timeline
+    "04_gevent": ("bddd49a1",         # print(tracer): a and b alternate, switch by switch
+                  "d8e383a3",         # the counters' timeline
+                  "28b0933b"),        # the nappers' timeline: the order they wake up in
+    "05_io_models": ("c05-cb537760", "c05-750f3cf0", "c05-e07b276d",  # the three models' timelines
+                     "c05-186a5b1b",  # what the second select server printed (its third bug)
+                     "c05-6a4c2c69",  # the three epoll ways, 50 runs: the same counts again
+                     "c05-4def32f3"),  # the waits' plot: the five verdicts as a picture
+    "07_asyncio_tasks": ("47b83c66",  # first of N mirrors done right: the losers cancelled
+                         "7223a43f"),  # and its timeline
+    "09_asyncio_sync": ("e9e6d059",),  # Semaphore(5)'s timeline: 5 at a time, 4 rounds
+    "11_showdown": ("d1cdb24c",),     # the first verdict answers "how many sends per hand-off"
+}
+_EXTRA_IDS = frozenset(cell_id for ids in EXTRA_ANSWERS.values() for cell_id in ids)
 
 
 def _source(cell: dict) -> str:
@@ -88,9 +117,11 @@ def answer_cells(cells: list[dict]) -> list[int]:
 
     The rule: after each prompt (:func:`is_prompt`) and before the next one, the first code
     cell that stores an output (a cell that only defines a function shows nothing to hide),
-    or the first code cell if none does; cells tagged ``not-answer`` are passed over, and for
-    an exercise's prompt ("**NN.k ...") only cells that call ``check(`` count;
-    and every code cell that calls ``check(`` or ``show_progress(``. Plus every cell tagged
+    or the first code cell if none does, and the code cells right after it, up to the next
+    markdown cell (a timeline or a plot of the same run answers the same question); cells
+    tagged ``not-answer`` are passed over, and for an exercise's prompt ("**NN.k ...") only
+    the cells that call ``check(`` count; and every code cell that calls ``check(`` or
+    ``show_progress(``. Plus the cells of :data:`EXTRA_ANSWERS` and every cell tagged
     ``answer``; minus every cell tagged ``not-answer``.
     """
     picked: set[int] = set()
@@ -100,7 +131,7 @@ def answer_cells(cells: list[dict]) -> list[int]:
             if ANSWER_TAG in tags and NOT_ANSWER_TAG not in tags:
                 picked.add(index)
             continue
-        if ANSWER_TAG in tags or OWN_OUTPUT.search(_source(cell)):
+        if ANSWER_TAG in tags or OWN_OUTPUT.search(_source(cell)) or cell.get("id") in _EXTRA_IDS:
             picked.add(index)
     prompts = [index for index, cell in enumerate(cells) if is_prompt(cell)]
     for index, end in zip(prompts, [*prompts[1:], len(cells)]):
@@ -109,8 +140,15 @@ def answer_cells(cells: list[dict]) -> list[int]:
                       if cells[later].get("cell_type") == "code" and NOT_ANSWER_TAG not in _tags(cells[later])
                       and (not exercise or OWN_OUTPUT.search(_source(cells[later])))]
         shown = [later for later in candidates if cells[later].get("outputs")]
-        if shown or candidates:
-            picked.add((shown or candidates)[0])
+        if not (shown or candidates):
+            continue
+        first = (shown or candidates)[0]
+        picked.add(first)
+        later = first + 1
+        while not exercise and later < end and cells[later].get("cell_type") == "code":
+            if NOT_ANSWER_TAG not in _tags(cells[later]):
+                picked.add(later)
+            later += 1
     return sorted(picked)
 
 
@@ -302,6 +340,29 @@ def _empty_progress() -> dict:
     return {"version": 1, "exercises": {}}
 
 
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0  # not a bool, not "two", not -1
+
+
+def _is_progress(data: object) -> bool:
+    """Whether ``data`` is a progress record that :func:`record` and :func:`progress_table` can use.
+
+    Every field an entry has must hold what the course writes there: ``attempts`` and ``hints``
+    counts, ``solved`` a bool, ``last`` a string. A file that is well-formed JSON with other
+    values in them (``"hints": "two"``) is garbage like any other.
+    """
+    if not (isinstance(data, dict) and isinstance(data.get("exercises"), dict)):
+        return False
+    for entry in data["exercises"].values():
+        if not isinstance(entry, dict):
+            return False
+        if not all(_count(entry[key]) for key in ("attempts", "hints") if key in entry):
+            return False
+        if not isinstance(entry.get("solved", False), bool) or not isinstance(entry.get("last", ""), str):
+            return False
+    return True
+
+
 def load_progress(workspace: Path) -> tuple[dict, str | None]:
     """The recorded progress and a note if the file had to be set aside (renamed, never deleted)."""
     path = workspace / STATE / PROGRESS_FILE
@@ -313,8 +374,7 @@ def load_progress(workspace: Path) -> tuple[dict, str | None]:
         return _empty_progress(), f"(progress: could not read {path.name}: {error}; starting a new one)"
     try:
         data = json.loads(text)
-        if not (isinstance(data, dict) and isinstance(data.get("exercises"), dict)
-                and all(isinstance(entry, dict) for entry in data["exercises"].values())):
+        if not _is_progress(data):
             raise ValueError("not a progress record")
     except ValueError:
         aside = path.with_name(f"{PROGRESS_FILE}.unreadable-{_now()}")

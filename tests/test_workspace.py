@@ -112,6 +112,41 @@ def test_the_real_chapters_copies_hide_every_answer_and_keep_the_rest(tmp_path):
     assert cells[answer]["outputs"] == []
 
 
+def test_the_rule_reads_wrapped_prompts_and_takes_every_code_cell_up_to_the_prose(monkeypatch):
+    """A prompt split over two lines is a prompt; the answer's timeline and the listed extras are answers too."""
+    def code(source, cell_id, shows=True):
+        cell = nbformat.v4.new_code_cell(source, execution_count=1)
+        cell.id = cell_id
+        if shows:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="shown\n")]
+        return cell
+    cells = [nbformat.v4.new_markdown_cell("This script starts a pool. **Spot the\nbug**, then run it."),
+             code("def f(): ...", "defines", shows=False),
+             code("print(run())", "answer"),
+             code("tracer.timeline()", "timeline"),
+             code("print(tracer)", "opted-out"),
+             code("tracer.order()", "also"),
+             nbformat.v4.new_markdown_cell("What happened: ..."),
+             code("tracer.timeline(clock='time')", "extra"),
+             code("print('unrelated')", "unrelated"),
+             nbformat.v4.new_markdown_cell("**05.1 Predict the order.** Write it down."),
+             code("my_order = ...\ncheck('05.1', my_order)", "check"),
+             code("print('after the check')", "after-check")]
+    cells[4].metadata["tags"] = ["not-answer"]
+    monkeypatch.setattr(ws, "_EXTRA_IDS", frozenset({"extra"}))
+    assert ws.is_prompt(cells[0])
+    picked = [cells[index].id for index in ws.answer_cells(cells)]
+    assert picked == ["answer", "timeline", "also", "extra", "check"]
+    once = copy.deepcopy(cells)
+    ws.tag_answers(once)
+    twice = copy.deepcopy(once)
+    ws.tag_answers(twice)
+    assert once == twice  # idempotent: normalise can run any number of times
+    made = ws.learner_copy(nbformat.v4.new_notebook(cells=cells))
+    assert [cell.get("outputs") == [] for cell in made["cells"] if cell["cell_type"] == "code"] == [
+        True, True, True, False, True, True, False, True, False]  # "defines" showed nothing anyway
+
+
 # --------------------------------------------------------------------------- a new course version
 
 def test_an_update_replaces_unedited_chapters_keeps_edited_ones_and_adds_new_ones(course):
@@ -209,7 +244,14 @@ def test_progress_records_attempts_solutions_and_hints_and_shows_a_table(course,
                     ["00_start", "1", "1", "1", "1"], ["01_next", "1", "0", "0", "0"], ["all", "2", "1", "1", "1"]]
 
 
-@pytest.mark.parametrize("garbage", ["{not json", '["a list"]', '{"exercises": {"00.1": 3}}', ""])
+GARBAGE = ["{not json", '["a list"]', '{"exercises": {"00.1": 3}}', "",
+           # well-formed JSON, values the course never writes
+           '{"exercises": {"00.1": {"hints": "two"}}}', '{"exercises": {"00.1": {"attempts": -1}}}',
+           '{"exercises": {"00.1": {"attempts": true}}}', '{"exercises": {"00.1": {"solved": "yes"}}}',
+           '{"exercises": {"00.1": {"hints": 1.5, "last": 3}}}']
+
+
+@pytest.mark.parametrize("garbage", GARBAGE)
 def test_a_corrupt_progress_file_is_set_aside_with_a_note_and_rebuilt(course, garbage):
     notebooks, workspace = course
     ws.sync(workspace, notebooks)
@@ -221,6 +263,30 @@ def test_a_corrupt_progress_file_is_set_aside_with_a_note_and_rebuilt(course, ga
     assert note == f"(progress: progress.json was unreadable; kept it as {aside[0].name}, started a new one)"
     assert ws.load_progress(workspace) == ({"version": 1, "exercises": {"00.1": {
         "attempts": 1, "solved": False, "hints": 0, "last": "wrong"}}}, None)
+
+
+@pytest.mark.parametrize("garbage", GARBAGE[-5:])
+def test_bad_values_never_break_the_table_the_progress_cell_or_course_py_progress(course, garbage, monkeypatch,
+                                                                                 capsys):
+    """The table (course.py progress, chapter 00's cell) sets the file aside too, and the next check records."""
+    notebooks, workspace = course
+    ws.sync(workspace, notebooks)
+    path = workspace / ".switchyard" / "progress.json"
+    path.write_text(garbage)
+    monkeypatch.chdir(workspace)
+    ws.show_progress()  # chapter 00's progress cell (a table of the real chapters)
+    lines = capsys.readouterr().out.splitlines()
+    aside = list(path.parent.glob("progress.json.unreadable-*"))
+    assert len(aside) == 1 and aside[0].read_text() == garbage
+    assert lines[0] == f"(progress: progress.json was unreadable; kept it as {aside[0].name}, started a new one)"
+    assert lines[1].split()[0] == "chapter" and lines[-1].split()[0] == "all"
+    assert ws.record("00.1", hints=2, workspace=workspace) is None  # the next check records, no note
+    assert ws.load_progress(workspace)[0]["exercises"]["00.1"]["hints"] == 2
+    path.write_text(garbage)  # and course.py progress, in a fresh interpreter with no environment
+    done = subprocess.run([sys.executable, "-S", str(ROOT / "course.py"), "progress"], capture_output=True, text=True,
+                          env=dict(os.environ, SWITCHYARD_WORKSPACE=str(workspace)), timeout=60)
+    assert done.returncode == 0 and "was unreadable" in done.stdout.splitlines()[0], done.stderr
+    assert done.stdout.splitlines()[-1].split()[0] == "all"
 
 
 def test_show_progress_prints_one_stable_line_outside_a_workspace(tmp_path, monkeypatch, capsys):

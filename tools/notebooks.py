@@ -12,8 +12,9 @@ They are rewritten from ``tools/chapters.py``, never edited by hand.
 
 Answer cells carry the tag ``answer``: the learner's copies (``helpers/workspace.py``) open
 with their outputs cleared. ``normalise`` adds it by a rule (``helpers.workspace.answer_cells``:
-the cell that answers a "Predict" or "Spot the bug" prompt, every exercise check); an author
-adds it by hand where the rule misses, or ``not-answer`` where the rule picks the wrong cell.
+the cells that answer a "Predict" or "Spot the bug" prompt, every exercise check, and the
+answering cells listed in ``helpers.workspace.EXTRA_ANSWERS``); an author adds it by hand where
+the rule misses, or ``not-answer`` where the rule picks the wrong cell.
 """
 
 from __future__ import annotations
