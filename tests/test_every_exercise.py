@@ -170,6 +170,9 @@ def names_in_order(names: list[str], text: str) -> bool:
 
 def test_names_in_order_finds_a_recipe_and_not_a_mention():
     names = ["Future", "get_loop", "call_later", "set_result"]
+    assert api_of(solutions_of("06.2").SOLUTIONS["06.2"]) == names  # sleep(): no `seconds`, no `future`
+    assert api_of(solutions_of("09.3").SOLUTIONS["09.3"]) == ["gather", "return_exceptions", "set"]
+    assert api_of(["main", "b"]) == []  # a data answer
     assert names_in_order(names, "Make a homeloop.Future(), ask homeloop.get_loop() to complete it later "
                                  "(call_later with its set_result), then await it")
     assert not names_in_order(names, "A homeloop.Future suspends whoever awaits it until its result is set, "
