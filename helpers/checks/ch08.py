@@ -97,10 +97,9 @@ PAGE = "<html><head><meta charset=\"{}\"><title>调车场</title></head><body><p
 
 @exercise("08.2", title="Decode a page the way a browser would",
           hint=("Where can a page say its charset, and which of the two places wins when both do?",
-                "The header wins over <meta charset>, and UTF-8 is the fallback; a case-insensitive regular "
-                "expression finds either (search the bytes for the meta tag: ASCII is the same in GBK and UTF-8). "
-                "Pitfalls: quotes around the label, a None header, and labels gbk or gb2312 that must decode as "
-                "gb18030."))
+                "A case-insensitive regular expression finds charset= in the header or in the page's bytes (the "
+                "meta tag is ASCII, the same in GBK and UTF-8). Pitfalls: quotes around the label, a None header, "
+                "and gbk or gb2312, which must decode as gb18030."))
 def decode(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('08.2', decode_page)")
