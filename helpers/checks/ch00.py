@@ -13,10 +13,10 @@ def steps(name: str, count: int):
 
 
 @exercise("00.1", title="Predict the switch order",
-          hint=("Count turns, not steps: a task gets a turn for each step, and one more turn in which "
-                "it runs off its end and finds it is done.",
-                "a has 3 steps, so 4 turns; b has 2 turns; c has 3: 9 turns in all. The queue goes a, b, "
-                "c for as long as all three are in it, and a finished task leaves the queue."))
+          hint=("A task that has taken its last step is not finished yet: how many turns does it need before "
+                "round_robin takes it out of the queue?",
+                "Each task needs one turn more than it has steps: the last turn finds it done, and only then does "
+                "it leave the queue. The others keep their order. Pitfall: forgetting those extra turns."))
 def predict_order(answer) -> str:
     tracer = round_robin({"a": steps("a", 3), "b": steps("b", 1), "c": steps("c", 2)}, Tracer())
     truth = tracer.order()
@@ -26,10 +26,10 @@ def predict_order(answer) -> str:
 
 
 @exercise("00.2", title="Make the cooks finish in a given order",
-          hint=("When a task finishes depends only on how many steps it takes: the fewer its steps, "
-                "the sooner it is done.",
-                "Give bob the fewest steps and alice the most, each task made with steps(name, count); "
-                "make_tasks returns the three of them in a dict, keyed by name."))
+          hint=("Three tasks queued together and run one step per turn: which one is done first, the one queued "
+                "first or the one with the least to do?",
+                "Only the step counts you give steps(name, count) decide the finishing order. Pitfall: two equal "
+                "counts let the queue order break the tie, and the queue order here is alice, bob, carol."))
 def finish_order(make_tasks) -> str:
     if not callable(make_tasks):
         raise Wrong("pass the function itself: check('00.2', make_tasks)")

@@ -21,11 +21,11 @@ def _generator_from(make, *args):
 
 
 @exercise("01.1", title="A running average",
-          hint=("The average needs two numbers that must survive from one send to the next: where can "
-                "a generator keep them, so that a second running_average() starts afresh?",
-                "Keep a total and a count in local variables, set before an endless loop; in the loop, "
-                "one yield expression both hands out the current average (None before the first "
-                "number) and receives the next number."))
+          hint=("The average needs two numbers that must survive from one send to the next: where can a generator "
+                "keep them, so that a second running_average() starts afresh?",
+                "A single yield expression both hands out a value and receives the next number sent. Pitfalls: "
+                "priming must yield None, and numbers kept outside the generator are shared by every "
+                "running_average()."))
 def running_average(make) -> str:
     gen = _generator_from(make)
     first = next(gen)
@@ -48,11 +48,11 @@ def running_average(make) -> str:
 
 
 @exercise("01.2", title="Countdown, as an iterator class",
-          hint=("An iterator needs two methods: one that returns the iterator itself, and one that gives "
-                "the next value or says there is none left.",
-                "__init__ stores the current number; __iter__ returns the object itself; __next__ raises "
-                "StopIteration once the number has gone below 1, and otherwise returns it and lowers it "
-                "by one."))
+          hint=("Which two methods does a for loop call on your object, and how does the second one say that "
+                "nothing is left?",
+                "The iterator protocol: __iter__ and __next__, and StopIteration to say it is over. Pitfalls: the "
+                "position lives in the object, the countdown stops after 1 (not 0), and a finished countdown must "
+                "say it is over again on every later call."))
 def countdown_class(cls) -> str:
     if not isinstance(cls, type):
         raise Wrong(f"pass the class itself (class Countdown: ...), not {cls!r}")
@@ -75,11 +75,9 @@ def countdown_class(cls) -> str:
 
 
 @exercise("01.3", title="A tab that returns its orders",
-          hint=("A generator's return value travels in the StopIteration that ends it; here, what ends "
-                "the tab is receiving None.",
-                "Keep a list of orders; loop for as long as the value received by the yield expression "
-                "(which hands out how many orders there are) is not None, adding each one; after the "
-                "loop, return the list."))
+          hint=("When a generator ends, where does its return value go, and what in the tab decides that it ends?",
+                "A return inside a generator ends it, and the value rides in StopIteration.value. Pitfall: the "
+                "yield expression's value is either an order or None; None closes the tab and is not an order."))
 def tab(make) -> str:
     gen = _generator_from(make)
     first = next(gen)

@@ -17,11 +17,11 @@ def summer(count):
 
 
 @exercise("02.1", title="Collect the subgenerators' return values",
-          hint=("A for loop over a subgenerator re-yields its values, but a value sent to collect never "
-                "reaches it, and its return value is lost. Which construct passes send() through and "
-                "gives back the return value?",
-                "Loop over the subgenerators; for each one, the value of a yield from expression is that "
-                "subgenerator's return value: append it to a list, and return the list after the loop."))
+          hint=("A for loop over a subgenerator re-yields its values, but a value sent to collect never reaches it, "
+                "and its return value is lost. Which construct passes send() through and gives back the return "
+                "value?",
+                "A yield from expression forwards every send() and evaluates to what the subgenerator returned. "
+                "Pitfall: keep every subgenerator's return value, not only the last one."))
 def collect(answer) -> str:
     if not callable(answer):
         raise Wrong(f"pass the function itself, not {answer!r}")
@@ -114,12 +114,11 @@ SESSION_CASES: list[tuple[str, list, list[str], list[str]]] = [
 
 
 @exercise("02.2", title="A session that cleans up after its worker",
-          hint=("Let `yield from` do the forwarding: send, throw and close all reach the worker through "
-                "it. Your part is the bookkeeping around it, and that part must run however the "
-                "delegation ends: returned, raised, or closed.",
-                "Log \"open\", then delegate inside a try block whose finally clause logs \"closed\"; keep "
-                "the value of the yield from expression and return it. You need no except clause: by "
-                "the time GeneratorExit reaches your finally, yield from has closed the worker."))
+          hint=("Which statement runs its code however a block is left: by a return, by an exception, or by close() "
+                "half-way?",
+                "A finally clause, and yield from does all the forwarding. Pitfalls: an except GeneratorExit "
+                "misses a normal return and a raise; by the time your clean-up runs, yield from has already closed "
+                "the worker; and the worker's result is still yours to return."))
 def session(answer) -> str:
     if not callable(answer):
         raise Wrong(f"pass the function itself, not {answer!r}")
@@ -141,11 +140,10 @@ def _counting_task(log, name, steps, result):
 
 
 @exercise("02.3", title="A round-robin run that collects results",
-          hint=("Start from the chapter's Scheduler.run: it already takes turns. What changes is what "
-                "you do when a task's next() raises StopIteration.",
-                "Keep a deque of (name, task) pairs; each turn, take one from the left and call next() "
-                "on it; if that raised StopIteration, store the exception's value under the name, "
-                "otherwise put the pair back on the right."))
+          hint=("The chapter's Scheduler.run already takes turns. What should it do, instead of nothing, when a "
+                "task's next() raises StopIteration?",
+                "The StopIteration that ends a generator carries its return value in .value. Pitfall: running one "
+                "task to its end before the next is not round-robin; the others must keep their turns."))
 def run_all(answer) -> str:
     if not callable(answer):
         raise Wrong(f"pass the function itself, not {answer!r}")

@@ -16,11 +16,11 @@ def _switches_during(call):
 
 
 @exercise("03.1", title="Ping-pong with values",
-          hint=("Two greenlets, each switching to the other: a value passed to switch() comes out of the "
-                "other side's switch() call (or, the first time, as the argument of its function).",
-                "ping starts from 1 and passes each value to pong through a switch; pong sends back one "
-                "more, through a switch to ping; ping records both numbers in one list and goes on with "
-                "the next value; after `rounds` rounds ping's function ends and main takes over again."))
+          hint=("When ping passes a value to switch() on pong, where does that value come out, and how does pong's "
+                "answer get back to ping?",
+                "switch() carries a value both ways: it arrives as the other side's switch() result (the first "
+                "time, as its function's argument). Pitfall: ping's function must end after `rounds` rounds, so "
+                "that control goes back to main; pong never has to end."))
 def ping_pong(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('03.1', ping_pong)")
@@ -36,10 +36,10 @@ def ping_pong(answer) -> str:
 
 
 @exercise("03.2", title="Predict the print order",
-          hint=("Follow the switches by hand, one line at a time, writing down each log line as it "
-                "happens.",
-                "A greenlet that finishes goes back to its parent (here main), not to whoever switched to "
-                "it last; and a greenlet nobody switches back to never finishes its function."))
+          hint=("When a greenlet's function returns, which greenlet runs next: the one that last switched to it, or "
+                "another one?",
+                "A greenlet that finishes goes back to its parent (here main), not to whoever switched to it last; "
+                "and a greenlet nobody switches back to never finishes its function."))
 def predict(answer) -> str:
     truth: list[str] = []
     puzzle(truth)
@@ -56,11 +56,12 @@ class _Bomb(list):
 
 
 @exercise("03.3", title="Switch from deep inside a recursive walk",
-          hint=("A generator cannot yield from deep inside plain recursive calls, but a greenlet can switch "
-                "out of any depth.",
-                "Run a plain recursive walk in a greenlet; at each leaf it switches to the consumer with "
-                "the leaf; __next__ switches into the walker and returns what comes back; when the walk "
-                "is over, __next__ must end the iteration the way every iterator does (chapter 01)."))
+          hint=("Why can't a generator yield a leaf from three recursive calls deep, and what can a greenlet do "
+                "there that a generator cannot?",
+                "A switch works from any depth of plain recursion, and greenlet.getcurrent() names the greenlet "
+                "that wants the leaf. Pitfalls: a finished greenlet returns to its parent, which must be the "
+                "consumer asking now; and the end of the walk must end the iteration as every iterator does "
+                "(chapter 01), not hand out None."))
 def deep_leaves(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('03.3', leaves)")

@@ -43,12 +43,11 @@ CRAWL_URLS = [f"{name}.test/page/{n}" for name, n in [
 
 
 @exercise("04.1", title="A crawler that is polite to each host",
-          hint=("The chapter's Pool put one limit on every fetch at once. Here each host gets its own "
-                "limit, and a busy host must not hold up the others: how many limits do you need, "
-                "and where do you keep them?",
-                "Keep one gevent.pool.Pool of size per_host for each host, in a dict keyed by host; "
-                "start every fetch on its own host's pool, keep the greenlets in the order of urls, "
-                "wait for all of them, then return their values."))
+          hint=("The chapter's Pool put one limit on every fetch at once. Here each host gets its own limit, and a "
+                "busy host must not hold up the others: how many limits do you need, and where do you keep them?",
+                "A gevent.pool.Pool (or a BoundedSemaphore) bounds how many greenlets run at once; you need one "
+                "per host. Pitfalls: hosts one after another is too slow, and the results must follow the order of "
+                "urls, not of hosts or of finishing."))
 def polite_crawler(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('04.1', crawl)")
@@ -81,13 +80,12 @@ def polite_crawler(answer) -> str:
 
 
 @exercise("04.2", title="One deadline for a chain of pages",
-          hint=("A timer around each fetch limits one page. What should the timer measure here, and what "
-                "must happen to the pages fetched before it fired? And when a Timeout reaches you, whose "
-                "is it: yours, or one that fetch started for itself?",
-                "Make the list of pages before starting one gevent.Timeout that covers the whole walk along "
-                "the chain. Stop quietly only for that timer: the silent form (False as its exception) does "
-                "exactly that, or compare the caught Timeout with yours by identity and re-raise any "
-                "other. Return the list either way."))
+          hint=("A timer around each fetch limits one page. What should the timer measure here, and what must "
+                "happen to the pages fetched before it fired? And when a Timeout reaches you, whose is it: yours, "
+                "or one that fetch started for itself?",
+                "One gevent.Timeout for the whole walk. Its silent form (False as the exception) or an identity "
+                "check on the caught Timeout tells yours from fetch's own. Pitfall: the pages already fetched must "
+                "come back when the timer fires."))
 def chain_deadline(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('04.2', follow)")
@@ -154,11 +152,11 @@ def chain_deadline(answer) -> str:
 
 
 @exercise("04.3", title="Make any loop share",
-          hint=("The loop's body cannot change, so the stepping aside must happen while the loop asks "
-                "for its next item. Which kind of function from chapter 01 runs your code between one "
-                "item and the next?",
-                "Write a generator: hand out each item in turn with yield, count them, and each time the "
-                "count reaches a multiple of every, give the hub a turn, as the chapter's cruncher did."))
+          hint=("The loop's body cannot change, so the stepping aside must happen while the loop asks for its next "
+                "item. Which kind of function from chapter 01 runs your code between one item and the next?",
+                "A generator is paused at its yield while the loop's body runs; gevent.idle gives the hub a turn, "
+                "timers included, as the chapter's cruncher does. Pitfalls: a list built in advance steps aside "
+                "before the loop even starts, and stepping aside on every item pays for a switch each time."))
 def cooperative_loop(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('04.3', cooperative)")

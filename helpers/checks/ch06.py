@@ -67,11 +67,11 @@ def _sleep(seconds):
 
 
 @exercise("06.1", title="Timers for the home-made loop",
-          hint=("When is the next timer due, and how long may the selector wait without making it late? "
-                "And how do you find the earliest of many timers without sorting them every round?",
-                "In call_later, push (when, a counter, callback, args) on a heap with heapq; in run_once, "
-                "queue with call_soon every timer whose time has come, shorten `timeout` to the time left "
-                "until the earliest one, then let the parent class do the rest"))
+          hint=("When is the next timer due, and how long may the selector wait without making it late? And how do "
+                "you find the earliest of many timers without sorting them every round?",
+                "heapq keeps the earliest entry first without sorting the rest. Pitfalls: the earliest timer is "
+                "not always the one scheduled first; two timers due at the same moment must not make Python "
+                "compare their callbacks; and the time left until a timer is never below zero."))
 def timers(answer) -> str:
     if not (isinstance(answer, type) and issubclass(answer, homeloop.Loop)):
         raise Wrong("pass your class itself, a subclass of homeloop.Loop: check('06.1', TimerLoop)")
@@ -109,10 +109,11 @@ def timers(answer) -> str:
 
 
 @exercise("06.2", title="sleep() for the home-made loop",
-          hint=("A task waits by awaiting something that will be done later. What could that be, and who "
-                "could make it done once the time has passed?",
-                "Make a homeloop.Future(), ask homeloop.get_loop() to complete it later (call_later with "
-                "its set_result), then await it"))
+          hint=("A task waits by awaiting something that will be done later. What could that be, and who could make "
+                "it done once the time has passed?",
+                "A homeloop.Future suspends whoever awaits it until its result is set, and the loop's call_later "
+                "(06.1) can run a callback later. Pitfalls: time.sleep stops every task, and a loop that keeps "
+                "checking the clock never lets the selector wait."))
 def sleep(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('06.2', sleep)")
@@ -158,13 +159,11 @@ def sleep(answer) -> str:
 
 
 @exercise("06.3", title="Cancel a task",
-          hint=("Where is the task right now, as far as the loop knows, and who is going to wake it? What "
-                "would that wake-up do if it still came after you had thrown something in?",
-                "Return False for a task that is done. Otherwise queue, with the task's loop, a small function "
-                "of your own. When it runs: take the task's wake-up off the future it waits for (waiting_for, "
-                "remove_done_callback), then run one step of the task that throws homeloop.Cancelled in. If "
-                "that future is done already, its wake-up is queued and cannot be taken back: queue your "
-                "function once more instead, and let the wake-up run first."))
+          hint=("Where is the task right now, as far as the loop knows, and who is going to wake it? What would "
+                "that wake-up do if it still came after you had thrown something in?",
+                "A step can throw an error in instead of sending a value (Task._step), and task.waiting_for with "
+                "remove_done_callback unhooks the wake-up. Pitfalls: a done task is left alone; a future already "
+                "done has queued its wake-up, which cannot be taken back and must run first."))
 def cancellation(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('06.3', cancel)")
@@ -281,10 +280,10 @@ def _turns() -> list[str]:
 
 
 @exercise("06.4", title="Predict the trace",
-          hint=("Which steps are queued when main makes the three tasks, and in what order? When a future is "
-                "set, does the task waiting for it run at once?",
-                "A task's first step is queued when the task is made, in that order; a future's done-callback "
-                "is queued behind whatever is ready already; a bare yield queues the task again at the back"))
+          hint=("Which steps are queued when main makes the three tasks, and in what order? When a future is set, "
+                "does the task waiting for it run at once?",
+                "A task's first step is queued when the task is made, in that order; a future's done-callback is "
+                "queued behind whatever is ready already; a bare yield queues the task again at the back."))
 def predicted_turns(answer) -> str:
     truth = _turns()
     same_order(answer, truth, item="turn", example='["main", "b", ...]',

@@ -42,14 +42,12 @@ class Mirrors:
 
 
 @exercise("07.1", title="The first good answer of N mirrors",
-          hint=("The chapter's first_of returns whatever finishes first. What should happen when the first "
-                "mirror to finish is one that failed?",
-                "Start one task per mirror. Take the tasks as they finish, one at a time (as_completed, or "
-                "wait with FIRST_COMPLETED in a loop over what is still pending); a task that raised OSError "
-                "is skipped. Keep the last error in case none succeeds.",
-                "Put the cancelling in a finally around the search, so it happens on return, on error and "
-                "when the caller cancels you: cancel every task, then await them all (gather with "
-                "return_exceptions=True, or wait) so they have stopped before you return."))
+          hint=("The chapter's first_of returns whatever finishes first. What should happen when the first mirror "
+                "to finish is one that failed?",
+                "as_completed (or wait with FIRST_COMPLETED, in a loop) hands you the tasks as they finish; an "
+                "OSError from one of them is not the end of the search.",
+                "Pitfalls: cancel() only asks a task to stop, so the cancelled tasks must be awaited before you "
+                "return; and the cancelling must also happen when you fail or are cancelled yourself."))
 def first_success(answer) -> str:
     needs_async(answer, "check('07.1', fastest)")
 
@@ -106,13 +104,12 @@ class Flaky:
 
 
 @exercise("07.2", title="Retry with a timeout and a growing backoff",
-          hint=("Which errors are bad luck worth another try, and which are bugs that a retry would only "
-                "repeat (and hide)?",
-                "A for loop over the attempt numbers; inside it, one call under its own deadline "
-                "(asyncio.timeout or wait_for). Catch only TimeoutError and OSError; anything else leaves the "
-                "loop untouched.",
-                "In the except clause: on the last attempt, re-raise with a bare raise; otherwise fall "
-                "through to a sleep of backoff times 2 to the power of the attempt number."))
+          hint=("Which errors are bad luck worth another try, and which are bugs that a retry would only repeat "
+                "(and hide)?",
+                "asyncio.timeout (or wait_for) puts a deadline on one call; TimeoutError and OSError are the bad "
+                "luck, anything else goes straight out.",
+                "Pitfalls: after the last attempt the caller gets that attempt's own error (a bare raise keeps "
+                "it), not None and not a new exception; and the wait doubles from one attempt to the next."))
 def retry(answer) -> str:
     needs_async(answer, "check('07.2', fetch_with_retry)")
     timeout, backoff = 0.05, 0.1
@@ -168,13 +165,12 @@ def retry(answer) -> str:
 
 
 @exercise("07.3", title="A bounded gather",
-          hint=("gather starts one task per job. How many tasks would you need if each task ran several "
-                "jobs, one after the other?",
-                "Start exactly `limit` worker tasks. They share one source of job numbers (a single "
-                "iterator over the numbers that every worker's for loop draws from, or an asyncio.Queue), "
-                "so each job is taken once; while a job's await suspends, the next worker takes the next number.",
-                "Keep a list of result slots, one per job, and have a worker store each result at its job's "
-                "index; wait for all the workers (gather, or a TaskGroup) and return the list."))
+          hint=("gather starts one task per job. How many tasks would you need if each task ran several jobs, one "
+                "after the other?",
+                "`limit` worker tasks sharing one source of jobs (an iterator, or an asyncio.Queue): a job one "
+                "worker takes is gone for the others, and while its await suspends, another worker takes the next.",
+                "Pitfall: the results must come back in the order of jobs, whatever order they finish in, so a "
+                "worker must know each job's position."))
 def bounded(answer) -> str:
     needs_async(answer, "check('07.3', bounded_gather)")
 

@@ -32,13 +32,12 @@ SECOND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nnot found"
 
 
 @exercise("08.1", title="Read any HTTP answer on a kept-alive connection",
-          hint=("On a connection that stays open, how does the reader know where one answer's body ends and "
-                "the next answer begins? Which headers (or which statuses) say so?",
-                "The status is the second word of the first line; header lines run to the empty one, each "
-                "split at its first colon. Then three cases: 204 and 304 have no body; with "
-                "Transfer-Encoding: chunked, read a size line (hexadecimal, maybe followed by ';' and an "
-                "extension), that many bytes and the CRLF after them, until a size of 0, then lines up to "
-                "an empty one; otherwise exactly Content-Length bytes."))
+          hint=("On a connection that stays open, how does the reader know where one answer's body ends and the "
+                "next answer begins? Which headers (or which statuses) say so?",
+                "readline() and readexactly(n) read no further than asked. Chunked coding sends hexadecimal size "
+                "lines (maybe with ';' and an extension), each chunk followed by CRLF, then a size of 0 and "
+                "trailer lines up to an empty one. Pitfalls: a header's value may contain colons; 204 and 304 have "
+                "no body."))
 def read_any_framing(answer) -> str:
     needs_async(answer, "check('08.1', read_response)")
 
@@ -98,9 +97,9 @@ PAGE = "<html><head><meta charset=\"{}\"><title>调车场</title></head><body><p
 
 @exercise("08.2", title="Decode a page the way a browser would",
           hint=("Where can a page say its charset, and which of the two places wins when both do?",
-                "look for charset= in the header (any case, maybe in quotes), then for a meta tag's charset in "
-                "the bytes themselves (ASCII is the same in GBK and UTF-8), then fall back to UTF-8; map the "
-                "labels gbk and gb2312, in any case, to the gb18030 codec before decoding"))
+                "A case-insensitive regular expression finds charset= in the header or in the page's bytes (the "
+                "meta tag is ASCII, the same in GBK and UTF-8). Pitfalls: quotes around the label, a None header, "
+                "and gbk or gb2312, which must decode as gb18030."))
 def decode(answer) -> str:
     if not callable(answer):
         raise Wrong("pass the function itself: check('08.2', decode_page)")
@@ -148,11 +147,11 @@ def _fake_fetch(flying: InFlight, calls: list[str]) -> Callable[[str], Awaitable
 
 
 @exercise("08.3", title="A crawler that reports instead of crashing",
-          hint=("For a semaphore to hold anything back, what must exist at the same time? And where must an "
-                "error be caught so that it cannot stop the others?",
-                "one task per URL, all sharing a single semaphore sized by the limit, which each task enters "
-                "before it fetches; catch any Exception inside that task and write down its type's name and "
-                "its message; gather the tasks"))
+          hint=("For a semaphore to hold anything back, what must exist at the same time? And where must an error "
+                "be caught so that it cannot stop the others?",
+                "An asyncio.Semaphore sized by the limit bounds how many tasks are inside it at once, but only "
+                "tasks that exist together. Pitfalls: an error let out of its own URL's task stops the report on "
+                "the others, and type(error).__name__ names an error's type."))
 def crawl_all(answer) -> str:
     needs_async(answer, "check('08.3', crawl_all)")
 

@@ -47,12 +47,12 @@ class Pages:
 
 
 @exercise("09.1", title="A cache without a stampede, that cleans up after itself",
-          hint=("Between looking in the cache and storing into it, where can another task asking for the same "
-                "URL slip in? And once the page is stored, who still needs that URL's lock?",
-                "Look in the cache first, before touching locks (a defaultdict makes an entry on every lookup). "
-                "On a miss, hold the URL's lock around a second look, the fetch and the store; once out of the "
-                "lock, remove the URL's entry from locks (tasks already queued on that lock keep their "
-                "reference to it). Let a fetch's error go through untouched: then nothing is stored."))
+          hint=("Between looking in the cache and storing into it, where can another task asking for the same URL "
+                "slip in? And once the page is stored, who still needs that URL's lock?",
+                "A lock per URL makes a second caller for that URL wait, and once it gets in, the page may be "
+                "there already. Pitfalls: a lock kept for every URL ever seen grows without end (one removed from "
+                "locks still works for the tasks that hold it), and a failed fetch stores nothing and reaches its "
+                "caller."))
 def no_stampede(answer) -> str:
     needs_async(answer, "check('09.1', cached_get)")
 
@@ -106,11 +106,11 @@ def no_stampede(answer) -> str:
 
 
 @exercise("09.2", title="A worker pool that shuts down",
-          hint=("How will a worker know that there is nothing more to take, and how will run_pool know where "
-                "each result belongs?",
-                "put every job (with its position) in an asyncio.Queue; start `workers` tasks that loop on "
-               "queue.get() and fill a list of results by position; stop them at the end (a sentinel per "
-               "worker, or queue.join() then cancel) and wait until they have ended"))
+          hint=("How will a worker know that there is nothing more to take, and how will run_pool know where each "
+                "result belongs?",
+                "asyncio.Queue hands each item to one worker; a worker waiting in get() waits for ever unless told "
+                "to stop (a sentinel per worker, or join() and then cancel). Pitfall: results land in the order "
+                "jobs finish unless each job carries its position."))
 def pool(answer) -> str:
     needs_async(answer, "check('09.2', run_pool)")
 
@@ -151,10 +151,11 @@ def pool(answer) -> str:
 
 
 @exercise("09.3", title="Ready when the last download is over, even if some fail",
-          hint=("When is the last download over if some of them raise, and what does gather do with the first "
-                "error unless you tell it otherwise?",
-                "start all the downloads at once with gather, asking it to return exceptions as results; call "
-                "ready.set() once, after that gather, and keep only the results that are not exceptions"))
+          hint=("When is the last download over if some of them raise, and what does gather do with the first error "
+                "unless you tell it otherwise?",
+                "gather can hand back errors as results instead of raising the first one, and then it returns only "
+                "when every download is over. Pitfalls: an Event set after one download wakes the reader while "
+                "others still run, and an error is not a page."))
 def ready_after_last(answer) -> str:
     needs_async(answer, "check('09.3', download_all)")
 
@@ -217,12 +218,11 @@ class CountedCondition(asyncio.Condition):
 
 
 @exercise("09.4", title="Wait for your own item",
-          hint=("If your item is already on the shelf, should you wait at all? And if it is not, what will tell "
-                "you that the shelf has changed?",
-                "while holding the condition (its async with block), let its wait_for wait until your item "
-               "is on the shelf (it "
-               "re-checks after every notify, and not at all if the item is already there), then remove it "
-               "before you leave the block"))
+          hint=("If your item is already on the shelf, should you wait at all? And if it is not, what will tell you "
+                "that the shelf has changed?",
+                "Condition.wait_for(predicate) checks before it waits and again after every notify, while you hold "
+                "the condition (async with). Pitfalls: taking whatever came last instead of your item, and leaving "
+                "your item on the shelf."))
 def own_item(answer) -> str:
     needs_async(answer, "check('09.4', take)")
 
