@@ -5,7 +5,8 @@ process pool starts to pay, and pick a model for jobs the chapter's map does not
 (the kernel's loop is busy running the cell), and compares its figure with the reference
 ping-pong measured right after it, the same way, in the same thread: a same-run ratio, so a
 busy machine slows both alike. 11.2 gives a fake ``measure`` with known pool costs (nothing is
-timed). 11.3 compares answers with what each job spends its time on.
+timed). 11.3 gives five jobs from practice, none a line of the chapter's map, and says for each wrong
+pick why it does not fit that job.
 """
 
 from __future__ import annotations
@@ -169,49 +170,143 @@ def break_even(answer) -> str:
 
 
 # --- 11.3: pick a model ----------------------------------------------------------------------------
+# Five jobs, none of them a line of the chapter's map: each needs the map's reasons applied anew (what
+# the job spends its time on, whether the code that waits can change, whether C code lets go of the
+# GIL, what another process would have to be sent). For every job, every model of MODELS is either
+# right or has a reason of its own for that job (tests/test_ch11_checks.py checks both).
 
-JOBS = {
-    "10,000 mostly idle websocket clients on one server": {"asyncio", "uvloop", "gevent"},
-    "resize 500 photos with Pillow (its resize releases the GIL) on a machine with 8 cores": {"process", "thread"},
-    "20 calls into a blocking database driver you cannot change": {"thread"},
-    "SHA-256 of 40 files of 1 GB each, inside an asyncio server that must keep answering": {"thread"},
-    "a pure-Python scoring function over a million records, on 8 cores, standard CPython": {"process"},
+HASH = "SHA-256 of each 50 MB upload as it arrives in this process, on 8 cores"
+TOML = "parse 10,000 TOML files with tomllib (pure Python), one small summary each, on 8 cores"
+POLLS = "10,000 idle long polls in a Flask app whose blocking code (requests, PyMySQL) must stay as is"
+CALLS = "a script making 1,000 calls with requests, each waiting about a second for a slow API"
+PROXY = "an asyncio proxy at 100% of a one-core machine; the profile blames the event loop itself"
+
+_ONE_THREAD = ("generator", "select loop", "home loop", "asyncio", "uvloop", "greenlet", "gevent")
+_OWN_LOOPS = ("generator", "select loop", "home loop")
+_NO_HUB = ("greenlets switch only where your code says so: nothing turns a blocking socket call into a "
+           "switch, so the first call that waits stops all the others. What would have to change inside "
+           "requests' socket calls?")
+_NOT_SEEN = ("requests (and PyMySQL) read their own sockets and block in them: a loop of your own never "
+             "sees those sockets, so nothing can switch while one call waits")
+
+
+def _reasons(groups: dict[str | tuple[str, ...], str]) -> dict[str, str]:
+    """{model or models: reason} -> {model: reason}."""
+    return {model: reason for key, reason in groups.items()
+            for model in ((key,) if isinstance(key, str) else key)}
+
+
+JOBS: dict[str, frozenset[str]] = {  # job -> the models that fit it
+    HASH: frozenset({"thread"}),
+    TOML: frozenset({"process"}),
+    POLLS: frozenset({"gevent"}),
+    CALLS: frozenset({"thread", "gevent"}),
+    PROXY: frozenset({"uvloop"}),
+}
+REASONS: dict[str, dict[str, str]] = {  # job -> {a model that does not fit: why not, for this job}
+    HASH: _reasons({
+        "process": "a worker process would first be sent the 50 MB: pickled, copied through a pipe and "
+                   "unpickled, which costs several times the hash itself (measure it: send 50 MB of bytes "
+                   "to a ProcessPoolExecutor). Does hashlib's C code hold the GIL while it hashes?",
+        _ONE_THREAD: "hashing is CPU work: in one thread the uploads are hashed one after another on one core, "
+                     "and each hash stops everything else that thread runs",
+    }),
+    TOML: _reasons({
+        "thread": "tomllib is written in Python, so a parse holds the GIL: threads take turns on one core "
+                  "(the core race above shows it); only a free-threaded build would change that",
+        _ONE_THREAD: "parsing is CPU work in Python: one thread parses on one core, one file after another",
+    }),
+    POLLS: _reasons({
+        ("asyncio", "uvloop"): "the app's code blocks (requests, PyMySQL): on an event loop each blocking call "
+                               "stops every other client, and making that code await is the rewrite the job rules out",
+        "thread": "a thread per long poll would work, but the echo bench above measured a thread per "
+                  "connection at several times the memory of a connection on an event loop, and these "
+                  "10,000 clients are idle nearly all the time: is there a lighter way to run blocking code?",
+        "process": "a process per long poll: about a megabyte each, 10,000 of them, to wait",
+        "greenlet": _NO_HUB,
+        _OWN_LOOPS: _NOT_SEEN,
+    }),
+    CALLS: _reasons({
+        ("asyncio", "uvloop"): "requests blocks: called in a coroutine it stops the loop, so the 1,000 calls run "
+                               "one after another; a loop helps only code that awaits",
+        "process": "each call waits, it does not compute: a process per call costs about a megabyte to wait on "
+                   "one socket, and a pool of 8 processes waits for 8 calls at a time",
+        "greenlet": _NO_HUB,
+        _OWN_LOOPS: _NOT_SEEN,
+    }),
+    PROXY: _reasons({
+        "asyncio": "it runs on asyncio already: the profile says the loop's own work is the cost, so the same "
+                   "loop gives the same rate. Which part could be replaced without touching your code?",
+        "thread": "threads share the GIL and this one core: more of them add switches, not CPU",
+        "process": "with one core a second process shares it, and its loop spends the same CPU per request: a "
+                   "fleet of processes pays off once there are more cores",
+        ("gevent", "greenlet"): "the proxy is written for asyncio: moving it to greenlets is a rewrite, and "
+                                "nothing says their loop does less work per event",
+        _OWN_LOOPS: "a loop of your own is a rewrite that does, in Python, the very work the profile blames",
+    }),
+}
+WHY = {  # job -> why its models fit, said once the exercise is solved
+    HASH: "hashlib lets go of the GIL while it hashes a large buffer, so threads hash on 8 cores and no upload "
+          "is copied to another process",
+    TOML: "tomllib holds the GIL, and a worker is sent a file name and returns a small summary: processes get "
+          "8 cores for almost nothing",
+    POLLS: "gevent's monkey patching turns the blocking calls on Python's sockets into greenlet switches, a few "
+           "KB per client, with the code unchanged (gunicorn's gevent worker does this)",
+    CALLS: "1,000 waits are cheap on threads (a pool, or one thread each) and on gevent (patched before "
+           "requests is imported); a thread costs more memory, but 1,000 of them fit",
+    PROXY: "uvloop replaces the loop with one written in C over libuv, one line at start-up, and your code "
+           "stays as it is",
 }
 MODEL_NAMES = set(MODELS)  # chapter 11's own names (helpers._model_names)
-WHY = {
-    "10,000 mostly idle websocket clients on one server": "waiting connections want the cheapest sleeper that "
-    "does I/O: the figures put a connection on an event loop at a few KB",
-    "resize 500 photos with Pillow (its resize releases the GIL) on a machine with 8 cores": "that is CPU work, "
-    "but in C that releases the GIL: threads run it on every core, and so do processes",
-    "20 calls into a blocking database driver you cannot change": "a call you cannot change blocks whatever "
-    "thread runs it: only the OS can switch away from it",
-    "SHA-256 of 40 files of 1 GB each, inside an asyncio server that must keep answering": "hashlib releases "
-    "the GIL on large buffers, so threads (asyncio.to_thread) hash on other cores, and a gigabyte never has "
-    "to be pickled to another process",
-    "a pure-Python scoring function over a million records, on 8 cores, standard CPython": "pure Python holds "
-    "the GIL: only processes run it on 8 cores (threads would on a free-threaded build)",
-}
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "?")) else text + "."
+
+
+def _unknown_model(job: str, model: str) -> Wrong:
+    """A clear message for a name that is not one of MODELS ("threads", "Process", "uv loop")."""
+    squeezed = "".join(model.lower().replace("-", " ").replace("_", " ").split())
+    near = [name for name in MODELS if squeezed in {name.replace(" ", "") + end for end in ("", "s", "es")}]
+    if near:
+        return Wrong(f"{model!r} for {job!r}: the model is called {near[0]!r}")
+    return Wrong(f"{model!r} (for {job!r}) is not one of the models: {', '.join(map(repr, MODELS))}")
 
 
 @exercise("11.3", title="Pick a model for each job",
-          hint=("For each job: does it spend its time waiting, in Python code, or in C code that releases the GIL? "
-                "And would another process have to be sent its data?",
-                "Idle connections want the cheapest sleeper; pure-Python CPU work wants processes; C work that "
-                "releases the GIL runs on several cores from threads, without pickling; a blocking call you "
-                "cannot change wants something the OS can switch away from."))
+          hint=("For each job: does it spend its time waiting, running Python code, or running C code that lets "
+                "go of the GIL? Can the code that waits be changed? What would another process have to be sent?",
+                "Sort the jobs first: two wait on the network, two compute, one is limited by its event loop. "
+                "For the waiting ones, ask whether the blocking code can be made to await, and how many waits "
+                "there are at once. For the computing ones, ask whether the work is Python or C, and compare "
+                "what a worker would be sent with the work it would do.",
+                "Blocking code that must stay as it is can be switched away from by the OS, or by gevent if its "
+                "sockets are Python's; memory per wait decides between them. Python code needs more processes "
+                "for more cores, worth it when little is sent; C code that lets go of the GIL uses more cores "
+                "from threads. A loop that is the bottleneck on one core: what else could run your coroutines?"))
 def pick(answer) -> str:
     if not isinstance(answer, dict):
-        raise Wrong("answer with a dict {job: model}, one entry per job of the list")
-    if all(model is ... for model in answer.values()):
+        raise Wrong(f"answer with a dict {{job: model}}, one entry per job of the list, not {type(answer).__name__}")
+    if answer and all(model is ... for model in answer.values()):
         raise NotImplementedError  # the stub, untouched
-    missing = [job for job in JOBS if job not in answer]
-    if missing:
-        raise Wrong(f"no model for the job {missing[0]!r}")
-    for job, model in answer.items():
+    for job in answer:
+        if job not in JOBS:
+            missing = [wanted for wanted in JOBS if wanted not in answer]
+            also = f" (no model yet for {missing[0]!r})" if missing else ""
+            raise Wrong(f"{job!r} is not one of the jobs: keep each job's text as it was given{also}")
+    for job in JOBS:
+        if job not in answer:
+            raise Wrong(f"no model for the job {job!r}")
+        model = answer[job]
+        if model is ... or model is None:
+            raise Wrong(f"no model yet for {job!r}: replace its ... with one of MODELS")
+        if not isinstance(model, str):
+            raise Wrong(f"{model!r} for {job!r}: give one model's name, a str from MODELS such as 'thread'")
         if model not in MODEL_NAMES:
-            raise Wrong(f"{model!r} (for {job!r}) is not one of the models: {sorted(MODEL_NAMES)}")
-    for job, right in JOBS.items():
-        if answer[job] not in right:
-            raise Wrong(f"{answer[job]!r} for {job!r}: what does that job spend its time on, and what would "
-                        "another process have to be sent?")
-    return "each job has a model that fits what it spends its time on: " + "; ".join(WHY.values()) + "."
+            raise _unknown_model(job, model)
+    misfits = [_sentence(f"{answer[job]!r} for {job!r}: {REASONS[job][answer[job]]}")
+               for job in JOBS if answer[job] not in JOBS[job]]
+    if misfits:
+        count = f"{len(misfits)} of {len(JOBS)} picks do not fit yet. " if len(misfits) > 1 else ""
+        raise Wrong(count + " ".join(misfits))
+    return "each model fits what its job spends its time on: " + "; ".join(WHY.values()) + "."
