@@ -220,8 +220,8 @@ REASONS: dict[str, dict[str, str]] = {  # job -> {a model that does not fit: why
         ("asyncio", "uvloop"): "the app's code blocks (requests, PyMySQL): on an event loop each blocking call "
                                "stops every other client, and making that code await is the rewrite the job rules out",
         "thread": "a thread per long poll would work, but the echo bench above measured a thread per "
-                  "connection at several times the memory of a connection on an event loop, and these "
-                  "10,000 clients are idle nearly all the time: is there a lighter way to run blocking code?",
+                  "connection at several times gevent's memory per connection, and these 10,000 clients are "
+                  "idle nearly all the time: what else can switch away from blocking code on Python's sockets?",
         "process": "a process per long poll: about a megabyte each, 10,000 of them, to wait",
         "greenlet": _NO_HUB,
         _OWN_LOOPS: _NOT_SEEN,
@@ -230,7 +230,7 @@ REASONS: dict[str, dict[str, str]] = {  # job -> {a model that does not fit: why
         ("asyncio", "uvloop"): "requests blocks: called in a coroutine it stops the loop, so the 1,000 calls run "
                                "one after another; a loop helps only code that awaits",
         "process": "each call waits, it does not compute: a process per call costs about a megabyte to wait on "
-                   "one socket, and a pool of 8 processes waits for 8 calls at a time",
+                   "one socket, and a small pool of processes waits for only as many calls at a time",
         "greenlet": _NO_HUB,
         _OWN_LOOPS: _NOT_SEEN,
     }),
@@ -254,7 +254,7 @@ WHY = {  # job -> why its models fit, said once the exercise is solved
            "KB per client, with the code unchanged (gunicorn's gevent worker does this)",
     CALLS: "1,000 waits are cheap on threads (a pool, or one thread each) and on gevent (patched before "
            "requests is imported); a thread costs more memory, but 1,000 of them fit",
-    PROXY: "uvloop replaces the loop with one written in C over libuv, one line at start-up, and your code "
+    PROXY: "uvloop replaces the loop with one written in Cython over libuv, one line at start-up, and your code "
            "stays as it is",
 }
 MODEL_NAMES = set(MODELS)  # chapter 11's own names (helpers._model_names)
