@@ -162,7 +162,7 @@ def test_the_text_is_made_of_verdicts_not_seconds():
     assert "threads tens of KB, forking hundreds of KB, processes a few KB or less" in text
     assert "2–20× the memory it cost asyncio: several times more" in text
     assert "a forked connection cost 10–300× the memory of a thread's" in text
-    assert "p99 was 0.1–12× the event loops' (their median): the same order of magnitude" in text
+    assert "p99 was 0.25–4× the event loops' (their median, round by round): about the same" in text
     assert "median latency" not in text  # graded, not printed: too noisy under load (see verdicts())
     assert _fake_report().ratios()["p50 threads/event loops"] == pytest.approx(1.0)
     assert "each connection sent requests in the step (the schedule runs on from slice to slice): yes" in text
@@ -174,19 +174,51 @@ def test_the_text_is_made_of_verdicts_not_seconds():
 
 def test_the_verdicts_follow_the_figures():
     text = _fake_report(thread_p99=0.3, thread_kb=150.0, thread_cpu=600e-6).text()
-    assert "p99 was over 12× the event loops' (their median): far longer" in text
+    assert "p99 was over 12× the event loops' (their median, round by round): far longer" in text
     assert "20–200× the memory it cost asyncio: tens of times more" in text
     assert _fake_report(thread_cpu=600e-6).ratios()["CPU per request threads/asyncio"] == pytest.approx(12)
     assert "threads hundreds of KB" in text
     text = _fake_report(thread_p99=0.0008, thread_kb=5.0, thread_cpu=20e-6).text()
-    assert "p99 was under 0.1× the event loops' (their median): far shorter" in text
+    assert "p99 was under 0.25× the event loops' (their median, round by round): shorter" in text
     assert "about the memory it cost asyncio (under 2×)" in text
+    text = _fake_report(thread_p99=0.05).text()
+    assert "p99 was 4–12× the event loops' (their median, round by round): longer, by several times" in text
     def median(thread_p50: float) -> str:
         return str(eb._verdict_median(_fake_report(thread_p50=thread_p50).ratios()["p50 threads/event loops"], 1000))
     assert "p50) was 0.6–1.7× the event loops': about the same" in median(0.001)
     assert "p50) was over 5× the event loops': far longer" in median(0.008)
     assert "p50) was 1.7–5× the event loops': longer" in median(0.003)
     assert "p50) was under 0.6× the event loops': shorter" in median(0.0004)
+
+
+def _with_slices(report: eb.EchoReport, slices: dict[str, list[float]]) -> eb.EchoReport:
+    """``report`` with per-slice p99s (seconds) at its top client count, one list per model."""
+    for row in report.rows:
+        if row["clients"] == max(report.clients) and row["model"] in slices:
+            row["p99_slices"] = slices[row["model"]]
+    return report
+
+
+def test_the_tail_is_compared_round_by_round_so_one_slow_slice_does_not_decide():
+    loops = {m: [0.002] * 5 for m in ("processes", "homeloop", "asyncio", "uvloop")}
+    # one burst of load in one of the threads' slices: pooled it sets their p99 (the row's 0.3 s)
+    burst = _with_slices(_fake_report(thread_p99=0.3), {"threads": [0.002, 0.002, 0.3, 0.002, 0.002], **loops})
+    assert burst.ratios()["p99 threads/event loops"] == pytest.approx(1.0)
+    assert "round by round): about the same" in burst.text()
+    # one round where every event loop met the burst: outvoted too
+    loops_burst = {m: [0.002, 0.002, 0.002, 0.3, 0.002] for m in loops}
+    assert _with_slices(_fake_report(), {"threads": [0.002] * 5, **loops_burst}).ratios()[
+        "p99 threads/event loops"] == pytest.approx(1.0)
+    # threads slower in most rounds: that is the threads, and the verdict says so
+    slow = _with_slices(_fake_report(), {"threads": [0.05, 0.05, 0.002, 0.05, 0.05], **loops})
+    assert slow.ratios()["p99 threads/event loops"] == pytest.approx(25)
+    assert "round by round): far longer" in slow.text()
+    # one loop's slow slices do not move the loops' median
+    odd = {**loops, "homeloop": [0.1] * 5}
+    assert _with_slices(_fake_report(), {"threads": [0.004] * 5, **odd}).ratios()[
+        "p99 threads/event loops"] == pytest.approx(2.0)
+    # a report without slices (read back from an older picture) is compared pooled
+    assert _fake_report(thread_p99=0.02).ratios()["p99 threads/event loops"] == pytest.approx(2.0)
 
 
 def test_the_map_reads_the_echo_bench():
