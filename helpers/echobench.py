@@ -297,6 +297,12 @@ class EchoReport:
             out["memory per connection forking/threads"] = _per_connection_kb(f) / _per_connection_kb(t)
         return out
 
+    def tail(self) -> Verdict | None:
+        """Thread-per-connection's p99 against the event loops' at the most clients, graded (None if not
+        measured). Not in ``text()``: it moves with whatever else the machine runs (see ``verdicts``)."""
+        ratio = self.ratios().get("p99 threads/event loops")
+        return None if ratio is None else _verdict_tail(ratio, max(self.clients))
+
     def text(self) -> str:
         """Stable lines: per model whether every client was served byte-exact, then the verdicts."""
         chosen = SETTINGS[self.setting]
@@ -367,8 +373,9 @@ class EchoReport:
         # The median (p50) of threads against the event loops' is graded (_verdict_median) but not printed:
         # with other programs busy on the machine its ratio at 1,000 clients was 1.16 in one run and 0.38
         # two minutes later (the loops' p50 rose from about 1 ms to 2-8 ms), so a printed band would flip.
-        if "p99 threads/event loops" in r:
-            lines.append(str(_verdict_tail(r["p99 threads/event loops"], top)))
+        # The tail (p99) is graded by tail(), printed beside the table, not here: on this 2-core machine it
+        # was "about the same" (0.81-0.92) on a quiet machine and "longer, by several times" (4-12x) in 2 of
+        # 12 runs with four validations at once. It depends on what else the machine runs: that is the lesson.
         behind = sorted({r["model"] for r in self.rows if r["status"].startswith("fell behind")})
         if ran:  # late replies show in p50/p99 (from the intended send time); this counts the missing ones
             lines.append("every request of the schedule answered before the step's deadline: "
