@@ -221,6 +221,10 @@ def test_the_tail_is_compared_round_by_round_so_one_slow_slice_does_not_decide()
     odd = {**loops, "homeloop": [0.1] * 5}
     assert _with_slices(_fake_report(), {"threads": [0.004] * 5, **odd}).ratios()[
         "p99 threads/event loops"] == pytest.approx(2.0)
+    # the table's "rounds" column and the picture draw the same: the median of a row's slices
+    [row] = [r for r in burst.rows if r["model"] == "threads" and r["clients"] == 1000]
+    assert eb.round_p99(row) == pytest.approx(0.002) and row["p99"] == pytest.approx(0.3)
+    assert "    2.00" in str(eb.Table([row])) and "  300.00" in str(eb.Table([row]))
     # a report without slices (read back from an older picture) is compared pooled
     assert _fake_report(thread_p99=0.02).ratios()["p99 threads/event loops"] == pytest.approx(2.0)
 
