@@ -154,17 +154,24 @@ def test_chapters_are_deterministic_distinct_and_1_to_4_kb():
 
 
 def test_parallel_requests_overlap():
-    # 1 s pages: on a machine shared by several validations, ten threads may take a few tenths
-    # of a second to send their requests; the pages must still all be in flight together.
-    with slow_site(delay=1.0) as site:
+    # The ten threads start first and send together (a barrier): on a machine shared by four
+    # validations, a pool's threads started one by one were 7 in flight at most (a run of 24).
+    # 2 s pages leave a thread that is slow to be scheduled time to send while the others wait.
+    ready = threading.Barrier(10)
+
+    def fetch_together(url: str):
+        ready.wait(timeout=30)
+        return fetch(url)
+
+    with slow_site(delay=2.0) as site:
         urls = [site.url(f"/page/{n}") for n in range(1, 11)]
         start = time.monotonic()
         with ThreadPoolExecutor(max_workers=10) as pool:
-            results = list(pool.map(fetch, urls))
+            results = list(pool.map(fetch_together, urls))
         elapsed = time.monotonic() - start
         assert [status for status, _, _ in results] == [200] * 10
         assert [body for _, _, body in results] == [site.expected_page(f"/page/{n}") for n in range(1, 11)]
-        assert 1.0 <= elapsed < 5.0, f"10 parallel requests of 1 s took {elapsed:.2f} s (serial: 10 s)"
+        assert 2.0 <= elapsed < 10.0, f"10 parallel requests of 2 s took {elapsed:.2f} s (serial: 20 s)"
         assert site.max_in_flight == 10
 
 
