@@ -166,8 +166,8 @@ TAIL_EDGES = (0.25, 4, 12)  # p99 of threads against the event loops' median p99
 def _verdict_tail(ratio: float, clients: int) -> Verdict:
     # Measured on the reference machine (2026-12-06), median over five rounds: 0.81-0.92 on a quiet machine,
     # 0.65-1.11 with four benches at once, 0.53-0.85 beside 120 busy processes (load average 170). Pooled
-    # over the rounds instead, the same runs gave 0.32-5.5, and over 12 in three of twelve runs of four
-    # validations at once: one slow slice decided it.
+    # over the rounds instead, the same runs gave 0.32-5.5, and over 12 in 6 of 24 runs of the chapter with
+    # four validations at once: one slow slice decided it.
     head = (f"at {clients:,} clients thread-per-connection's p99 was {{band}} the event loops' (their median, "
             "round by round)")
     return graded(ratio, TAIL_EDGES, (
@@ -382,8 +382,8 @@ class EchoReport:
         # with other programs busy on the machine its ratio at 1,000 clients was 1.16 in one run and 0.38
         # two minutes later (the loops' p50 rose from about 1 ms to 2-8 ms), so a printed band would flip.
         # The tail (p99) is graded by tail(), printed beside the table, not here: on this 2-core machine it
-        # was "about the same" (0.81-0.92) on a quiet machine and "longer, by several times" (4-12x) in 2 of
-        # 12 runs with four validations at once. It depends on what else the machine runs: that is the lesson.
+        # was "about the same" (0.81-0.94) on a quiet machine and "longer, by several times" (4-12x) in 2 of
+        # 24 runs of the chapter with four validations at once. It depends on what else the machine runs.
         behind = sorted({r["model"] for r in self.rows if r["status"].startswith("fell behind")})
         if ran:  # late replies show in p50/p99 (from the intended send time); this counts the missing ones
             lines.append("every request of the schedule answered before the step's deadline: "
