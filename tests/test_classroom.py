@@ -223,9 +223,15 @@ def test_the_demo_login_refuses_everyone_without_its_password_file(tmp_path, mon
 
 def test_a_proxy_the_hub_left_running_is_stopped(tmp_path):
     """run.stop_leftover_proxy: the proxy lives in a session of its own, so stopping the hub's may leave it."""
-    proxy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "configurable-http-proxy"])
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    # Each child says "ready" once it runs: until then (a busy machine may take a while) /proc still
+    # shows the parent's command line, which names no proxy.
+    ready = "import time; print('ready', flush=True); time.sleep(120)"
+    proxy = subprocess.Popen([sys.executable, "-c", ready, "configurable-http-proxy"], stdout=subprocess.PIPE,
+                             text=True)
+    other = subprocess.Popen([sys.executable, "-c", ready], stdout=subprocess.PIPE, text=True)
     try:
+        assert proxy.stdout is not None and other.stdout is not None
+        assert proxy.stdout.readline() == other.stdout.readline() == "ready\n"
         (tmp_path / "proxy.pid").write_text(f"{proxy.pid}\n")
         (tmp_path / "other.pid").write_text(f"{other.pid}\n")
         assert run.proxy_pid(tmp_path / "proxy.pid") == proxy.pid
@@ -240,6 +246,8 @@ def test_a_proxy_the_hub_left_running_is_stopped(tmp_path):
         for process in (proxy, other):
             process.kill()
             process.wait(timeout=10)
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def test_learners_import_helpers_from_the_commit_they_pulled_never_the_working_tree(tmp_path, monkeypatch):
