@@ -46,7 +46,11 @@ SELECT_CEILING = 1024       # FD_SETSIZE: select() refuses descriptors from here
 SELECT_MARGIN = 24          # descriptor numbers kept free below the ceiling
 CALLS = 400                 # wait calls per batch
 BATCHES = 9                 # best of this many batches (the methods take turns)
-TRIGGER_GRADES = (0.5, 1, 2)  # edge-triggered's CPU time / level-triggered's: claim holds, even, costs twice
+# edge-triggered's CPU time / level-triggered's: less (the claim holds), about the same, more. Measured on the
+# 2-core reference machine (2026-12-06, best of 9 runs each): 1.67-2.05 on 3.11-3.13, quiet, and with three
+# socket-busy processes beside it; the upper edge sits 1.34x below the lowest. (Graded before against
+# 0.5x/1x/2x, whose cut at 1.41x was crossed once in a CI run's notebook.)
+TRIGGER_EDGES = (0.8, 1.25)
 
 
 # --- the cost of one wait -------------------------------------------------------------------
@@ -336,14 +340,19 @@ class TriggerReport:
         return "\n".join(lines)
 
     def verdict(self) -> str:
-        """The claim graded: edge-triggered's CPU time as a multiple of level-triggered's, nearest of
-        ½× (the claim holds: twice as efficient), 1× (no difference) or 2× (it costs twice as much)."""
-        grade = about(self.seconds["edge"], self.seconds["level"], choices=TRIGGER_GRADES,
-                      unit_name="level-triggered's CPU time", expected=TRIGGER_GRADES[0])
-        return f"{'yes' if grade.holds else 'no'}: edge-triggered's loop takes {grade}"
+        """The claim graded: edge-triggered's CPU time as a multiple of level-triggered's, in three bands
+        (``TRIGGER_EDGES``): less (the claim holds), about the same, or more."""
+        from helpers.showdown import graded  # chapter 11's grading (showdown does not import this module)
+
+        head = "edge-triggered's loop takes {band} level-triggered's CPU time"
+        grade = graded(self.seconds["edge"] / self.seconds["level"], TRIGGER_EDGES, (
+            "yes: " + head + ": less, as the claim says",
+            "no: " + head + ": about the same",
+            "no: " + head + ": more, the price of draining every socket until it would block"))
+        return str(grade)
 
 
-def compare_triggers(sockets: int = 200, rounds: int = 50, size: int = 200, runs: int = 5) -> TriggerReport:
+def compare_triggers(sockets: int = 200, rounds: int = 50, size: int = 200, runs: int = 9) -> TriggerReport:
     """Time the same reading loop in both modes (its CPU time, best of ``runs``; the modes take turns),
     counting its waits and recvs."""
     if not hasattr(select, "epoll"):

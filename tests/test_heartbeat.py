@@ -186,7 +186,12 @@ def test_gevent_verdicts_hold_with_every_core_busy(saturated, attempt):
         ("0", "about 20× heartbeat interval (not 1×)"), starved.gaps
     assert (shared.beats_text(), str(shared.silence(choices=(1, 20)))) == \
         ("at least 5", "about 1× heartbeat interval (not 20×)"), shared.gaps
-    assert 18 < starved.silence(choices=(1, 20)).ratio < 25
+    # The silence is at least the crunch (20 beats of CPU time, less the phase of the last beat). It has
+    # no tight upper bound: the program clock counts as running what the kernel does not report as
+    # waiting for a CPU, and on a virtual machine time the host takes away is such time (30 intervals
+    # once, in a CI run with both cores busy). The wall clock against the program clock is compared in
+    # test_on_a_crowded_cpu_the_wall_clock_misjudges_and_the_program_clock_does_not.
+    assert starved.silence(choices=(1, 20)).ratio > 18, starved.gaps
     assert shared.silence(choices=(1, 20)).ratio < 3
 
 
