@@ -176,6 +176,12 @@ def _one_shot_costs() -> dict[str, float]:
             once.close()
 
 
+# epoll with one modify per wait, against select, 1 busy socket: measured on the 2-core reference
+# machine (3.11-3.13, 2026-12-06, quiet and beside four spinning processes) 1.09-1.32, once 1.73 right
+# after heavy socket load. Choices 1 and 4 cut at 2: 1.5x above the usual figures, 1.16x above that one.
+MODIFY_CHOICES = (1, 4)
+
+
 @dataclass(frozen=True)
 class WaitReport:
     """Seconds per wait call: ``curve[method]`` is a list over ``idle_counts`` (1 busy each);
@@ -218,7 +224,7 @@ class WaitReport:
                 "select takes " + str(about(self.few_busy["select"], self.few_busy["epoll"], (1, 10),
                                             unit_name="epoll's time"))),
             "1 busy connection, interest changed at every wait: epoll with one modify per wait takes "
-            + str(about(self.one_shot["epoll"], self.one_shot["select"], (1, 3), unit_name="select's time")),
+            + str(about(self.one_shot["epoll"], self.one_shot["select"], MODIFY_CHOICES, unit_name="select's time")),
             "the same, epoll misused one-shot (register, wait, unregister at every wait) takes "
             + str(about(self.one_shot["one-shot"], self.one_shot["epoll"], (1, 2, 4),
                         unit_name="epoll used right", expected=2)),

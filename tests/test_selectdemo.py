@@ -218,7 +218,9 @@ def test_cpu_share_refuses_bad_figures():
 
 
 def test_a_pure_spin_gets_cpu_and_a_sleeping_thread_does_not():
-    spin = spin_share(0.05)
+    # the best of three spins: one spin starved by a loaded machine (44 µs of CPU in 50 ms, once in
+    # four validations at once) is no yardstick, and no spin can make a sleeping thread look busy
+    spin = max(spin_share(0.05) for _ in range(3))
     assert 0 < spin <= 1.05
     began, cpu = time.perf_counter(), time.thread_time()
     time.sleep(0.05)
