@@ -268,6 +268,39 @@ def test_core_race_measures_both_sides_and_leaves_nothing_running():
     assert not new_children(before)
 
 
+def test_a_round_where_a_thread_was_kept_off_the_cpu_does_not_count_for_the_threads():
+    # measured beside 40 spinning processes (0.3 s window): both threads ran a few ms each, never at
+    # the same time, and summed to 2.0; in the rounds where both were there they summed to 0.03-0.05
+    absent = (procs.Share(0.009, 0.009, 1, 1), procs.Share(0.002, 0.002, 1, 1))
+    there = (procs.Share(0.005, 0.207, 1, 1), procs.Share(0.004, 0.177, 1, 1))
+    alone = (procs.Share(0.3, 0.3, 1, 2), procs.Share(0.3, 0.3, 1, 3))
+    assert not procs.competed(absent, 0.3) and procs.competed(there, 0.3)
+    race = procs.CoreRace("pure-Python arithmetic", 0.3, (absent, there), (alone, alone), 2)
+    assert race.contested == (there,)
+    assert race.threads_rate == pytest.approx(0.005 / 0.207 + 0.004 / 0.177)
+    assert race.processes_rate == pytest.approx(2.0)
+    assert "2 threads:   about 1 (not 2)" in race.verdict().text
+    never = procs.CoreRace("pure-Python arithmetic", 0.3, (absent,), (alone,), 2)
+    assert never.contested == () and never.threads_rate == pytest.approx(2.0)  # nothing better to go on
+
+
+def test_core_race_runs_more_rounds_until_the_threads_competed(monkeypatch):
+    absent = (procs.Share(0.01, 0.01, 1, 1),) * 2
+    there = (procs.Share(0.25, 0.5, 1, 1),) * 2
+    rounds = iter([absent, absent, there, there, absent, there] + [absent] * 20)
+    calls = []
+
+    def fake_round(pool, job, jobs, seconds):
+        calls.append(seconds)
+        return next(rounds), there
+    monkeypatch.setattr(procs, "_race_round", fake_round)
+    race = procs.core_race(procs.burn_for, jobs=2, seconds=0.5, rounds=3)
+    assert len(calls) == 6 and len(race.contested) == 3  # stopped at the third round that counted
+    calls.clear()
+    race = procs.core_race(procs.burn_for, jobs=2, seconds=0.5, rounds=2)
+    assert len(calls) == 2 * procs.RETRIES and race.contested == ()  # gave up, bounded
+
+
 @pytest.mark.parametrize("kwargs", [{"jobs": 1}, {"jobs": 9}, {"seconds": 0}, {"rounds": 0}, {"job": 3}])
 def test_core_race_refuses_bad_arguments(kwargs):
     with pytest.raises(ValueError):
