@@ -69,8 +69,8 @@ from helpers.timing import Verdict
 __all__ = ["CoreRace", "Fleet", "NeedsFork", "Share", "Spans", "SpansPicture", "at_once_line", "burn", "burn_for",
            "chapter_context", "competed", "core_race", "core_verdict", "cpu_seconds", "echo_fleet", "fleet_of",
            "fork_context", "hash_for", "hash_small_for", "held_back_line", "most_at_once", "overlap_share",
-           "picture_spans", "pid_square", "run_script", "slow_square", "spans_picture", "square", "together", "traced_burn",
-           "usable_cpus", "where_am_i"]
+           "picture_spans", "pid_square", "run_script", "slow_square", "spans_picture", "square", "together",
+           "traced_burn", "usable_cpus", "where_am_i"]
 
 CHUNK = 2_000          # iterations of burn between two looks at the clock in traced_burn
 GAP = 0.001            # seconds: two looks further apart than this mean "was not computing between"
