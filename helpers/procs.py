@@ -76,7 +76,7 @@ CHUNK = 2_000          # iterations of burn between two looks at the clock in tr
 GAP = 0.001            # seconds: two looks further apart than this mean "was not computing between"
 GRACE = 3.0            # seconds a fleet worker gets to stop after SIGTERM
 LEAD = 0.3             # seconds between handing out a race's jobs and the start of its window
-PRESENT = 0.5          # a race's threads competed in a round if each could run this share of its window
+SWITCHES = 4           # a race's threads competed in a round if each could run this many GIL switch intervals
 RETRIES = 3            # a race runs up to RETRIES x rounds rounds to get `rounds` rounds in which they did
 HASH_BUFFER = bytes(1 << 20)  # what hash_for hashes, again and again: 1 MiB
 PICTURE_KEY = "switchyard-spans"  # the PNG text chunk where spans_picture keeps what it drew
@@ -583,12 +583,11 @@ class CoreRace:
 
     @property
     def contested(self) -> tuple[tuple[Share, ...], ...]:
-        """The rounds in which the threads competed: each could run (compute, or wait for the GIL)
-        at least ``PRESENT`` of the window. On a crowded machine a thread can spend most of a
-        round waiting for a CPU; the other then computes alone, each reads about 1, and the sum
-        says "no GIL held them back" when none was asked for (0.3 s rounds beside 40 spinning
-        processes: 2 of 6 races read so)."""
-        return tuple(shares for shares in self.threads if competed(shares, self.seconds))
+        """The rounds in which the threads competed (:func:`competed`). On a crowded machine a
+        thread can spend nearly all of a round waiting for a CPU: beside 40 spinning processes,
+        two threads with 0.3 s windows could run for 9 ms and 2 ms, never met at the GIL, each
+        read about 1, and the sum said "no GIL held them back" (2 of 6 races read so)."""
+        return tuple(shares for shares in self.threads if competed(shares))
 
     @property
     def threads_rate(self) -> float:
@@ -612,9 +611,11 @@ class CoreRace:
         return core_verdict(self.threads_rate, self.processes_rate, self.jobs, self.usable, self.work)
 
 
-def competed(shares: tuple[Share, ...], seconds: float) -> bool:
-    """Whether every thread of a round could run (compute, or wait for the GIL) ``PRESENT`` of its window."""
-    return all(share.ready_seconds >= PRESENT * seconds for share in shares)
+def competed(shares: tuple[Share, ...]) -> bool:
+    """Whether every thread of a round could run (compute, or wait for the GIL) for ``SWITCHES`` GIL
+    switch intervals (``sys.getswitchinterval()``, 5 ms by default): a thread that could run for
+    less was hardly ever asked to give the GIL up, so its share says nothing about the GIL."""
+    return all(share.ready_seconds >= SWITCHES * sys.getswitchinterval() for share in shares)
 
 
 def _race_round(pool, job: Callable[[float, float], Share], jobs: int, seconds: float):
@@ -645,7 +646,7 @@ def core_race(job: Callable[[float, float], Share] = burn_for, jobs: int = 2, se
     In each of ``rounds`` rounds, every job computes for ``seconds``, all starting LEAD s after the
     jobs are handed out (a job that arrives later, on a very busy machine, begins when it arrives;
     the threads wait for each other so that they always compete), so both sides meet the same load.
-    A round in which a thread spent most of the window waiting for a CPU does not count for the
+    A round in which a thread spent nearly all the window waiting for a CPU does not count for the
     threads (see :attr:`CoreRace.contested`): up to ``RETRIES * rounds`` rounds are run to get
     ``rounds`` that do. ``job`` is :func:`burn_for` or :func:`hash_for` (any module function
     ``job(start, stop) -> Share`` works). Blocks about ``rounds * (seconds + LEAD)`` s (up to
@@ -666,7 +667,7 @@ def core_race(job: Callable[[float, float], Share] = burn_for, jobs: int = 2, se
         results = []
         for _ in range(rounds * RETRIES):  # until `rounds` rounds in which the threads competed
             results.append(_race_round(pool, job, jobs, seconds))
-            if sum(1 for threads, _ in results if competed(threads, seconds)) >= rounds:
+            if sum(1 for threads, _ in results if competed(threads)) >= rounds:
                 break
         pool.close()
         pool.join()
