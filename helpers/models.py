@@ -178,7 +178,7 @@ def _one_shot_costs() -> dict[str, float]:
 
 # epoll with one modify per wait, against select, 1 busy socket: measured on the 2-core reference
 # machine (3.11-3.13, 2026-12-06, quiet and beside four spinning processes) 1.09-1.32, once 1.73 right
-# after heavy socket load. Choices 1 and 4 cut at 2: 1.5x above the usual figures, 1.16x above that one.
+# after a heavy run. Choices 1 and 4 cut at 2: 1.5x above the usual figures, 1.16x above that one.
 MODIFY_CHOICES = (1, 4)
 
 
